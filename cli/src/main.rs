@@ -1,0 +1,357 @@
+//! `bertling`: pack, inspect, embed, classify and benchmark BERT-class models.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use bertling_runtime::{cosine, load_model_data, write_package_file, Backend, Input, LoadOptions, Model, Precision};
+use clap::{Args, Parser, Subcommand};
+
+/// Errors of the command-line tool.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Runtime(#[from] bertling_runtime::Error),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+type Result<T> = std::result::Result<T, CliError>;
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+    let what = what.into();
+    move |source| CliError::Io { what, source }
+}
+
+#[derive(Parser)]
+#[command(name = "bertling", version, about = "Compress BERT encoders into small low-bit students and run them anywhere.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print one JSON array (the sentence embedding) per input line.
+    Embed(RunArgs),
+    /// Print {"label": ..., "probs": [...]} per input line (models with a classification head).
+    Classify(RunArgs),
+    /// Describe a model: architecture, parameters, bytes, bits, provenance.
+    Inspect {
+        /// A bertling package or a Hugging Face model directory.
+        path: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a bertling package from a Hugging Face directory or another package.
+    Pack {
+        /// A Hugging Face BERT directory (or a bertling package to re-encode).
+        #[arg(long)]
+        from: PathBuf,
+        /// Weight bits: 32 or 16 for floats, 2..8 for round-to-nearest quantized codes.
+        #[arg(long, default_value_t = 32)]
+        bits: u8,
+        /// Columns per step size (32, 64 or 128); default: one step per output channel.
+        #[arg(long)]
+        group: Option<usize>,
+        /// Bits of the embedding tables when quantizing (2..8).
+        #[arg(long, default_value_t = 8)]
+        embedding_bits: u8,
+        /// The package file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Time the encoder on random token ids and print the median latency.
+    Bench {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 128)]
+        seq: usize,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Print one JSON line with `median_ms`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Embed example sentences and print their similarity table and the latency.
+    Demo {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A bertling package or a Hugging Face model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// cpu, or auto (the best available).
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// Read inputs from this file, one per line (default: standard input).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Lines per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+}
+
+fn load(model: &PathBuf, backend: &str, threads: Option<usize>) -> Result<Model> {
+    let backend: Backend = backend.parse()?;
+    Ok(Model::load(model, &LoadOptions { backend, threads })?)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Embed(a) => stream(&a, |model, lines, out| {
+            for v in model.embed(lines)? {
+                serde_json::to_writer(&mut *out, &v).map_err(|e| CliError::Usage(e.to_string()))?;
+                writeln!(out).map_err(io("writing output"))?;
+            }
+            Ok(())
+        }),
+        Command::Classify(a) => stream(&a, |model, lines, out| {
+            for c in model.classify(lines)? {
+                let line = serde_json::json!({"label": c.label, "probs": c.probs});
+                writeln!(out, "{line}").map_err(io("writing output"))?;
+            }
+            Ok(())
+        }),
+        Command::Inspect { path, json } => inspect(&path, json),
+        Command::Pack { from, bits, group, embedding_bits, out } => pack(&from, bits, group, embedding_bits, &out),
+        Command::Bench { model, batch, seq, threads, runs, warmup, backend, json } => {
+            let model = load(&model, &backend, threads)?;
+            let stats = bench(&model, batch, seq, runs, warmup)?;
+            if json {
+                let line = serde_json::json!({"batch": batch, "seq": seq, "threads": model.threads(), "median_ms": stats.0, "min_ms": stats.1, "runs": runs});
+                println!("{line}");
+            } else {
+                println!("batch {batch} x seq {seq}, {} threads: median {:.3} ms (min {:.3} ms, {runs} runs)", model.threads(), stats.0, stats.1);
+            }
+            Ok(())
+        }
+        Command::Demo { model, threads } => demo(&model, threads),
+    }
+}
+
+/// Reads lines (an empty line is an empty input) and processes them in batches.
+fn stream(a: &RunArgs, f: impl Fn(&Model, &[&str], &mut dyn Write) -> Result<()>) -> Result<()> {
+    if a.batch == 0 {
+        return Err(CliError::Usage("--batch must be at least 1".into()));
+    }
+    let model = load(&a.model, &a.backend, a.threads)?;
+    let reader: Box<dyn BufRead> = match &a.input {
+        Some(p) => Box::new(std::io::BufReader::new(std::fs::File::open(p).map_err(io(format!("cannot open {}", p.display())))?)),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut lines = Vec::with_capacity(a.batch);
+    let flush = |lines: &mut Vec<String>, out: &mut BufWriter<std::io::StdoutLock>| -> Result<()> {
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        f(&model, &refs, out)?;
+        out.flush().map_err(io("writing output"))?;
+        lines.clear();
+        Ok(())
+    };
+    for line in reader.lines() {
+        let line = line.map_err(io("reading input (is it UTF-8 text?)"))?;
+        lines.push(line.strip_suffix('\r').map(str::to_string).unwrap_or(line));
+        if lines.len() == a.batch {
+            flush(&mut lines, &mut out)?;
+        }
+    }
+    if !lines.is_empty() {
+        flush(&mut lines, &mut out)?;
+    }
+    Ok(())
+}
+
+fn inspect(path: &PathBuf, json: bool) -> Result<()> {
+    let data = load_model_data(path)?;
+    let model = Model::from_data(data.clone(), &LoadOptions { threads: Some(1), ..Default::default() })?;
+    let info = model.info();
+    if json {
+        println!("{}", serde_json::to_string_pretty(info).map_err(|e| CliError::Usage(e.to_string()))?);
+        return Ok(());
+    }
+    println!("model:        {}", path.display());
+    println!("parameters:   {} ({:.1} M)", info.parameters, info.parameters as f64 / 1e6);
+    println!("stored bytes: {} ({:.1} MB)", info.bytes, info.bytes as f64 / 1e6);
+    println!("matrix bits:  {:?}   embedding bits: {:?}", info.matrix_bits, info.embedding_bits);
+    let e = &info.spec.embeddings;
+    println!("embeddings:   vocab {} x width {}, {} positions, {} segment types", e.vocab_size, e.width, e.max_positions, e.type_vocab_size);
+    println!("blocks:       {}", info.blocks.len());
+    for (i, b) in info.blocks.iter().enumerate() {
+        let q = info
+            .spec
+            .quantized
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("blocks.{i}.")))
+            .map(|(_, q)| format!("{}-bit{}", q.bits, q.group.map(|g| format!("/g{g}")).unwrap_or_default()))
+            .next()
+            .unwrap_or_else(|| "float".into());
+        println!("  {i:>3} {:<13} {}  [{q}]", b.kind(), serde_json::to_string(b).unwrap_or_default());
+    }
+    println!("pooling:      {:?}{}", info.spec.pooling.mode, if info.spec.pooling.normalize { ", L2-normalised" } else { "" });
+    println!("max tokens:   {}", info.max_seq_len);
+    match &info.labels {
+        Some(l) => println!("head:         classification, labels {l:?}"),
+        None => println!("head:         none (sentence embeddings)"),
+    }
+    let p = &info.spec.provenance;
+    println!("provenance:   teacher sha256 {}, source {}, recipe {}", p.teacher_sha256, p.source, p.recipe);
+    if !p.metrics.is_null() {
+        println!("metrics:      {}", p.metrics);
+    }
+    Ok(())
+}
+
+fn pack(from: &PathBuf, bits: u8, group: Option<usize>, embedding_bits: u8, out: &PathBuf) -> Result<()> {
+    let precision = match bits {
+        32 => Precision::F32,
+        16 => Precision::F16,
+        2..=8 => Precision::Quantized { bits, group, embedding_bits },
+        other => return Err(CliError::Usage(format!("--bits {other} is not supported: use 32, 16, or 2 to 8"))),
+    };
+    if group.is_some() && bits > 8 {
+        return Err(CliError::Usage("--group applies to quantized packages (--bits 2..8)".into()));
+    }
+    let data = load_model_data(from)?;
+    let mut packed = data.convert(precision)?;
+    packed.spec.provenance.recipe = serde_json::json!({
+        "method": if bits > 8 { "float" } else { "rtn" },
+        "bits": bits,
+        "group": group,
+        "embedding_bits": if bits > 8 { None } else { Some(embedding_bits) },
+        "from": data.spec.provenance.recipe,
+    });
+    packed.spec.provenance.created_by = format!("bertling {}", env!("CARGO_PKG_VERSION"));
+    write_package_file(&packed, out)?;
+    eprintln!(
+        "wrote {} ({:.1} MB, {} parameters, {}-bit matrices)",
+        out.display(),
+        packed.stored_bytes() as f64 / 1e6,
+        packed.parameters(),
+        bits
+    );
+    Ok(())
+}
+
+/// Median and minimum latency in milliseconds of `embed` on random ids of the given shape.
+fn bench(model: &Model, batch: usize, seq: usize, runs: usize, warmup: usize) -> Result<(f64, f64)> {
+    let info = model.info();
+    if batch == 0 || runs == 0 {
+        return Err(CliError::Usage("--batch and --runs must be at least 1".into()));
+    }
+    if seq < 2 || seq > info.max_seq_len {
+        return Err(CliError::Usage(format!("--seq must be between 2 and the model's maximum of {}", info.max_seq_len)));
+    }
+    // As anchors/bench_ort.py: ids uniform in [1000, 30000) (clamped to the vocabulary),
+    // [CLS] = 101 first, [SEP] = 102 last, one segment, no padding.
+    let vocab = info.spec.embeddings.vocab_size as u64;
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let inputs: Vec<Input> = (0..batch)
+        .map(|_| {
+            let mut ids: Vec<u32> = (0..seq)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ((1000 + state % 29000) % vocab) as u32
+                })
+                .collect();
+            ids[0] = 101.min(vocab as u32 - 1);
+            ids[seq - 1] = 102.min(vocab as u32 - 1);
+            Input { ids, type_ids: vec![0; seq] }
+        })
+        .collect();
+    for _ in 0..warmup {
+        model.embed_inputs(&inputs)?;
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        std::hint::black_box(model.embed_inputs(&inputs)?);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], times[0]))
+}
+
+const DEMO_SENTENCES: [&str; 6] = [
+    "A man is playing a guitar.",
+    "Someone is strumming an acoustic guitar.",
+    "The stock market fell sharply today.",
+    "Shares dropped steeply in this morning's trading.",
+    "A cat sleeps on the sofa.",
+    "Ein Mann spielt Gitarre.",
+];
+
+fn demo(path: &PathBuf, threads: Option<usize>) -> Result<()> {
+    let t0 = Instant::now();
+    let model = load(path, "cpu", threads)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let info = model.info();
+    println!(
+        "model {} : {:.1} M parameters, {:.1} MB, matrix bits {:?}, loaded in {load_ms:.0} ms",
+        path.display(),
+        info.parameters as f64 / 1e6,
+        info.bytes as f64 / 1e6,
+        info.matrix_bits
+    );
+    let emb = model.embed(&DEMO_SENTENCES)?;
+    println!("\ncosine similarity:");
+    print!("{:>4}", "");
+    for j in 0..DEMO_SENTENCES.len() {
+        print!("{j:>7}");
+    }
+    println!();
+    for (i, a) in emb.iter().enumerate() {
+        print!("{i:>4}");
+        for b in &emb {
+            print!("{:>7.3}", cosine(a, b));
+        }
+        println!("   {}", DEMO_SENTENCES[i]);
+    }
+    let (one, _) = bench(&model, 1, 16.min(info.max_seq_len), 20, 3)?;
+    let (b8, _) = bench(&model, 8, 128.min(info.max_seq_len), 10, 2)?;
+    println!("\nlatency ({} threads, median): batch 1 x 16 tokens {one:.2} ms; batch 8 x 128 tokens {b8:.1} ms", model.threads());
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Matrix products of the CPU backend on the `gemm` crate: float weights in one call, f16 and
+//! quantized weights dequantized on the fly in row panels that stay in cache.
+
+use gemm::Parallelism;
+use half::f16;
+use rayon::prelude::*;
+
+use crate::data::{ActQuant, TensorData};
+use crate::quant::{fake_quantize_activations, QuantMatrix};
+
+/// A raw pointer that may cross threads: every user writes a disjoint region.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub *mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Weights as stored in memory.
+pub enum Weights {
+    /// Row-major `[rows, cols]` floats.
+    F32(Vec<f32>),
+    /// A linear layer's `[out, inp]` floats stored transposed (`[inp, out]` row-major): the
+    /// layout the GEMM micro-kernel reads directly, so the weights are never re-packed per call.
+    F32Transposed { out: usize, data: Vec<f32> },
+    F16(Vec<f16>),
+    Quant(QuantMatrix),
+}
+
+impl Weights {
+    pub fn from_tensor(t: &TensorData) -> (Weights, Option<ActQuant>) {
+        match t {
+            TensorData::F32 { data, .. } => (Weights::F32(data.clone()), None),
+            TensorData::F16 { data, .. } => (Weights::F16(data.clone()), None),
+            TensorData::Quant { matrix, act } => (Weights::Quant(matrix.clone()), *act),
+        }
+    }
+
+    /// Writes rows `r0..r0 + out.len() / cols` as floats.
+    pub fn rows_f32(&self, r0: usize, cols: usize, out: &mut [f32]) {
+        match self {
+            Weights::F32(w) => out.copy_from_slice(&w[r0 * cols..r0 * cols + out.len()]),
+            Weights::F32Transposed { out: rows, data } => {
+                for (i, row) in out.chunks_exact_mut(cols).enumerate() {
+                    for (c, v) in row.iter_mut().enumerate() {
+                        *v = data[c * rows + r0 + i];
+                    }
+                }
+            }
+            Weights::F16(w) => {
+                for (d, s) in out.iter_mut().zip(&w[r0 * cols..]) {
+                    *d = s.to_f32();
+                }
+            }
+            Weights::Quant(q) => q.dequantize_rows(r0, out),
+        }
+    }
+}
+
+/// `y = x · Wᵀ + b` with `W` of shape `[out, inp]`.
+pub struct Linear {
+    pub out: usize,
+    pub inp: usize,
+    pub weights: Weights,
+    pub bias: Vec<f32>,
+    /// Fake-quantize the input activations first (students trained with quantized activations).
+    pub act: Option<ActQuant>,
+}
+
+/// Rows of weights dequantized at a time per task: a panel of 64 rows × K floats stays in L2.
+const PANEL: usize = 64;
+
+impl Linear {
+    /// A linear layer; float weights are transposed once here for the GEMM.
+    pub fn new(out: usize, inp: usize, weights: Weights, bias: Vec<f32>, act: Option<ActQuant>) -> Linear {
+        let weights = match weights {
+            Weights::F32(w) => {
+                let mut t = vec![0f32; w.len()];
+                for (o, row) in w.chunks_exact(inp).enumerate() {
+                    for (i, v) in row.iter().enumerate() {
+                        t[i * out + o] = *v;
+                    }
+                }
+                Weights::F32Transposed { out, data: t }
+            }
+            other => other,
+        };
+        Linear { out, inp, weights, bias, act }
+    }
+
+    /// Computes `y[m, out] = x[m, inp] · Wᵀ + b`.
+    pub fn forward(&self, x: &[f32], m: usize, threads: usize) -> Vec<f32> {
+        debug_assert_eq!(x.len(), m * self.inp);
+        let quantized_input;
+        let x = match self.act {
+            Some(a) => {
+                let mut q = x.to_vec();
+                fake_quantize_activations(&mut q, a.step, a.bits);
+                quantized_input = q;
+                &quantized_input[..]
+            }
+            None => x,
+        };
+        let (n, k) = (self.out, self.inp);
+        let mut y = vec![0f32; m * n];
+        for row in y.chunks_exact_mut(n) {
+            row.copy_from_slice(&self.bias);
+        }
+        match &self.weights {
+            Weights::F32Transposed { data, .. } => {
+                let (dst, w) = (SendPtr(y.as_mut_ptr()), data.as_ptr() as usize);
+                // Each task computes a block of output columns; the blocks are 16-aligned so
+                // that every task runs whole SIMD vectors.
+                let run = |c0: usize, c1: usize| {
+                    let d = dst;
+                    // SAFETY: x is m×k, the weights k×n (row stride n), y m×n (row stride n);
+                    // tasks write disjoint column ranges c0..c1 of y.
+                    unsafe {
+                        gemm_strided(m, c1 - c0, k, x.as_ptr(), k as isize, (w as *const f32).add(c0), n as isize, 1, d.0.add(c0), n as isize, 1.0, Parallelism::None)
+                    };
+                };
+                split_columns(n, threads, m * n * k, run);
+            }
+            weights => {
+                let dst = SendPtr(y.as_mut_ptr());
+                let panels = n.div_ceil(PANEL);
+                let run = |p: usize| {
+                    let r0 = p * PANEL;
+                    let rows = PANEL.min(n - r0);
+                    let mut buf = vec![0f32; rows * k];
+                    weights.rows_f32(r0, k, &mut buf);
+                    let d = dst;
+                    // SAFETY: each panel writes columns r0..r0+rows of y, disjoint across panels.
+                    unsafe { gemm_xwt(m, rows, k, x.as_ptr(), buf.as_ptr(), k, d.0.add(r0), n, Parallelism::None) };
+                };
+                if threads > 1 {
+                    (0..panels).into_par_iter().for_each(run);
+                } else {
+                    (0..panels).for_each(run);
+                }
+            }
+        }
+        y
+    }
+}
+
+/// Runs `f(c0, c1)` over column blocks of `0..n`, one block per thread when the product has
+/// enough multiply-adds (`work`) to pay for waking the threads.
+pub(crate) fn split_columns(n: usize, threads: usize, work: usize, f: impl Fn(usize, usize) + Sync) {
+    let tasks = if work >= 1 << 16 { threads.min(n.div_ceil(16)) } else { 1 };
+    if tasks <= 1 {
+        return f(0, n);
+    }
+    let per = n.div_ceil(tasks).next_multiple_of(16);
+    (0..tasks).into_par_iter().for_each(|t| {
+        let (c0, c1) = (t * per, ((t + 1) * per).min(n));
+        if c0 < c1 {
+            f(c0, c1)
+        }
+    });
+}
+
+/// Chooses the gemm parallelism for a product of `work` multiply-adds.
+pub(crate) fn par(threads: usize, work: usize) -> Parallelism {
+    if threads > 1 && work >= 1 << 15 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// `y[m, n] += x[m, k] · wᵀ` where `w` is row-major `[n, k]` with row stride `w_rs`, and `y`
+/// has row stride `y_rs`.
+///
+/// # Safety
+/// The pointers must be valid for the extents implied by the sizes and strides.
+pub(crate) unsafe fn gemm_xwt(
+    m: usize,
+    n: usize,
+    k: usize,
+    x: *const f32,
+    w: *const f32,
+    w_rs: usize,
+    y: *mut f32,
+    y_rs: usize,
+    parallelism: Parallelism,
+) {
+    gemm_strided(m, n, k, x, k as isize, w, 1, w_rs as isize, y, y_rs as isize, 1.0, parallelism)
+}
+
+/// `y = y + beta · a · b` with `a` `[m, k]` (row stride `a_rs`, unit column stride) and `b`
+/// `[k, n]` given by its row and column strides; `y` row-major with row stride `y_rs`.
+///
+/// # Safety
+/// The pointers must be valid for the extents implied by the sizes and strides.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const f32,
+    a_rs: isize,
+    b: *const f32,
+    b_rs: isize,
+    b_cs: isize,
+    y: *mut f32,
+    y_rs: isize,
+    beta: f32,
+    parallelism: Parallelism,
+) {
+    gemm::gemm(m, n, k, y, 1, y_rs, true, a, 1, a_rs, b, b_cs, b_rs, 1.0, beta, false, false, false, parallelism);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(x: &[f32], w: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+        let mut y = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                y[i * n + j] = b[j] + (0..k).map(|t| x[i * k + t] * w[j * k + t]).sum::<f32>();
+            }
+        }
+        y
+    }
+
+    /// Every storage gives the naive product of the weights it represents.
+    #[test]
+    fn linear_matches_naive_for_every_storage() {
+        let (m, n, k) = (7, 130, 67);
+        let x: Vec<f32> = (0..m * k).map(|i| ((i * 31 % 17) as f32 - 8.0) / 9.0).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 13 % 23) as f32 - 11.0) / 7.0).collect();
+        let b: Vec<f32> = (0..n).map(|i| i as f32 / 10.0).collect();
+        let q = QuantMatrix::quantize_rtn(&w, n, k, 5, Some(32)).unwrap();
+        let wq = q.dequantize();
+        let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+        let w16f: Vec<f32> = w16.iter().map(|v| v.to_f32()).collect();
+        for threads in [1, 2] {
+            for (weights, reference) in [
+                (Weights::F32(w.clone()), &w),
+                (Weights::F32Transposed { out: n, data: (0..n * k).map(|i| w[(i % n) * k + i / n]).collect() }, &w),
+                (Weights::F16(w16.clone()), &w16f),
+                (Weights::Quant(q.clone()), &wq),
+            ] {
+                let lin = Linear::new(n, k, weights, b.clone(), None);
+                let y = lin.forward(&x, m, threads);
+                let want = naive(&x, reference, &b, m, n, k);
+                for (a, e) in y.iter().zip(&want) {
+                    assert!((a - e).abs() < 1e-4, "{a} vs {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn activation_quantization_applies_to_input() {
+        let x = [0.3f32, -0.74, 1.0];
+        let lin = Linear::new(1, 3, Weights::F32(vec![1.0, 10.0, 100.0]), vec![0.0], Some(ActQuant { bits: 8, step: 0.5 }));
+        // x quantized to [0.5, -0.5, 1.0]
+        assert_eq!(lin.forward(&x, 1, 1), vec![0.5 - 5.0 + 100.0]);
+    }
+}

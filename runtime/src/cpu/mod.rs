@@ -1,0 +1,325 @@
+//! The CPU backend: the whole encoder on a ragged batch.
+//!
+//! Sentences are never padded in memory: the batch is the concatenation of its sentences'
+//! tokens (`T` rows), and attention and convolution work per sentence on its own rows. This
+//! computes exactly what a padded batch with an attention mask computes, without spending any
+//! work on padding.
+
+pub mod linear;
+pub mod ops;
+
+use rayon::prelude::*;
+
+use crate::data::{ModelData, TensorData};
+use crate::error::{Error, Result};
+use crate::spec::{BlockSpec, ModelSpec, PoolingMode};
+use linear::{gemm_strided, par, Linear, SendPtr, Weights};
+
+/// A tokenized input: token ids and segment ids of equal length.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Input {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+}
+
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+enum Block {
+    Attention { heads: usize, head_dim: usize, qkv: Linear, out: Linear, norm: Norm },
+    FeedForward { inp: Linear, out: Linear, norm: Norm },
+    SepConv { kernel: usize, dw_weight: Vec<f32>, dw_bias: Vec<f32>, pointwise: Linear, norm: Norm },
+    Identity,
+    Projection { proj: Linear },
+}
+
+struct Head {
+    pooler: Option<Linear>,
+    classifier: Linear,
+}
+
+/// The encoder, ready to run.
+pub struct Encoder {
+    spec: ModelSpec,
+    word: Weights,
+    position: Weights,
+    token_type: Weights,
+    emb_norm: Norm,
+    blocks: Vec<Block>,
+    head: Option<Head>,
+}
+
+/// The result of a forward pass over a ragged batch.
+pub struct Forward {
+    /// Final token states, `T × width`.
+    pub states: Vec<f32>,
+    pub width: usize,
+    /// Row offset of each sentence; sentence `i` is rows `offsets[i]..offsets[i + 1]`.
+    pub offsets: Vec<usize>,
+    /// With `keep_hidden`: the embedding output, then each block's output.
+    pub hidden: Vec<Vec<f32>>,
+}
+
+impl Forward {
+    /// Rows of sentence `i`.
+    pub fn sentence(&self, i: usize) -> &[f32] {
+        &self.states[self.offsets[i] * self.width..self.offsets[i + 1] * self.width]
+    }
+}
+
+fn vector(model: &ModelData, name: &str) -> Vec<f32> {
+    model.tensors.get(name).map(TensorData::to_f32).unwrap_or_default()
+}
+
+fn linear(model: &ModelData, prefix: &str) -> Result<Linear> {
+    let w = model.tensors.get(&format!("{prefix}.weight")).ok_or_else(|| Error::tensor(prefix, "is missing"))?;
+    let shape = w.shape();
+    let (weights, act) = Weights::from_tensor(w);
+    Ok(Linear::new(shape[0], shape[1], weights, vector(model, &format!("{prefix}.bias")), act))
+}
+
+fn norm(model: &ModelData, prefix: &str) -> Norm {
+    Norm { gamma: vector(model, &format!("{prefix}.weight")), beta: vector(model, &format!("{prefix}.bias")) }
+}
+
+impl Encoder {
+    /// Builds the encoder from validated model data.
+    pub fn new(model: &ModelData) -> Result<Encoder> {
+        model.validate()?;
+        let table = |name: &str| Weights::from_tensor(&model.tensors[name]).0;
+        let mut blocks = Vec::with_capacity(model.spec.blocks.len());
+        for (i, b) in model.spec.blocks.iter().enumerate() {
+            let p = format!("blocks.{i}");
+            blocks.push(match *b {
+                BlockSpec::Attention { heads, head_dim, .. } => Block::Attention {
+                    heads,
+                    head_dim,
+                    qkv: linear(model, &format!("{p}.attn.qkv"))?,
+                    out: linear(model, &format!("{p}.attn.out"))?,
+                    norm: norm(model, &format!("{p}.ln")),
+                },
+                BlockSpec::FeedForward { .. } => Block::FeedForward {
+                    inp: linear(model, &format!("{p}.ffn.in"))?,
+                    out: linear(model, &format!("{p}.ffn.out"))?,
+                    norm: norm(model, &format!("{p}.ln")),
+                },
+                BlockSpec::SepConv { kernel, .. } => Block::SepConv {
+                    kernel,
+                    dw_weight: ops::transpose_taps(&vector(model, &format!("{p}.conv.depthwise.weight")), b.input_width(), kernel),
+                    dw_bias: vector(model, &format!("{p}.conv.depthwise.bias")),
+                    pointwise: linear(model, &format!("{p}.conv.pointwise"))?,
+                    norm: norm(model, &format!("{p}.ln")),
+                },
+                BlockSpec::Identity { .. } => Block::Identity,
+                BlockSpec::Projection { .. } => Block::Projection { proj: linear(model, &format!("{p}.proj"))? },
+            });
+        }
+        let head = match &model.spec.head {
+            None => None,
+            Some(h) => Some(Head {
+                pooler: if h.pooler { Some(linear(model, "head.pooler")?) } else { None },
+                classifier: linear(model, "head.classifier")?,
+            }),
+        };
+        Ok(Encoder {
+            spec: model.spec.clone(),
+            word: table("embeddings.word"),
+            position: table("embeddings.position"),
+            token_type: table("embeddings.token_type"),
+            emb_norm: norm(model, "embeddings.ln"),
+            blocks,
+            head,
+        })
+    }
+
+    /// The model description.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Checks ids against the vocabulary and lengths against the maximum.
+    pub fn check_input(&self, input: &Input) -> Result<()> {
+        let e = &self.spec.embeddings;
+        if input.ids.len() != input.type_ids.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} token ids but {} segment ids",
+                input.ids.len(),
+                input.type_ids.len()
+            )));
+        }
+        if input.ids.is_empty() || input.ids.len() > self.spec.max_seq_len {
+            return Err(Error::InvalidArgument(format!(
+                "an input has {} tokens; this model takes 1 to {}",
+                input.ids.len(),
+                self.spec.max_seq_len
+            )));
+        }
+        if let Some(id) = input.ids.iter().find(|&&id| id as usize >= e.vocab_size) {
+            return Err(Error::InvalidArgument(format!("token id {id} is outside the vocabulary of {}", e.vocab_size)));
+        }
+        if let Some(t) = input.type_ids.iter().find(|&&t| t as usize >= e.type_vocab_size) {
+            return Err(Error::InvalidArgument(format!("segment id {t} is outside the {} segment types", e.type_vocab_size)));
+        }
+        Ok(())
+    }
+
+    /// Runs the encoder over checked inputs. Call inside the model's thread pool.
+    pub fn forward(&self, inputs: &[Input], threads: usize, keep_hidden: bool) -> Forward {
+        let mut offsets = Vec::with_capacity(inputs.len() + 1);
+        offsets.push(0);
+        for inp in inputs {
+            offsets.push(offsets.last().copied().unwrap_or(0) + inp.ids.len());
+        }
+        let t = offsets.last().copied().unwrap_or(0);
+        let mut width = self.spec.embeddings.width;
+        let eps = self.spec.layer_norm_eps;
+
+        // Embeddings: word + position + segment, then LayerNorm.
+        let mut x = vec![0f32; t * width];
+        let mut tmp = vec![0f32; width];
+        let mut row = 0;
+        for inp in inputs {
+            for (pos, (&id, &tt)) in inp.ids.iter().zip(&inp.type_ids).enumerate() {
+                let dst = &mut x[row * width..(row + 1) * width];
+                self.word.rows_f32(id as usize, width, dst);
+                self.position.rows_f32(pos, width, &mut tmp);
+                ops::add_in_place(dst, &tmp);
+                self.token_type.rows_f32(tt as usize, width, &mut tmp);
+                ops::add_in_place(dst, &tmp);
+                row += 1;
+            }
+        }
+        layer_norm_rows(&mut x, width, &self.emb_norm, eps, threads);
+        let mut hidden = Vec::new();
+        if keep_hidden {
+            hidden.push(x.clone());
+        }
+
+        for block in &self.blocks {
+            match block {
+                Block::Attention { heads, head_dim, qkv, out, norm } => {
+                    let qkv_x = qkv.forward(&x, t, threads);
+                    let ctx = attention(&qkv_x, &offsets, *heads, *head_dim, threads);
+                    let o = out.forward(&ctx, t, threads);
+                    ops::add_in_place(&mut x, &o);
+                    layer_norm_rows(&mut x, width, norm, eps, threads);
+                }
+                Block::FeedForward { inp, out, norm } => {
+                    let mut h = inp.forward(&x, t, threads);
+                    map_rows(&mut h, inp.out, threads, ops::gelu);
+                    let o = out.forward(&h, t, threads);
+                    ops::add_in_place(&mut x, &o);
+                    layer_norm_rows(&mut x, width, norm, eps, threads);
+                }
+                Block::SepConv { kernel, dw_weight, dw_bias, pointwise, norm } => {
+                    let mut c = vec![0f32; t * width];
+                    for w in offsets.windows(2) {
+                        let (a, b) = (w[0] * width, w[1] * width);
+                        ops::depthwise_conv(&x[a..b], width, dw_weight, dw_bias, *kernel, &mut c[a..b]);
+                    }
+                    map_rows(&mut c, width, threads, ops::gelu);
+                    let o = pointwise.forward(&c, t, threads);
+                    ops::add_in_place(&mut x, &o);
+                    layer_norm_rows(&mut x, width, norm, eps, threads);
+                }
+                Block::Identity => {}
+                Block::Projection { proj } => {
+                    x = proj.forward(&x, t, threads);
+                    width = proj.out;
+                }
+            }
+            if keep_hidden {
+                hidden.push(x.clone());
+            }
+        }
+        Forward { states: x, width, offsets, hidden }
+    }
+
+    /// Pools each sentence of a forward pass into one vector (normalised if the model says so).
+    pub fn pool(&self, f: &Forward) -> Vec<Vec<f32>> {
+        (0..f.offsets.len() - 1)
+            .map(|i| {
+                let rows = f.sentence(i);
+                let mut v = match self.spec.pooling.mode {
+                    PoolingMode::Cls => rows[..f.width].to_vec(),
+                    PoolingMode::Mean => ops::mean_rows(rows, f.width),
+                };
+                if self.spec.pooling.normalize {
+                    ops::l2_normalize(&mut v);
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// Logits of the classification head for each sentence, or `None` without a head.
+    pub fn logits(&self, f: &Forward) -> Option<Vec<Vec<f32>>> {
+        let head = self.head.as_ref()?;
+        let w = f.width;
+        let n = f.offsets.len() - 1;
+        let mut cls = Vec::with_capacity(n * w);
+        for i in 0..n {
+            cls.extend_from_slice(&f.sentence(i)[..w]);
+        }
+        if let Some(pooler) = &head.pooler {
+            cls = pooler.forward(&cls, n, 1);
+            cls.iter_mut().for_each(|v| *v = v.tanh());
+        }
+        let logits = head.classifier.forward(&cls, n, 1);
+        Some(logits.chunks(head.classifier.out).map(<[f32]>::to_vec).collect())
+    }
+}
+
+/// Applies `f` to row blocks of `x` in parallel when there is enough work.
+fn map_rows(x: &mut [f32], width: usize, threads: usize, f: impl Fn(&mut [f32]) + Sync + Send) {
+    if threads > 1 && x.len() >= 1 << 14 {
+        let rows_per_task = (x.len() / width).div_ceil(threads * 4).max(1);
+        x.par_chunks_mut(rows_per_task * width).for_each(f);
+    } else {
+        f(x);
+    }
+}
+
+fn layer_norm_rows(x: &mut [f32], width: usize, n: &Norm, eps: f32, threads: usize) {
+    map_rows(x, width, threads, |rows| ops::layer_norm(rows, width, &n.gamma, &n.beta, eps));
+}
+
+/// Multi-head attention of every sentence: `qkv` is `T × 3·heads·head_dim` (queries, keys,
+/// values); returns the context `T × heads·head_dim`.
+fn attention(qkv: &[f32], offsets: &[usize], heads: usize, head_dim: usize, threads: usize) -> Vec<f32> {
+    let inner = heads * head_dim;
+    let t = offsets.last().copied().unwrap_or(0);
+    let mut ctx = vec![0f32; t * inner];
+    let dst = SendPtr(ctx.as_mut_ptr());
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let jobs: Vec<(usize, usize)> = (0..offsets.len() - 1).flat_map(|s| (0..heads).map(move |h| (s, h))).collect();
+    let run = |&(s, h): &(usize, usize)| {
+        let (start, len) = (offsets[s], offsets[s + 1] - offsets[s]);
+        let stride = 3 * inner;
+        let base = qkv[start * stride..].as_ptr();
+        let mut scores = vec![0f32; len * len];
+        // SAFETY: q, k and v of this head are `len` rows with row stride `stride` inside `qkv`;
+        // scores is len×len; the output rows start..start+len, columns h·d.. of ctx belong to
+        // this (sentence, head) pair alone.
+        unsafe {
+            let q = base.add(h * head_dim);
+            let k = base.add(inner + h * head_dim);
+            let v = base.add(2 * inner + h * head_dim);
+            // scores = q · kᵀ, then softmax(scores · scale) row by row
+            gemm_strided(len, len, head_dim, q, stride as isize, k, 1, stride as isize, scores.as_mut_ptr(), len as isize, 1.0, par(1, 0));
+            ops::softmax_rows(&mut scores, len, scale);
+            // ctx = p · v
+            let out = dst;
+            let o = out.0.add(start * inner + h * head_dim);
+            gemm_strided(len, head_dim, len, scores.as_ptr(), len as isize, v, stride as isize, 1, o, inner as isize, 1.0, par(1, 0));
+        }
+    };
+    if threads > 1 && jobs.len() > 1 {
+        jobs.par_iter().for_each(run);
+    } else {
+        jobs.iter().for_each(run);
+    }
+    ctx
+}

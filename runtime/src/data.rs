@@ -1,0 +1,174 @@
+//! A model as data: its description plus named tensors. Both the Hugging Face loader and the
+//! package reader produce it; the package writer and the backends consume it.
+
+use std::collections::BTreeMap;
+
+use half::f16;
+
+use crate::error::{Error, Result};
+use crate::quant::QuantMatrix;
+use crate::spec::{ModelSpec, QuantSpec, TensorRole};
+
+/// One tensor's values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TensorData {
+    F32 { shape: Vec<usize>, data: Vec<f32> },
+    F16 { shape: Vec<usize>, data: Vec<f16> },
+    /// A quantized matrix `[rows, cols]`, with an optional per-tensor activation step.
+    Quant { matrix: QuantMatrix, act: Option<ActQuant> },
+}
+
+/// Per-tensor activation quantization of a matrix's input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActQuant {
+    pub bits: u8,
+    pub step: f32,
+}
+
+impl TensorData {
+    /// The logical shape.
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            TensorData::F32 { shape, .. } | TensorData::F16 { shape, .. } => shape.clone(),
+            TensorData::Quant { matrix, .. } => vec![matrix.rows, matrix.cols],
+        }
+    }
+
+    /// Number of logical elements.
+    pub fn numel(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// Bytes the tensor takes in a package (codes + steps for quantized matrices).
+    pub fn stored_bytes(&self) -> usize {
+        match self {
+            TensorData::F32 { data, .. } => data.len() * 4,
+            TensorData::F16 { data, .. } => data.len() * 2,
+            TensorData::Quant { matrix, act } => {
+                matrix.codes.len() * 4 + matrix.scales.len() * 4 + act.map_or(0, |_| 4)
+            }
+        }
+    }
+
+    /// Bits per weight as stored (32, 16 or the code width).
+    pub fn bits(&self) -> u8 {
+        match self {
+            TensorData::F32 { .. } => 32,
+            TensorData::F16 { .. } => 16,
+            TensorData::Quant { matrix, .. } => matrix.bits,
+        }
+    }
+
+    /// The values as `f32` (dequantized when quantized).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            TensorData::F32 { data, .. } => data.clone(),
+            TensorData::F16 { data, .. } => data.iter().map(|v| v.to_f32()).collect(),
+            TensorData::Quant { matrix, .. } => matrix.dequantize(),
+        }
+    }
+}
+
+/// A complete model: description plus tensors by name.
+#[derive(Clone, Debug)]
+pub struct ModelData {
+    pub spec: ModelSpec,
+    pub tensors: BTreeMap<String, TensorData>,
+    /// The tokenizer, as the full `tokenizer.json` text.
+    pub tokenizer_json: String,
+}
+
+/// What `ModelData::convert` turns the weights into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F16,
+    /// Round-to-nearest quantization of every matrix at `bits`, with `group` columns per step
+    /// (`None` = per output channel), and of the embedding tables at `embedding_bits`.
+    Quantized { bits: u8, group: Option<usize>, embedding_bits: u8 },
+}
+
+impl ModelData {
+    /// Checks the description and that every required tensor is present with the right shape
+    /// and storage, and that nothing else is.
+    pub fn validate(&self) -> Result<()> {
+        self.spec.validate()?;
+        let expected = self.spec.expected_tensors();
+        for t in &expected {
+            let Some(d) = self.tensors.get(&t.name) else {
+                return Err(Error::tensor(&t.name, "is missing from the model"));
+            };
+            if d.shape() != t.shape {
+                return Err(Error::tensor(&t.name, format!("has shape {:?}; the architecture needs {:?}", d.shape(), t.shape)));
+            }
+            match (d, self.spec.quantized.get(&t.name)) {
+                (TensorData::Quant { matrix, act }, Some(q)) => {
+                    matrix.validate(&t.name)?;
+                    if matrix.bits != q.bits || matrix.group != q.group || act.map(|a| a.bits) != q.act_bits {
+                        return Err(Error::tensor(&t.name, "quantization differs from the package description"));
+                    }
+                    if let Some(a) = act {
+                        if !(a.step > 0.0 && a.step.is_finite()) {
+                            return Err(Error::tensor(&t.name, format!("activation step {} must be positive", a.step)));
+                        }
+                    }
+                }
+                (TensorData::Quant { .. }, None) => {
+                    return Err(Error::tensor(&t.name, "is quantized but not listed as quantized in the description"))
+                }
+                (_, Some(_)) => return Err(Error::tensor(&t.name, "is listed as quantized but stored as floats")),
+                (TensorData::F32 { data, .. }, None) => {
+                    if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
+                        return Err(Error::tensor(&t.name, format!("contains the non-finite value {bad}")));
+                    }
+                }
+                (TensorData::F16 { .. }, None) => {}
+            }
+        }
+        if self.tensors.len() != expected.len() {
+            let extra: Vec<&String> = self.tensors.keys().filter(|k| !expected.iter().any(|t| &t.name == *k)).collect();
+            return Err(Error::Package(format!("unexpected tensors not used by the architecture: {extra:?}")));
+        }
+        Ok(())
+    }
+
+    /// Parameter count (logical elements of all tensors).
+    pub fn parameters(&self) -> usize {
+        self.tensors.values().map(TensorData::numel).sum()
+    }
+
+    /// Bytes of all tensors as stored.
+    pub fn stored_bytes(&self) -> usize {
+        self.tensors.values().map(TensorData::stored_bytes).sum()
+    }
+
+    /// Re-encodes every weight at the given precision (from the current values, dequantized if
+    /// needed). Biases, norms, convolution taps and head weights stay `f32`.
+    pub fn convert(&self, precision: Precision) -> Result<ModelData> {
+        let roles: BTreeMap<String, TensorRole> =
+            self.spec.expected_tensors().into_iter().map(|t| (t.name, t.role)).collect();
+        let mut spec = self.spec.clone();
+        spec.quantized.clear();
+        let mut tensors = BTreeMap::new();
+        for (name, t) in &self.tensors {
+            let role = roles.get(name).copied().unwrap_or(TensorRole::Other);
+            let shape = t.shape();
+            let values = t.to_f32();
+            let new = match (precision, role) {
+                (_, TensorRole::Other) | (Precision::F32, _) => TensorData::F32 { shape, data: values },
+                (Precision::F16, _) => TensorData::F16 { shape, data: values.iter().map(|&v| f16::from_f32(v)).collect() },
+                (Precision::Quantized { bits, group, embedding_bits }, role) => {
+                    let bits = if role == TensorRole::Embedding { embedding_bits } else { bits };
+                    let matrix = QuantMatrix::quantize_rtn(&values, shape[0], shape[1], bits, group)
+                        .map_err(|e| Error::tensor(name, e.to_string()))?;
+                    spec.quantized.insert(name.clone(), QuantSpec { bits, group, act_bits: None });
+                    TensorData::Quant { matrix, act: None }
+                }
+            };
+            tensors.insert(name.clone(), new);
+        }
+        let out = ModelData { spec, tensors, tokenizer_json: self.tokenizer_json.clone() };
+        out.validate()?;
+        Ok(out)
+    }
+}

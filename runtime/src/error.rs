@@ -1,0 +1,66 @@
+//! The runtime's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading or running a model.
+///
+/// Messages say what was wrong and, where there is one, what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path} is neither a bertling package file nor a Hugging Face model directory (config.json + model.safetensors + tokenizer.json)")]
+    UnknownModelPath { path: PathBuf },
+
+    #[error("Hugging Face model directory {dir}: {what}")]
+    HfModel { dir: PathBuf, what: String },
+
+    #[error("invalid JSON in {what}: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("not a valid safetensors container ({what}): {detail}. The file may be truncated or not a model file")]
+    Container { what: String, detail: String },
+
+    #[error("this bertling package has format version {found}; this build reads version {supported}. Upgrade bertling or re-export the package")]
+    UnsupportedVersion { found: String, supported: u32 },
+
+    #[error("invalid model package: {0}")]
+    Package(String),
+
+    #[error("tensor `{name}`: {what}")]
+    Tensor { name: String, what: String },
+
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    #[error("this model has no classification head; use `embed` instead, or load a model fine-tuned for classification")]
+    NoClassificationHead,
+
+    #[error("cannot start the runtime's worker threads: {0}")]
+    Threads(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn tensor(name: impl Into<String>, what: impl Into<String>) -> Self {
+        Error::Tensor { name: name.into(), what: what.into() }
+    }
+}
+
+/// The runtime's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

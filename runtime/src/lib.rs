@@ -1,0 +1,41 @@
+//! # bertling-runtime
+//!
+//! Runs BERT-class encoders — Hugging Face BERT directories and bertling model packages
+//! (FORMAT.md) with float or 2..8-bit weights — on the CPU.
+//!
+//! ```no_run
+//! use bertling_runtime::{LoadOptions, Model};
+//! let model = Model::load("model.bertling", &LoadOptions::default())?;
+//! let vectors = model.embed(&["A sentence.", "Another one."])?;
+//! # Ok::<(), bertling_runtime::Error>(())
+//! ```
+
+pub mod cpu;
+pub mod data;
+pub mod error;
+pub mod hf;
+pub mod model;
+pub mod package;
+pub mod quant;
+pub mod spec;
+
+pub use cpu::Input;
+pub use data::{ActQuant, ModelData, Precision, TensorData};
+pub use error::{Error, Result};
+pub use hf::{load_hf, load_hf_dir, HfFiles};
+pub use model::{load_model_data, Backend, Classification, HiddenStates, LoadOptions, Model, ModelInfo};
+pub use package::{read_package, read_package_file, write_package, write_package_file};
+pub use quant::QuantMatrix;
+pub use spec::{BlockSpec, ModelSpec};
+
+/// Cosine similarity of two vectors (0 when either is zero).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}

@@ -1,0 +1,210 @@
+//! The bertling model package, version 1 (FORMAT.md): one safetensors container whose header
+//! metadata holds the model description under the single key `bertling`, and whose tensors
+//! hold the weights (float, or packed codes plus step sizes) and the tokenizer.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use half::f16;
+use safetensors::tensor::{Dtype, SafeTensors, View};
+
+use crate::data::{ActQuant, ModelData, TensorData};
+use crate::error::{Error, Result};
+use crate::quant::{groups_per_row, words_per_row, QuantMatrix};
+use crate::spec::{ModelSpec, FORMAT_VERSION};
+
+/// The header metadata key that holds the model description.
+pub const METADATA_KEY: &str = "bertling";
+/// The tensor that holds the tokenizer (UTF-8 `tokenizer.json`, dtype U8).
+pub const TOKENIZER_TENSOR: &str = "tokenizer.json";
+
+/// True when the bytes start like a safetensors container whose metadata names bertling.
+pub fn looks_like_package(bytes: &[u8]) -> bool {
+    SafeTensors::read_metadata(bytes)
+        .map(|(_, m)| m.metadata().as_ref().is_some_and(|m| m.contains_key(METADATA_KEY)))
+        .unwrap_or(false)
+}
+
+/// Reads a package from a file.
+pub fn read_package_file(path: &Path) -> Result<ModelData> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_package(&bytes)
+}
+
+/// Reads and validates a package.
+pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
+    let container = |detail: String| Error::Container { what: "bertling package".into(), detail };
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| container(e.to_string()))?;
+    let Some(text) = meta.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)) else {
+        return Err(Error::Package(format!(
+            "the safetensors file has no `{METADATA_KEY}` metadata: it is not a bertling package (a Hugging Face model is loaded from its directory)"
+        )));
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| Error::Json { what: "package description".into(), source })?;
+    match value.get("format_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == FORMAT_VERSION as u64 => {}
+        other => {
+            let found = other.map_or_else(|| "missing".to_string(), |v| v.to_string());
+            return Err(Error::UnsupportedVersion { found, supported: FORMAT_VERSION });
+        }
+    }
+    let spec: ModelSpec =
+        serde_json::from_value(value).map_err(|source| Error::Json { what: "package description".into(), source })?;
+    spec.validate()?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| container(e.to_string()))?;
+
+    let mut used = 0usize;
+    let mut get = |name: &str| {
+        used += 1;
+        st.tensor(name).map_err(|_| Error::tensor(name, "is missing from the package"))
+    };
+    let tok = get(TOKENIZER_TENSOR)?;
+    if tok.dtype() != Dtype::U8 {
+        return Err(Error::tensor(TOKENIZER_TENSOR, "must be U8 bytes"));
+    }
+    let tokenizer_json = String::from_utf8(tok.data().to_vec())
+        .map_err(|_| Error::tensor(TOKENIZER_TENSOR, "is not valid UTF-8"))?;
+
+    let mut tensors = BTreeMap::new();
+    for t in spec.expected_tensors() {
+        let data = match spec.quantized.get(&t.name) {
+            None => read_float(&t.name, &get(&t.name)?, &t.shape)?,
+            Some(q) => {
+                let (rows, cols) = (t.shape[0], t.shape[1]);
+                let cname = format!("{}.codes", t.name);
+                let codes = get(&cname)?;
+                expect(&cname, &codes, &[Dtype::U32], &[rows, words_per_row(cols, q.bits)])?;
+                let sname = format!("{}.scales", t.name);
+                let scales = get(&sname)?;
+                let scales = match read_float(&sname, &scales, &[rows, groups_per_row(cols, q.group)])? {
+                    TensorData::F32 { data, .. } => data,
+                    TensorData::F16 { data, .. } => data.iter().map(|v| v.to_f32()).collect(),
+                    TensorData::Quant { .. } => unreachable!("read_float returns floats"),
+                };
+                let act = match q.act_bits {
+                    None => None,
+                    Some(bits) => {
+                        let aname = format!("{}.act_step", t.name);
+                        let a = get(&aname)?;
+                        expect(&aname, &a, &[Dtype::F32], &[1])?;
+                        Some(ActQuant { bits, step: f32s(a.data())[0] })
+                    }
+                };
+                let matrix = QuantMatrix { rows, cols, bits: q.bits, group: q.group, codes: u32s(codes.data()), scales };
+                TensorData::Quant { matrix, act }
+            }
+        };
+        tensors.insert(t.name, data);
+    }
+    if used != st.len() {
+        return Err(Error::Package(format!(
+            "the package holds {} tensors but its description uses {used}; it was written by an incompatible tool",
+            st.len()
+        )));
+    }
+    let model = ModelData { spec, tensors, tokenizer_json };
+    model.validate()?;
+    Ok(model)
+}
+
+fn expect(name: &str, t: &safetensors::tensor::TensorView<'_>, dtypes: &[Dtype], shape: &[usize]) -> Result<()> {
+    if !dtypes.contains(&t.dtype()) {
+        return Err(Error::tensor(name, format!("has dtype {:?}; expected one of {dtypes:?}", t.dtype())));
+    }
+    if t.shape() != shape {
+        return Err(Error::tensor(name, format!("has shape {:?}; expected {shape:?}", t.shape())));
+    }
+    Ok(())
+}
+
+fn read_float(name: &str, t: &safetensors::tensor::TensorView<'_>, shape: &[usize]) -> Result<TensorData> {
+    expect(name, t, &[Dtype::F32, Dtype::F16], shape)?;
+    let shape = shape.to_vec();
+    Ok(match t.dtype() {
+        Dtype::F32 => TensorData::F32 { shape, data: f32s(t.data()) },
+        _ => TensorData::F16 { shape, data: t.data().chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect() },
+    })
+}
+
+pub(crate) fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+fn u32s(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// A tensor ready to be written.
+struct Out {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &Out {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    v.iter().flat_map(|&x| f(x)).collect()
+}
+
+/// Serialises a model as a version-1 package. The output is byte-for-byte reproducible.
+pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
+    model.validate()?;
+    let mut outs: BTreeMap<String, Out> = BTreeMap::new();
+    outs.insert(
+        TOKENIZER_TENSOR.into(),
+        Out { dtype: Dtype::U8, shape: vec![model.tokenizer_json.len()], bytes: model.tokenizer_json.as_bytes().to_vec() },
+    );
+    for (name, t) in &model.tensors {
+        match t {
+            TensorData::F32 { shape, data } => {
+                outs.insert(name.clone(), Out { dtype: Dtype::F32, shape: shape.clone(), bytes: le_bytes(data, f32::to_le_bytes) });
+            }
+            TensorData::F16 { shape, data } => {
+                outs.insert(name.clone(), Out { dtype: Dtype::F16, shape: shape.clone(), bytes: le_bytes(data, f16::to_le_bytes) });
+            }
+            TensorData::Quant { matrix: m, act } => {
+                outs.insert(
+                    format!("{name}.codes"),
+                    Out { dtype: Dtype::U32, shape: vec![m.rows, m.words_per_row()], bytes: le_bytes(&m.codes, u32::to_le_bytes) },
+                );
+                outs.insert(
+                    format!("{name}.scales"),
+                    Out { dtype: Dtype::F32, shape: vec![m.rows, m.groups_per_row()], bytes: le_bytes(&m.scales, f32::to_le_bytes) },
+                );
+                if let Some(a) = act {
+                    outs.insert(format!("{name}.act_step"), Out { dtype: Dtype::F32, shape: vec![1], bytes: a.step.to_le_bytes().to_vec() });
+                }
+            }
+        }
+    }
+    let description = serde_json::to_string(&model.spec)
+        .map_err(|source| Error::Json { what: "package description".into(), source })?;
+    let metadata = HashMap::from([(METADATA_KEY.to_string(), description)]);
+    safetensors::serialize(outs.iter().map(|(k, v)| (k.as_str(), v)), Some(metadata))
+        .map_err(|e| Error::Container { what: "writing the package".into(), detail: e.to_string() })
+}
+
+/// Writes a package to a file atomically (a temporary file renamed into place), so that a
+/// failed write never leaves a half-written package behind.
+pub fn write_package_file(model: &ModelData, path: &Path) -> Result<()> {
+    let bytes = write_package(model)?;
+    let tmp = path.with_extension("bertling.partial");
+    std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,407 @@
+//! Small-model tests: a random BERT classifier from transformers (BF16 weights, `bert.` prefix,
+//! 3-label head), heterogeneous architectures against an independent padded-batch reference,
+//! quantized packages at every width, and error handling.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use bertling_runtime::data::ActQuant;
+use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec, QuantSpec};
+use bertling_runtime::{
+    cosine, load_hf_dir, read_package, write_package, Error, Input, LoadOptions, Model, ModelData, Precision, TensorData,
+};
+use common::{fixtures, max_abs_diff, Rng};
+
+fn tiny_dir() -> std::path::PathBuf {
+    fixtures().join("tiny_cls")
+}
+
+fn golden() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(tiny_dir().join("golden.json")).unwrap()).unwrap()
+}
+
+fn softmax(l: &[f64]) -> Vec<f64> {
+    let m = l.iter().cloned().fold(f64::MIN, f64::max);
+    let e: Vec<f64> = l.iter().map(|v| (v - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+#[test]
+fn classifier_matches_transformers() {
+    let model = Model::load(tiny_dir(), &LoadOptions::default()).unwrap();
+    assert_eq!(model.info().labels.as_deref(), Some(&["negative".to_string(), "neutral".into(), "positive".into()][..]));
+    let g = golden();
+    for case in g["singles"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let ids: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        assert_eq!(model.tokenize(&[text]).unwrap()[0].ids, ids);
+        let want = softmax(&floats(&case["logits"]));
+        let got = &model.classify(&[text]).unwrap()[0];
+        for (a, b) in got.probs.iter().zip(&want) {
+            assert!((*a as f64 - b).abs() < 1e-5, "{text:?}: {:?} vs {want:?}", got.probs);
+        }
+        let best = want.iter().enumerate().max_by(|a, b| a.1.partial_cmp(b.1).unwrap()).unwrap().0;
+        assert_eq!(got.label_id, best);
+        assert_eq!(got.label, ["negative", "neutral", "positive"][best]);
+    }
+    for case in g["pairs"].as_array().unwrap() {
+        let (a, b) = (case["a"].as_str().unwrap(), case["b"].as_str().unwrap());
+        let inp = &model.tokenize_pairs(&[(a, b)]).unwrap()[0];
+        let type_ids: Vec<u32> = case["type_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        assert_eq!(inp.type_ids, type_ids);
+        let want = softmax(&floats(&case["logits"]));
+        let got = &model.classify_pairs(&[(a, b)]).unwrap()[0];
+        for (x, y) in got.probs.iter().zip(&want) {
+            assert!((*x as f64 - y).abs() < 1e-5);
+        }
+    }
+}
+
+fn tokenizer_json() -> String {
+    std::fs::read_to_string(tiny_dir().join("tokenizer.json")).unwrap()
+}
+
+/// A heterogeneous student: every block kind, widths that change, heads·head_dim ≠ width,
+/// quantized activations on one matrix, and a classification head.
+fn hetero(seed: u64) -> ModelData {
+    let blocks = vec![
+        BlockSpec::Attention { width: 32, heads: 2, head_dim: 8 },
+        BlockSpec::SepConv { width: 32, kernel: 5 },
+        BlockSpec::Projection { input: 32, output: 24 },
+        BlockSpec::FeedForward { width: 24, inner: 40 },
+        BlockSpec::Identity { width: 24 },
+        BlockSpec::Attention { width: 24, heads: 3, head_dim: 8 },
+        BlockSpec::SepConv { width: 24, kernel: 3 },
+    ];
+    let mut spec = ModelSpec {
+        format_version: 1,
+        embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 64, type_vocab_size: 2, width: 32 },
+        blocks,
+        layer_norm_eps: 1e-12,
+        max_seq_len: 48,
+        pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: true },
+        head: Some(HeadSpec { pooler: true, labels: vec!["no".into(), "yes".into()] }),
+        quantized: BTreeMap::new(),
+        provenance: Default::default(),
+    };
+    let mut rng = Rng(seed);
+    let mut tensors = BTreeMap::new();
+    for t in spec.expected_tensors() {
+        let n: usize = t.shape.iter().product();
+        let data = if t.name.ends_with("ln.weight") { rng.vec(n, 0.3).iter().map(|v| 1.0 + v).collect() } else { rng.vec(n, 0.5) };
+        tensors.insert(t.name.clone(), TensorData::F32 { shape: t.shape.clone(), data });
+    }
+    // Activations entering the first feed-forward matrix are 8-bit.
+    let name = "blocks.3.ffn.in.weight".to_string();
+    let TensorData::F32 { data, .. } = &tensors[&name] else { unreachable!() };
+    let matrix = bertling_runtime::QuantMatrix::quantize_rtn(data, 40, 24, 6, Some(32)).unwrap();
+    tensors.insert(name.clone(), TensorData::Quant { matrix, act: Some(ActQuant { bits: 8, step: 0.03 }) });
+    spec.quantized.insert(name, QuantSpec { bits: 6, group: Some(32), act_bits: Some(8) });
+    let m = ModelData { spec, tensors, tokenizer_json: tokenizer_json() };
+    m.validate().unwrap();
+    m
+}
+
+/// An independent reference: a padded batch with an attention mask, in f64, written
+/// directly from the block definitions in FORMAT.md.
+fn reference(m: &ModelData, inputs: &[Input]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let t = |n: &str| -> Vec<f64> { m.tensors[n].to_f32().iter().map(|&v| v as f64).collect() };
+    let l_max = inputs.iter().map(|i| i.ids.len()).max().unwrap();
+    let b = inputs.len();
+    let eps = m.spec.layer_norm_eps as f64;
+    let mask: Vec<Vec<bool>> = inputs.iter().map(|i| (0..l_max).map(|p| p < i.ids.len()).collect()).collect();
+    let ln = |x: &mut [f64], w: usize, g: &[f64], bb: &[f64]| {
+        for row in x.chunks_mut(w) {
+            let mean = row.iter().sum::<f64>() / w as f64;
+            let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / w as f64;
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (*v - mean) / (var + eps).sqrt() * g[j] + bb[j];
+            }
+        }
+    };
+    let lin = |x: &[f64], name: &str, inp: usize, out: usize| -> Vec<f64> {
+        let w = t(&format!("{name}.weight"));
+        let bias = t(&format!("{name}.bias"));
+        let mut x = x.to_vec();
+        if let Some(TensorData::Quant { act: Some(a), .. }) = m.tensors.get(&format!("{name}.weight")) {
+            let (lo, hi) = (-(1i64 << (a.bits - 1)) as f64, ((1i64 << (a.bits - 1)) - 1) as f64);
+            for v in &mut x {
+                let q = (*v / a.step as f64).round_ties_even().clamp(lo, hi);
+                *v = q * a.step as f64;
+            }
+        }
+        let rows = x.len() / inp;
+        let mut y = vec![0f64; rows * out];
+        for r in 0..rows {
+            for o in 0..out {
+                y[r * out + o] = bias[o] + (0..inp).map(|k| x[r * inp + k] * w[o * inp + k]).sum::<f64>();
+            }
+        }
+        y
+    };
+    let gelu = |v: f64| 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt()));
+    let mut w = m.spec.embeddings.width;
+    let (we, pe, te) = (t("embeddings.word"), t("embeddings.position"), t("embeddings.token_type"));
+    let mut x = vec![0f64; b * l_max * w];
+    for (s, inp) in inputs.iter().enumerate() {
+        for p in 0..l_max {
+            let (id, tt) = if p < inp.ids.len() { (inp.ids[p] as usize, inp.type_ids[p] as usize) } else { (0, 0) };
+            for j in 0..w {
+                x[(s * l_max + p) * w + j] = we[id * w + j] + pe[p * w + j] + te[tt * w + j];
+            }
+        }
+    }
+    ln(&mut x, w, &t("embeddings.ln.weight"), &t("embeddings.ln.bias"));
+    for (i, blk) in m.spec.blocks.iter().enumerate() {
+        let p = format!("blocks.{i}");
+        match *blk {
+            BlockSpec::Attention { heads, head_dim, .. } => {
+                let inner = heads * head_dim;
+                let qkv = lin(&x, &format!("{p}.attn.qkv"), w, 3 * inner);
+                let mut ctx = vec![0f64; b * l_max * inner];
+                for s in 0..b {
+                    for h in 0..heads {
+                        for qi in 0..l_max {
+                            let row = |pos: usize, part: usize, d: usize| qkv[(s * l_max + pos) * 3 * inner + part * inner + h * head_dim + d];
+                            let scores: Vec<f64> = (0..l_max)
+                                .map(|kj| {
+                                    let dot: f64 = (0..head_dim).map(|d| row(qi, 0, d) * row(kj, 1, d)).sum();
+                                    dot / (head_dim as f64).sqrt() + if mask[s][kj] { 0.0 } else { f32::MIN as f64 }
+                                })
+                                .collect();
+                            let pr = softmax(&scores);
+                            for d in 0..head_dim {
+                                ctx[(s * l_max + qi) * inner + h * head_dim + d] = (0..l_max).map(|kj| pr[kj] * row(kj, 2, d)).sum();
+                            }
+                        }
+                    }
+                }
+                let o = lin(&ctx, &format!("{p}.attn.out"), inner, w);
+                x.iter_mut().zip(o).for_each(|(a, b)| *a += b);
+                ln(&mut x, w, &t(&format!("{p}.ln.weight")), &t(&format!("{p}.ln.bias")));
+            }
+            BlockSpec::FeedForward { inner, .. } => {
+                let h: Vec<f64> = lin(&x, &format!("{p}.ffn.in"), w, inner).into_iter().map(gelu).collect();
+                let o = lin(&h, &format!("{p}.ffn.out"), inner, w);
+                x.iter_mut().zip(o).for_each(|(a, b)| *a += b);
+                ln(&mut x, w, &t(&format!("{p}.ln.weight")), &t(&format!("{p}.ln.bias")));
+            }
+            BlockSpec::SepConv { kernel, .. } => {
+                let (dw, db) = (t(&format!("{p}.conv.depthwise.weight")), t(&format!("{p}.conv.depthwise.bias")));
+                let mut c = vec![0f64; x.len()];
+                for s in 0..b {
+                    for pos in 0..l_max {
+                        for ch in 0..w {
+                            let mut acc = db[ch];
+                            for j in 0..kernel {
+                                let src = pos as i64 + j as i64 - (kernel / 2) as i64;
+                                // Padding positions are zeroed before the convolution.
+                                if src >= 0 && (src as usize) < l_max && mask[s][src as usize] {
+                                    acc += dw[ch * kernel + j] * x[(s * l_max + src as usize) * w + ch];
+                                }
+                            }
+                            c[(s * l_max + pos) * w + ch] = gelu(acc);
+                        }
+                    }
+                }
+                let o = lin(&c, &format!("{p}.conv.pointwise"), w, w);
+                x.iter_mut().zip(o).for_each(|(a, b)| *a += b);
+                ln(&mut x, w, &t(&format!("{p}.ln.weight")), &t(&format!("{p}.ln.bias")));
+            }
+            BlockSpec::Identity { .. } => {}
+            BlockSpec::Projection { output, .. } => {
+                x = lin(&x, &format!("{p}.proj"), w, output);
+                w = output;
+            }
+        }
+    }
+    let mut pooled = Vec::new();
+    let mut logits = Vec::new();
+    for (s, inp) in inputs.iter().enumerate() {
+        let n = inp.ids.len();
+        let mut v = vec![0f64; w];
+        for pos in 0..n {
+            for j in 0..w {
+                v[j] += x[(s * l_max + pos) * w + j] / n as f64;
+            }
+        }
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        pooled.push(v.iter().map(|a| a / norm).collect());
+        let cls = &x[s * l_max * w..(s * l_max + 1) * w];
+        let pooled_cls: Vec<f64> = lin(cls, "head.pooler", w, w).into_iter().map(f64::tanh).collect();
+        logits.push(lin(&pooled_cls, "head.classifier", w, 2));
+    }
+    (pooled, logits)
+}
+
+fn sample_inputs(model: &Model) -> Vec<Input> {
+    let mut inputs = model
+        .tokenize(&["good movie", "", "the plot was not very good, but the music! i love it and the ending", "fun ?"])
+        .unwrap();
+    let mut rng = Rng(7);
+    let ids: Vec<u32> = (0..48).map(|_| (rng.next_u64() % 44) as u32).collect();
+    inputs.push(Input { type_ids: (0..48).map(|i| (i >= 20) as u32).collect(), ids });
+    inputs
+}
+
+#[test]
+fn heterogeneous_blocks_match_padded_reference() {
+    let data = hetero(1);
+    for threads in [1, 2] {
+        let model = Model::from_data(data.clone(), &LoadOptions { threads: Some(threads), ..Default::default() }).unwrap();
+        let inputs = sample_inputs(&model);
+        let (want_emb, want_logits) = reference(&data, &inputs);
+        let emb = model.embed_inputs(&inputs).unwrap();
+        let cls = model.classify_inputs(&inputs).unwrap();
+        for i in 0..inputs.len() {
+            let we: Vec<f32> = want_emb[i].iter().map(|&v| v as f32).collect();
+            assert!(max_abs_diff(&emb[i], &we) < 1e-4, "input {i}: {:?} vs {:?}", &emb[i][..4], &we[..4]);
+            let wp: Vec<f32> = softmax(&want_logits[i]).iter().map(|&v| v as f32).collect();
+            assert!(max_abs_diff(&cls[i].probs, &wp) < 1e-4);
+        }
+        assert_eq!(model.info().output_width, 24);
+    }
+}
+
+#[test]
+fn quantized_packages_every_width_match_dequantized_floats() {
+    let data = load_hf_dir(&tiny_dir()).unwrap();
+    let texts = ["good movie", "the plot was not very good, but the music!", "", "i hate this boring film ."];
+    let float = Model::from_data(data.clone(), &LoadOptions::default()).unwrap().embed(&texts).unwrap();
+    for bits in 2..=8u8 {
+        for group in [None, Some(32)] {
+            let q = data.convert(Precision::Quantized { bits, group, embedding_bits: bits }).unwrap();
+            let bytes = write_package(&q).unwrap();
+            let qm = Model::from_package_bytes(&bytes, &LoadOptions::default()).unwrap();
+            assert_eq!(qm.info().matrix_bits, vec![bits]);
+            // The same weights, dequantized ahead of time and run as floats.
+            let deq = Model::from_data(q.convert(Precision::F32).unwrap(), &LoadOptions::default()).unwrap();
+            let (a, b) = (qm.embed(&texts).unwrap(), deq.embed(&texts).unwrap());
+            for (x, y) in a.iter().zip(&b) {
+                assert!(max_abs_diff(x, y) < 1e-5, "bits {bits} group {group:?}");
+            }
+            if bits == 8 {
+                for (x, y) in a.iter().zip(&float) {
+                    assert!(cosine(x, y) > 0.99, "8-bit stays close to float");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn export_is_reproducible_and_round_trips() {
+    let data = hetero(3);
+    let a = write_package(&data).unwrap();
+    let b = write_package(&data).unwrap();
+    assert_eq!(a, b, "the same model writes the same bytes");
+    let back = read_package(&a).unwrap();
+    assert_eq!(back.spec, data.spec);
+    assert_eq!(back.tensors, data.tensors);
+    assert_eq!(write_package(&back).unwrap(), a);
+}
+
+/// Rewrites the package description in a container's header.
+fn with_description(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let mut desc: serde_json::Value = serde_json::from_str(header["__metadata__"]["bertling"].as_str().unwrap()).unwrap();
+    edit(&mut desc);
+    header["__metadata__"]["bertling"] = serde_json::Value::String(desc.to_string());
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(&bytes[8 + n..]);
+    out
+}
+
+#[test]
+fn bad_packages_are_clear_errors() {
+    let good = write_package(&hetero(5)).unwrap();
+    assert!(read_package(&good).is_ok());
+    for cut in [0, 7, 8, 100, good.len() / 2, good.len() - 1] {
+        let err = read_package(&good[..cut]).unwrap_err();
+        assert!(matches!(err, Error::Container { .. }), "cut at {cut}: {err}");
+    }
+    let v2 = with_description(&good, |d| d["format_version"] = 2.into());
+    let err = read_package(&v2).unwrap_err();
+    assert!(matches!(err, Error::UnsupportedVersion { .. }), "{err}");
+    assert!(err.to_string().contains("version 2"));
+    let shapes = with_description(&good, |d| d["blocks"][3]["inner"] = 41.into());
+    let err = read_package(&shapes).unwrap_err();
+    assert!(err.to_string().contains("blocks.3.ffn"), "{err}");
+    let chain = with_description(&good, |d| d["blocks"][2]["output"] = 30.into());
+    assert!(matches!(read_package(&chain).unwrap_err(), Error::Package(_)));
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    assert!(read_package(&garbage).is_err());
+    assert!(Model::from_package_bytes(&garbage, &LoadOptions::default()).is_err());
+    // A model file that is not a package at all.
+    let dir = tempdir();
+    let path = dir.join("x.bin");
+    std::fs::write(&path, b"hello").unwrap();
+    assert!(matches!(Model::load(&path, &LoadOptions::default()).unwrap_err(), Error::UnknownModelPath { .. }));
+    assert!(matches!(Model::load(dir.join("missing"), &LoadOptions::default()).unwrap_err(), Error::Io { .. }));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("bertling-test-{}-{}", std::process::id(), Rng(0).next_u64() % 1000));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn bad_inputs_and_directories_are_clear_errors() {
+    let dir = tempdir().join("hf");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(tiny_dir().join(f), dir.join(f)).unwrap();
+    }
+    let err = Model::load(&dir, &LoadOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("tokenizer.json is missing"), "{err}");
+    std::fs::copy(tiny_dir().join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    std::fs::write(dir.join("config.json"), "{\"hidden_size\": 32").unwrap();
+    assert!(matches!(Model::load(&dir, &LoadOptions::default()).unwrap_err(), Error::Json { .. }));
+
+    let model = Model::from_data(hetero(2), &LoadOptions::default()).unwrap();
+    let bad = Input { ids: vec![2, 999, 3], type_ids: vec![0; 3] };
+    assert!(matches!(model.embed_inputs(&[bad]).unwrap_err(), Error::InvalidArgument(_)));
+    let long = Input { ids: vec![5; 49], type_ids: vec![0; 49] };
+    assert!(model.embed_inputs(&[long]).is_err());
+    assert!(model.embed_inputs(&[]).unwrap().is_empty());
+    let mut no_head = hetero(2);
+    no_head.spec.head = None;
+    no_head.tensors.retain(|k, _| !k.starts_with("head."));
+    let m = Model::from_data(no_head, &LoadOptions::default()).unwrap();
+    assert!(matches!(m.classify(&["x"]).unwrap_err(), Error::NoClassificationHead));
+    assert!(Model::from_data(hetero(2), &LoadOptions { threads: Some(0), ..Default::default() }).is_err());
+    // Long texts are truncated to the model's maximum, not rejected.
+    let long_text = "good ".repeat(200);
+    assert_eq!(model.tokenize(&[&long_text]).unwrap()[0].ids.len(), 48);
+    assert_eq!(model.embed(&[&long_text]).unwrap().len(), 1);
+}
+
+#[test]
+fn model_is_send_and_sync_and_shareable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Model>();
+    let model = std::sync::Arc::new(Model::from_data(hetero(4), &LoadOptions { threads: Some(2), ..Default::default() }).unwrap());
+    let want = model.embed(&["good movie"]).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let m = model.clone();
+            std::thread::spawn(move || m.embed(&["good movie"]).unwrap())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), want);
+    }
+}
