@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::cpu::{Encoder, Input};
+use crate::cpu::{Encoder, Input, Team};
 use crate::data::ModelData;
 use crate::error::{Error, Result};
 use crate::hf::{load_hf, load_hf_dir, HfFiles};
@@ -77,7 +77,7 @@ pub struct ModelInfo {
 pub struct Model {
     encoder: Encoder,
     tokenizer: Tokenizer,
-    pool: rayon::ThreadPool,
+    team: Team,
     threads: usize,
     info: ModelInfo,
 }
@@ -125,11 +125,7 @@ impl Model {
             Some(n) => n,
             None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("bertling-{i}"))
-            .build()
-            .map_err(|e| Error::Threads(e.to_string()))?;
+        let team = Team::new(threads).map_err(|e| Error::Threads(e.to_string()))?;
         let bits = |role| {
             let mut b: Vec<u8> = data
                 .spec
@@ -153,7 +149,7 @@ impl Model {
             labels: data.spec.head.as_ref().map(|h| h.labels.clone()),
             spec: data.spec.clone(),
         };
-        Ok(Model { encoder, tokenizer, pool, threads, info })
+        Ok(Model { encoder, tokenizer, team, threads, info })
     }
 
     /// Model summary.
@@ -191,12 +187,11 @@ impl Model {
             .collect()
     }
 
-    fn run<T: Send>(&self, inputs: &[Input], keep_hidden: bool, f: impl FnOnce(crate::cpu::Forward) -> T + Send) -> Result<T> {
+    fn run<T>(&self, inputs: &[Input], keep_hidden: bool, f: impl FnOnce(crate::cpu::Forward) -> T) -> Result<T> {
         for inp in inputs {
             self.encoder.check_input(inp)?;
         }
-        let threads = self.threads;
-        Ok(self.pool.install(|| f(self.encoder.forward(inputs, threads, keep_hidden))))
+        Ok(f(self.encoder.forward(inputs, &self.team, keep_hidden)))
     }
 
     /// Sentence embeddings of texts (pooled, normalised if the model says so).
@@ -236,7 +231,7 @@ impl Model {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let logits = self.run(inputs, false, |f| self.encoder.logits(&f))?.ok_or(Error::NoClassificationHead)?;
+        let logits = self.run(inputs, false, |f| self.encoder.logits(&f, &self.team))?.ok_or(Error::NoClassificationHead)?;
         Ok(logits
             .into_iter()
             .map(|mut l| {

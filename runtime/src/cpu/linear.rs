@@ -3,7 +3,7 @@
 
 use gemm::Parallelism;
 use half::f16;
-use rayon::prelude::*;
+use super::team::Team;
 
 use crate::data::{ActQuant, TensorData};
 use crate::quant::{fake_quantize_activations, QuantMatrix};
@@ -87,7 +87,7 @@ impl Linear {
     }
 
     /// Computes `y[m, out] = x[m, inp] · Wᵀ + b`.
-    pub fn forward(&self, x: &[f32], m: usize, threads: usize) -> Vec<f32> {
+    pub fn forward(&self, x: &[f32], m: usize, team: &Team) -> Vec<f32> {
         debug_assert_eq!(x.len(), m * self.inp);
         let quantized_input;
         let x = match self.act {
@@ -106,18 +106,35 @@ impl Linear {
         }
         match &self.weights {
             Weights::F32Transposed { data, .. } => {
-                let (dst, w) = (SendPtr(y.as_mut_ptr()), data.as_ptr() as usize);
-                // Each task computes a block of output columns; the blocks are 16-aligned so
-                // that every task runs whole SIMD vectors.
-                let run = |c0: usize, c1: usize| {
+                let (dst, w, xp) = (SendPtr(y.as_mut_ptr()), data.as_ptr() as usize, x.as_ptr() as usize);
+                // Each task computes a block of rows (many tokens) or of output columns (few
+                // tokens; 16-aligned so that every task runs whole SIMD vectors).
+                let block = |r0: usize, r1: usize, c0: usize, c1: usize| {
                     let d = dst;
                     // SAFETY: x is m×k, the weights k×n (row stride n), y m×n (row stride n);
-                    // tasks write disjoint column ranges c0..c1 of y.
+                    // tasks write disjoint blocks of y.
                     unsafe {
-                        gemm_strided(m, c1 - c0, k, x.as_ptr(), k as isize, (w as *const f32).add(c0), n as isize, 1, d.0.add(c0), n as isize, 1.0, Parallelism::None)
+                        gemm_strided(
+                            r1 - r0,
+                            c1 - c0,
+                            k,
+                            (xp as *const f32).add(r0 * k),
+                            k as isize,
+                            (w as *const f32).add(c0),
+                            n as isize,
+                            1,
+                            d.0.add(r0 * n + c0),
+                            n as isize,
+                            1.0,
+                            Parallelism::None,
+                        )
                     };
                 };
-                split_columns(n, threads, m * n * k, run);
+                if m >= ROW_SPLIT * team.size() {
+                    split_ranges(m, 1, team, m * n * k, |r0, r1| block(r0, r1, 0, n));
+                } else {
+                    split_ranges(n, 16, team, m * n * k, |c0, c1| block(0, m, c0, c1));
+                }
             }
             weights => {
                 let dst = SendPtr(y.as_mut_ptr());
@@ -131,40 +148,30 @@ impl Linear {
                     // SAFETY: each panel writes columns r0..r0+rows of y, disjoint across panels.
                     unsafe { gemm_xwt(m, rows, k, x.as_ptr(), buf.as_ptr(), k, d.0.add(r0), n, Parallelism::None) };
                 };
-                if threads > 1 {
-                    (0..panels).into_par_iter().for_each(run);
-                } else {
-                    (0..panels).for_each(run);
-                }
+                team.run(panels, &run);
             }
         }
         y
     }
 }
 
-/// Runs `f(c0, c1)` over column blocks of `0..n`, one block per thread when the product has
-/// enough multiply-adds (`work`) to pay for waking the threads.
-pub(crate) fn split_columns(n: usize, threads: usize, work: usize, f: impl Fn(usize, usize) + Sync) {
-    let tasks = if work >= 1 << 16 { threads.min(n.div_ceil(16)) } else { 1 };
+/// Rows per thread from which a product is split by rows (tokens) rather than by columns.
+const ROW_SPLIT: usize = 128;
+
+/// Runs `f(a, b)` over blocks of `0..n` (multiples of `align`), one per thread when the product
+/// has enough multiply-adds (`work`) to be worth splitting.
+pub(crate) fn split_ranges(n: usize, align: usize, team: &Team, work: usize, f: impl Fn(usize, usize) + Sync) {
+    let tasks = if work >= 1 << 15 { team.size().min(n.div_ceil(align)) } else { 1 };
     if tasks <= 1 {
         return f(0, n);
     }
-    let per = n.div_ceil(tasks).next_multiple_of(16);
-    (0..tasks).into_par_iter().for_each(|t| {
+    let per = n.div_ceil(tasks).next_multiple_of(align);
+    team.run(tasks, &|t| {
         let (c0, c1) = (t * per, ((t + 1) * per).min(n));
         if c0 < c1 {
             f(c0, c1)
         }
     });
-}
-
-/// Chooses the gemm parallelism for a product of `work` multiply-adds.
-pub(crate) fn par(threads: usize, work: usize) -> Parallelism {
-    if threads > 1 && work >= 1 << 15 {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    }
 }
 
 /// `y[m, n] += x[m, k] · wᵀ` where `w` is row-major `[n, k]` with row stride `w_rs`, and `y`
@@ -234,7 +241,8 @@ mod tests {
         let wq = q.dequantize();
         let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
         let w16f: Vec<f32> = w16.iter().map(|v| v.to_f32()).collect();
-        for threads in [1, 2] {
+        for threads in [1, 2, 3] {
+            let team = Team::new(threads).unwrap();
             for (weights, reference) in [
                 (Weights::F32(w.clone()), &w),
                 (Weights::F32Transposed { out: n, data: (0..n * k).map(|i| w[(i % n) * k + i / n]).collect() }, &w),
@@ -242,7 +250,7 @@ mod tests {
                 (Weights::Quant(q.clone()), &wq),
             ] {
                 let lin = Linear::new(n, k, weights, b.clone(), None);
-                let y = lin.forward(&x, m, threads);
+                let y = lin.forward(&x, m, &team);
                 let want = naive(&x, reference, &b, m, n, k);
                 for (a, e) in y.iter().zip(&want) {
                     assert!((a - e).abs() < 1e-4, "{a} vs {e}");
@@ -256,6 +264,6 @@ mod tests {
         let x = [0.3f32, -0.74, 1.0];
         let lin = Linear::new(1, 3, Weights::F32(vec![1.0, 10.0, 100.0]), vec![0.0], Some(ActQuant { bits: 8, step: 0.5 }));
         // x quantized to [0.5, -0.5, 1.0]
-        assert_eq!(lin.forward(&x, 1, 1), vec![0.5 - 5.0 + 100.0]);
+        assert_eq!(lin.forward(&x, 1, &Team::new(1).unwrap()), vec![0.5 - 5.0 + 100.0]);
     }
 }

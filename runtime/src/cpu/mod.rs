@@ -7,13 +7,14 @@
 
 pub mod linear;
 pub mod ops;
-
-use rayon::prelude::*;
+pub mod team;
 
 use crate::data::{ModelData, TensorData};
 use crate::error::{Error, Result};
 use crate::spec::{BlockSpec, ModelSpec, PoolingMode};
-use linear::{gemm_strided, par, Linear, SendPtr, Weights};
+use gemm::Parallelism;
+use linear::{gemm_strided, Linear, SendPtr, Weights};
+pub use team::Team;
 
 /// A tokenized input: token ids and segment ids of equal length.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -166,7 +167,7 @@ impl Encoder {
     }
 
     /// Runs the encoder over checked inputs. Call inside the model's thread pool.
-    pub fn forward(&self, inputs: &[Input], threads: usize, keep_hidden: bool) -> Forward {
+    pub fn forward(&self, inputs: &[Input], team: &Team, keep_hidden: bool) -> Forward {
         let mut offsets = Vec::with_capacity(inputs.len() + 1);
         offsets.push(0);
         for inp in inputs {
@@ -191,7 +192,7 @@ impl Encoder {
                 row += 1;
             }
         }
-        layer_norm_rows(&mut x, width, &self.emb_norm, eps, threads);
+        layer_norm_rows(&mut x, width, &self.emb_norm, eps, team);
         let mut hidden = Vec::new();
         if keep_hidden {
             hidden.push(x.clone());
@@ -200,18 +201,18 @@ impl Encoder {
         for block in &self.blocks {
             match block {
                 Block::Attention { heads, head_dim, qkv, out, norm } => {
-                    let qkv_x = qkv.forward(&x, t, threads);
-                    let ctx = attention(&qkv_x, &offsets, *heads, *head_dim, threads);
-                    let o = out.forward(&ctx, t, threads);
+                    let qkv_x = qkv.forward(&x, t, team);
+                    let ctx = attention(&qkv_x, &offsets, *heads, *head_dim, team);
+                    let o = out.forward(&ctx, t, team);
                     ops::add_in_place(&mut x, &o);
-                    layer_norm_rows(&mut x, width, norm, eps, threads);
+                    layer_norm_rows(&mut x, width, norm, eps, team);
                 }
                 Block::FeedForward { inp, out, norm } => {
-                    let mut h = inp.forward(&x, t, threads);
-                    map_rows(&mut h, inp.out, threads, ops::gelu);
-                    let o = out.forward(&h, t, threads);
+                    let mut h = inp.forward(&x, t, team);
+                    map_rows(&mut h, inp.out, team, ops::gelu);
+                    let o = out.forward(&h, t, team);
                     ops::add_in_place(&mut x, &o);
-                    layer_norm_rows(&mut x, width, norm, eps, threads);
+                    layer_norm_rows(&mut x, width, norm, eps, team);
                 }
                 Block::SepConv { kernel, dw_weight, dw_bias, pointwise, norm } => {
                     let mut c = vec![0f32; t * width];
@@ -219,14 +220,14 @@ impl Encoder {
                         let (a, b) = (w[0] * width, w[1] * width);
                         ops::depthwise_conv(&x[a..b], width, dw_weight, dw_bias, *kernel, &mut c[a..b]);
                     }
-                    map_rows(&mut c, width, threads, ops::gelu);
-                    let o = pointwise.forward(&c, t, threads);
+                    map_rows(&mut c, width, team, ops::gelu);
+                    let o = pointwise.forward(&c, t, team);
                     ops::add_in_place(&mut x, &o);
-                    layer_norm_rows(&mut x, width, norm, eps, threads);
+                    layer_norm_rows(&mut x, width, norm, eps, team);
                 }
                 Block::Identity => {}
                 Block::Projection { proj } => {
-                    x = proj.forward(&x, t, threads);
+                    x = proj.forward(&x, t, team);
                     width = proj.out;
                 }
             }
@@ -255,7 +256,7 @@ impl Encoder {
     }
 
     /// Logits of the classification head for each sentence, or `None` without a head.
-    pub fn logits(&self, f: &Forward) -> Option<Vec<Vec<f32>>> {
+    pub fn logits(&self, f: &Forward, team: &Team) -> Option<Vec<Vec<f32>>> {
         let head = self.head.as_ref()?;
         let w = f.width;
         let n = f.offsets.len() - 1;
@@ -264,38 +265,48 @@ impl Encoder {
             cls.extend_from_slice(&f.sentence(i)[..w]);
         }
         if let Some(pooler) = &head.pooler {
-            cls = pooler.forward(&cls, n, 1);
+            cls = pooler.forward(&cls, n, team);
             cls.iter_mut().for_each(|v| *v = v.tanh());
         }
-        let logits = head.classifier.forward(&cls, n, 1);
+        let logits = head.classifier.forward(&cls, n, team);
         Some(logits.chunks(head.classifier.out).map(<[f32]>::to_vec).collect())
     }
 }
 
 /// Applies `f` to row blocks of `x` in parallel when there is enough work.
-fn map_rows(x: &mut [f32], width: usize, threads: usize, f: impl Fn(&mut [f32]) + Sync + Send) {
-    if threads > 1 && x.len() >= 1 << 14 {
-        let rows_per_task = (x.len() / width).div_ceil(threads * 4).max(1);
-        x.par_chunks_mut(rows_per_task * width).for_each(f);
+fn map_rows(x: &mut [f32], width: usize, team: &Team, f: impl Fn(&mut [f32]) + Sync) {
+    let rows = x.len() / width;
+    if team.size() > 1 && x.len() >= 1 << 14 {
+        let per = rows.div_ceil(team.size());
+        let base = SendPtr(x.as_mut_ptr());
+        team.run(team.size(), &|t| {
+            let (r0, r1) = (t * per, ((t + 1) * per).min(rows));
+            if r0 < r1 {
+                let b = base;
+                // SAFETY: tasks take disjoint row ranges of x.
+                f(unsafe { std::slice::from_raw_parts_mut(b.0.add(r0 * width), (r1 - r0) * width) });
+            }
+        });
     } else {
         f(x);
     }
 }
 
-fn layer_norm_rows(x: &mut [f32], width: usize, n: &Norm, eps: f32, threads: usize) {
-    map_rows(x, width, threads, |rows| ops::layer_norm(rows, width, &n.gamma, &n.beta, eps));
+fn layer_norm_rows(x: &mut [f32], width: usize, n: &Norm, eps: f32, team: &Team) {
+    map_rows(x, width, team, |rows| ops::layer_norm(rows, width, &n.gamma, &n.beta, eps));
 }
 
 /// Multi-head attention of every sentence: `qkv` is `T × 3·heads·head_dim` (queries, keys,
 /// values); returns the context `T × heads·head_dim`.
-fn attention(qkv: &[f32], offsets: &[usize], heads: usize, head_dim: usize, threads: usize) -> Vec<f32> {
+fn attention(qkv: &[f32], offsets: &[usize], heads: usize, head_dim: usize, team: &Team) -> Vec<f32> {
     let inner = heads * head_dim;
     let t = offsets.last().copied().unwrap_or(0);
     let mut ctx = vec![0f32; t * inner];
     let dst = SendPtr(ctx.as_mut_ptr());
     let scale = 1.0 / (head_dim as f32).sqrt();
     let jobs: Vec<(usize, usize)> = (0..offsets.len() - 1).flat_map(|s| (0..heads).map(move |h| (s, h))).collect();
-    let run = |&(s, h): &(usize, usize)| {
+    let run = |j: usize| {
+        let (s, h) = jobs[j];
         let (start, len) = (offsets[s], offsets[s + 1] - offsets[s]);
         let stride = 3 * inner;
         let base = qkv[start * stride..].as_ptr();
@@ -308,18 +319,14 @@ fn attention(qkv: &[f32], offsets: &[usize], heads: usize, head_dim: usize, thre
             let k = base.add(inner + h * head_dim);
             let v = base.add(2 * inner + h * head_dim);
             // scores = q · kᵀ, then softmax(scores · scale) row by row
-            gemm_strided(len, len, head_dim, q, stride as isize, k, 1, stride as isize, scores.as_mut_ptr(), len as isize, 1.0, par(1, 0));
+            gemm_strided(len, len, head_dim, q, stride as isize, k, 1, stride as isize, scores.as_mut_ptr(), len as isize, 1.0, Parallelism::None);
             ops::softmax_rows(&mut scores, len, scale);
             // ctx = p · v
             let out = dst;
             let o = out.0.add(start * inner + h * head_dim);
-            gemm_strided(len, head_dim, len, scores.as_ptr(), len as isize, v, stride as isize, 1, o, inner as isize, 1.0, par(1, 0));
+            gemm_strided(len, head_dim, len, scores.as_ptr(), len as isize, v, stride as isize, 1, o, inner as isize, 1.0, Parallelism::None);
         }
     };
-    if threads > 1 && jobs.len() > 1 {
-        jobs.par_iter().for_each(run);
-    } else {
-        jobs.iter().for_each(run);
-    }
+    team.run(jobs.len(), &run);
     ctx
 }

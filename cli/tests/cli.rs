@@ -1,0 +1,114 @@
+//! The `bertling` command end to end, on the small random classifier fixture.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use bertling_runtime::{LoadOptions, Model};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bertling"))
+}
+
+fn tiny() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/tiny_cls")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bertling-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn embed_reads_lines_and_prints_json_arrays() {
+    let input = "good movie\n\nthe plot was not very good\n";
+    let out = run_with_stdin(bin().args(["embed", "--model"]).arg(tiny()).args(["--batch", "2"]), input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Vec<f32>> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "one output per input line, the empty line included");
+    let model = Model::load(tiny(), &LoadOptions::default()).unwrap();
+    let want = model.embed(&["good movie", "", "the plot was not very good"]).unwrap();
+    for (a, b) in lines.iter().zip(&want) {
+        assert_eq!(a.len(), 32);
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-6);
+        }
+    }
+}
+
+#[test]
+fn classify_prints_label_and_probs() {
+    let file = tmp("in.txt");
+    std::fs::write(&file, "good movie\ni hate this boring film .\n").unwrap();
+    let out = bin().args(["classify", "--model"]).arg(tiny()).arg("--input").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let model = Model::load(tiny(), &LoadOptions::default()).unwrap();
+    let want = model.classify(&["good movie", "i hate this boring film ."]).unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let got: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(got.len(), 2);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g["label"], w.label.as_str());
+        let probs: Vec<f32> = serde_json::from_value(g["probs"].clone()).unwrap();
+        assert_eq!(probs.len(), 3);
+        assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn pack_inspect_and_run_a_quantized_package() {
+    let pkg = tmp("tiny-4bit.bertling");
+    let out = bin().args(["pack", "--from"]).arg(tiny()).args(["--bits", "4", "--group", "32", "--out"]).arg(&pkg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin().arg("inspect").arg(&pkg).arg("--json").output().unwrap();
+    assert!(out.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["matrix_bits"], serde_json::json!([4]));
+    assert_eq!(info["embedding_bits"], serde_json::json!([8]));
+    assert_eq!(info["spec"]["provenance"]["recipe"]["method"], "rtn");
+    assert_eq!(info["spec"]["quantized"]["blocks.0.attn.qkv.weight"]["group"], 32);
+    let text = bin().arg("inspect").arg(&pkg).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("feed_forward"));
+    let out = run_with_stdin(bin().args(["classify", "--model"]).arg(&pkg), "good movie\n");
+    assert!(out.status.success());
+    // The same package written twice is byte-identical.
+    let again = tmp("tiny-4bit-again.bertling");
+    bin().args(["pack", "--from"]).arg(tiny()).args(["--bits", "4", "--group", "32", "--out"]).arg(&again).output().unwrap();
+    assert_eq!(std::fs::read(&pkg).unwrap(), std::fs::read(&again).unwrap());
+}
+
+#[test]
+fn bench_prints_median_json() {
+    let out = bin().args(["bench", "--model"]).arg(tiny()).args(["--batch", "2", "--seq", "16", "--runs", "3", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["median_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["batch"], 2);
+}
+
+#[test]
+fn errors_go_to_stderr_with_nonzero_exit() {
+    let cases: Vec<Vec<std::ffi::OsString>> = vec![
+        vec!["embed".into(), "--model".into(), "/nonexistent/model".into()],
+        vec!["pack".into(), "--from".into(), tiny().into(), "--bits".into(), "9".into(), "--out".into(), tmp("x").into()],
+        vec!["pack".into(), "--from".into(), tiny().into(), "--bits".into(), "4".into(), "--group".into(), "48".into(), "--out".into(), tmp("y").into()],
+        vec!["bench".into(), "--model".into(), tiny().into(), "--seq".into(), "1000".into()],
+        vec!["embed".into(), "--model".into(), tiny().into(), "--backend".into(), "tpu".into()],
+    ];
+    for args in cases {
+        let out = run_with_stdin(bin().args(&args), "x\n");
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!tmp("x").exists() && !tmp("y").exists(), "failed packs leave no file behind");
+}
