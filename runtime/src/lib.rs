@@ -10,6 +10,8 @@
 //! # Ok::<(), bertling_runtime::Error>(())
 //! ```
 
+#[macro_use]
+mod simd;
 pub mod cpu;
 pub mod data;
 pub mod error;

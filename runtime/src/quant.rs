@@ -160,12 +160,7 @@ impl QuantMatrix {
         for (i, dst) in out.chunks_exact_mut(cols).enumerate() {
             let r = r0 + i;
             unpack_row(&self.codes[r * wpr..(r + 1) * wpr], self.bits, dst);
-            let steps = &self.scales[r * gpr..(r + 1) * gpr];
-            for (chunk, s) in dst.chunks_mut(g).zip(steps) {
-                for v in chunk {
-                    *v *= s;
-                }
-            }
+            scale_groups(dst, g, &self.scales[r * gpr..(r + 1) * gpr]);
         }
     }
 
@@ -199,15 +194,54 @@ pub fn pack_row(codes: &[i32], bits: u8, out: &mut [u32]) {
 }
 
 /// Unpacks `out.len()` signed codes of `bits` bits, as floats.
-#[inline]
 pub fn unpack_row(words: &[u32], bits: u8, out: &mut [f32]) {
-    let cpw = codes_per_word(bits);
-    let b = bits as u32;
-    for (dst, &word) in out.chunks_mut(cpw).zip(words) {
+    match bits {
+        2 => unpack_b2(words, out),
+        3 => unpack_b3(words, out),
+        4 => unpack_b4(words, out),
+        5 => unpack_b5(words, out),
+        6 => unpack_b6(words, out),
+        7 => unpack_b7(words, out),
+        _ => unpack_b8(words, out),
+    }
+}
+
+/// The unpacking loop for a compile-time width: the shifts are constants, so each word's codes
+/// become one vector shift, convert and store.
+#[inline(always)]
+fn unpack_const<const B: u32>(words: &[u32], out: &mut [f32]) {
+    let cpw = (32 / B) as usize;
+    let done = out.len() / cpw;
+    let mut chunks = out.chunks_exact_mut(cpw);
+    for (dst, &word) in (&mut chunks).zip(words) {
         for (i, v) in dst.iter_mut().enumerate() {
             // Move the code to the top of the word, then shift back arithmetically: sign extension.
-            let shifted = (word << (32 - b - i as u32 * b)) as i32;
-            *v = (shifted >> (32 - b)) as f32;
+            *v = (((word << (32 - B - i as u32 * B)) as i32) >> (32 - B)) as f32;
+        }
+    }
+    let rest = chunks.into_remainder();
+    if let Some(&word) = words.get(done) {
+        for (i, v) in rest.iter_mut().enumerate() {
+            *v = (((word << (32 - B - i as u32 * B)) as i32) >> (32 - B)) as f32;
+        }
+    }
+}
+
+multiversion! { fn unpack_b2(words: &[u32], out: &mut [f32]) { unpack_const::<2>(words, out) } }
+multiversion! { fn unpack_b3(words: &[u32], out: &mut [f32]) { unpack_const::<3>(words, out) } }
+multiversion! { fn unpack_b4(words: &[u32], out: &mut [f32]) { unpack_const::<4>(words, out) } }
+multiversion! { fn unpack_b5(words: &[u32], out: &mut [f32]) { unpack_const::<5>(words, out) } }
+multiversion! { fn unpack_b6(words: &[u32], out: &mut [f32]) { unpack_const::<6>(words, out) } }
+multiversion! { fn unpack_b7(words: &[u32], out: &mut [f32]) { unpack_const::<7>(words, out) } }
+multiversion! { fn unpack_b8(words: &[u32], out: &mut [f32]) { unpack_const::<8>(words, out) } }
+
+multiversion! {
+    /// Multiplies each `group`-long run of `x` by its step.
+    fn scale_groups(x: &mut [f32], group: usize, steps: &[f32]) {
+        for (chunk, s) in x.chunks_mut(group).zip(steps) {
+            for v in chunk {
+                *v *= s;
+            }
         }
     }
 }
