@@ -16,23 +16,7 @@ pub fn minilm_dir() -> Option<PathBuf> {
     dir.join("model.safetensors").is_file().then_some(dir)
 }
 
-/// `batch` inputs of `seq` tokens as `anchors/bench_ort.py` makes them: ids in [1000, 30000),
-/// `[CLS]` first and `[SEP]` last, one segment.
+/// `batch` inputs of `seq` tokens as `anchors/bench_ort.py` makes them (see `Input::synthetic`).
 pub fn inputs(batch: usize, seq: usize) -> Vec<Input> {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    (0..batch)
-        .map(|_| {
-            let mut ids: Vec<u32> = (0..seq)
-                .map(|_| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    (1000 + s % 29000) as u32
-                })
-                .collect();
-            ids[0] = 101;
-            ids[seq - 1] = 102;
-            Input { ids, type_ids: vec![0; seq] }
-        })
-        .collect()
+    Input::synthetic(batch, seq, 30522)
 }

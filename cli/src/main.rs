@@ -283,25 +283,7 @@ fn bench(model: &Model, batch: usize, seq: usize, runs: usize, warmup: usize) ->
     if seq < 2 || seq > info.max_seq_len {
         return Err(CliError::Usage(format!("--seq must be between 2 and the model's maximum of {}", info.max_seq_len)));
     }
-    // As anchors/bench_ort.py: ids uniform in [1000, 30000) (clamped to the vocabulary),
-    // [CLS] = 101 first, [SEP] = 102 last, one segment, no padding.
-    let vocab = info.spec.embeddings.vocab_size as u64;
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let inputs: Vec<Input> = (0..batch)
-        .map(|_| {
-            let mut ids: Vec<u32> = (0..seq)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    ((1000 + state % 29000) % vocab) as u32
-                })
-                .collect();
-            ids[0] = 101.min(vocab as u32 - 1);
-            ids[seq - 1] = 102.min(vocab as u32 - 1);
-            Input { ids, type_ids: vec![0; seq] }
-        })
-        .collect();
+    let inputs = Input::synthetic(batch, seq, info.spec.embeddings.vocab_size);
     for _ in 0..warmup {
         model.embed_inputs(&inputs)?;
     }
