@@ -48,6 +48,9 @@ pub enum Error {
     #[error("this model has no classification head; use `embed` instead, or load a model fine-tuned for classification")]
     NoClassificationHead,
 
+    #[error("GPU: {0}")]
+    Gpu(String),
+
     #[error("cannot start the runtime's worker threads: {0}")]
     Threads(String),
 }

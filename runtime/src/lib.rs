@@ -1,7 +1,7 @@
 //! # bertling-runtime
 //!
 //! Runs BERT-class encoders — Hugging Face BERT directories and bertling model packages
-//! (FORMAT.md) with float or 2..8-bit weights — on the CPU.
+//! (FORMAT.md) with float or 2..8-bit weights — on the CPU or on any GPU through wgpu.
 //!
 //! ```no_run
 //! use bertling_runtime::{LoadOptions, Model};
@@ -15,6 +15,7 @@ mod simd;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod gpu;
 pub mod hf;
 pub mod model;
 pub mod package;

@@ -5,7 +5,10 @@ use std::path::Path;
 use serde::Serialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+use std::sync::{Arc, Mutex};
+
 use crate::cpu::{Encoder, Input, Team};
+use crate::gpu::{AdapterChoice, GpuContext, GpuEncoder, Want};
 use crate::data::ModelData;
 use crate::error::{Error, Result};
 use crate::hf::{load_hf, load_hf_dir, HfFiles};
@@ -18,16 +21,43 @@ pub enum Backend {
     /// The native CPU backend (multi-threaded).
     #[default]
     Cpu,
+    /// The wgpu backend on the best adapter of the backends `WGPU_BACKEND` allows (software
+    /// adapters such as lavapipe included).
+    Wgpu,
+    /// A hardware GPU through wgpu when there is one, else the CPU.
+    Auto,
 }
 
 impl std::str::FromStr for Backend {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "cpu" | "auto" => Ok(Backend::Cpu),
-            other => Err(Error::InvalidArgument(format!("unknown backend `{other}`; this build has: cpu, auto"))),
+            "cpu" => Ok(Backend::Cpu),
+            "wgpu" | "gpu" => Ok(Backend::Wgpu),
+            "auto" => Ok(Backend::Auto),
+            other => Err(Error::InvalidArgument(format!("unknown backend `{other}`; choose cpu, wgpu or auto"))),
         }
     }
+}
+
+/// One GPU device per process, shared by every model on it.
+fn shared_gpu(choice: AdapterChoice) -> Result<Arc<GpuContext>> {
+    static CONTEXTS: Mutex<Vec<(AdapterChoice, Arc<GpuContext>)>> = Mutex::new(Vec::new());
+    let mut all = CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, c)) = all.iter().find(|(k, _)| *k == choice) {
+        if c.check().is_ok() {
+            return Ok(c.clone());
+        }
+    }
+    let ctx = Arc::new(GpuContext::new(choice)?);
+    all.retain(|(k, _)| *k != choice);
+    all.push((choice, ctx.clone()));
+    Ok(ctx)
+}
+
+enum Engine {
+    Cpu { encoder: Encoder, team: Team },
+    Gpu(GpuEncoder),
 }
 
 /// How to load a model.
@@ -75,9 +105,8 @@ pub struct ModelInfo {
 
 /// A loaded model. Thread-safe: share it behind an `Arc` and call it from any thread.
 pub struct Model {
-    encoder: Encoder,
+    engine: Engine,
     tokenizer: Tokenizer,
-    team: Team,
     threads: usize,
     info: ModelInfo,
 }
@@ -106,7 +135,7 @@ impl Model {
 
     /// Builds a model from model data.
     pub fn from_data(data: ModelData, options: &LoadOptions) -> Result<Model> {
-        let encoder = Encoder::new(&data)?;
+        data.validate()?;
         let mut tokenizer = Tokenizer::from_bytes(data.tokenizer_json.as_bytes())
             .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
         // The stored tokenizer may pad or truncate on its own (all-MiniLM-L6-v2 pads to 128):
@@ -125,7 +154,14 @@ impl Model {
             Some(n) => n,
             None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         };
-        let team = Team::new(threads).map_err(|e| Error::Threads(e.to_string()))?;
+        let engine = match options.backend {
+            Backend::Cpu => Engine::Cpu { encoder: Encoder::new(&data)?, team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
+            Backend::Wgpu => Engine::Gpu(GpuEncoder::new(shared_gpu(AdapterChoice::Any)?, &data)?),
+            Backend::Auto => match shared_gpu(AdapterChoice::HardwareOnly).and_then(|ctx| GpuEncoder::new(ctx, &data)) {
+                Ok(gpu) => Engine::Gpu(gpu),
+                Err(_) => Engine::Cpu { encoder: Encoder::new(&data)?, team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
+            },
+        };
         let bits = |role| {
             let mut b: Vec<u8> = data
                 .spec
@@ -149,7 +185,7 @@ impl Model {
             labels: data.spec.head.as_ref().map(|h| h.labels.clone()),
             spec: data.spec.clone(),
         };
-        Ok(Model { encoder, tokenizer, team, threads, info })
+        Ok(Model { engine, tokenizer, threads, info })
     }
 
     /// Model summary.
@@ -157,9 +193,25 @@ impl Model {
         &self.info
     }
 
-    /// Worker threads used per call.
+    /// Worker threads used per call (CPU backend).
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// The engine running the model: "cpu (N threads)" or the GPU adapter's description.
+    pub fn device(&self) -> String {
+        match &self.engine {
+            Engine::Cpu { .. } => format!("cpu ({} threads)", self.threads),
+            Engine::Gpu(g) => format!("wgpu: {}", g.context().describe()),
+        }
+    }
+
+    /// The GPU encoder, when the model runs on the wgpu backend.
+    pub fn gpu(&self) -> Option<&GpuEncoder> {
+        match &self.engine {
+            Engine::Gpu(g) => Some(g),
+            Engine::Cpu { .. } => None,
+        }
     }
 
     /// Tokenizes texts as the model sees them: special tokens added, truncated to the maximum.
@@ -187,11 +239,115 @@ impl Model {
             .collect()
     }
 
-    fn run<T>(&self, inputs: &[Input], keep_hidden: bool, f: impl FnOnce(crate::cpu::Forward) -> T) -> Result<T> {
-        for inp in inputs {
-            self.encoder.check_input(inp)?;
+    fn check(&self, inputs: &[Input]) -> Result<()> {
+        let e = &self.info.spec.embeddings;
+        for input in inputs {
+            if input.ids.len() != input.type_ids.len() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} token ids but {} segment ids",
+                    input.ids.len(),
+                    input.type_ids.len()
+                )));
+            }
+            if input.ids.is_empty() || input.ids.len() > self.info.max_seq_len {
+                return Err(Error::InvalidArgument(format!(
+                    "an input has {} tokens; this model takes 1 to {}",
+                    input.ids.len(),
+                    self.info.max_seq_len
+                )));
+            }
+            if let Some(id) = input.ids.iter().find(|&&id| id as usize >= e.vocab_size) {
+                return Err(Error::InvalidArgument(format!("token id {id} is outside the vocabulary of {}", e.vocab_size)));
+            }
+            if let Some(t) = input.type_ids.iter().find(|&&t| t as usize >= e.type_vocab_size) {
+                return Err(Error::InvalidArgument(format!("segment id {t} is outside the {} segment types", e.type_vocab_size)));
+            }
         }
-        Ok(f(self.encoder.forward(inputs, &self.team, keep_hidden)))
+        Ok(())
+    }
+
+    /// Runs the model and returns, per input, what `want` asks for: the pooled vector, the
+    /// logits, the final token states (`tokens × width`) or the hidden states (embedding
+    /// output then every block's output, concatenated).
+    fn run(&self, inputs: &[Input], want: Want) -> Result<Vec<Vec<f32>>> {
+        self.check(inputs)?;
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.engine {
+            Engine::Cpu { encoder, team } => {
+                let f = encoder.forward(inputs, team, want == Want::Hidden);
+                Ok(match want {
+                    Want::Pooled => encoder.pool(&f),
+                    Want::Logits => encoder.logits(&f, team).ok_or(Error::NoClassificationHead)?,
+                    Want::Tokens => (0..inputs.len()).map(|i| f.sentence(i).to_vec()).collect(),
+                    Want::Hidden => {
+                        let widths = self.hidden_widths();
+                        (0..inputs.len())
+                            .map(|i| {
+                                f.hidden
+                                    .iter()
+                                    .zip(&widths)
+                                    .flat_map(|(h, w)| h[f.offsets[i] * w..f.offsets[i + 1] * w].to_vec())
+                                    .collect()
+                            })
+                            .collect()
+                    }
+                })
+            }
+            Engine::Gpu(gpu) => {
+                // Batches larger than one GPU pass are split by sentences.
+                let mut out = Vec::with_capacity(inputs.len());
+                let mut chunk_start = 0;
+                while chunk_start < inputs.len() {
+                    let mut tokens = 0;
+                    let mut end = chunk_start;
+                    while end < inputs.len() && (end == chunk_start || tokens + inputs[end].ids.len() <= gpu.max_tokens()) {
+                        tokens += inputs[end].ids.len();
+                        end += 1;
+                    }
+                    let chunk = &inputs[chunk_start..end];
+                    let res = gpu.forward(chunk, want)?;
+                    match want {
+                        Want::Pooled | Want::Logits => {
+                            let per = res.data.len() / chunk.len();
+                            out.extend(res.data.chunks(per.max(1)).map(<[f32]>::to_vec));
+                        }
+                        Want::Tokens => {
+                            let w = self.info.output_width;
+                            let mut off = 0;
+                            for inp in chunk {
+                                let n = inp.ids.len() * w;
+                                out.push(res.data[off..off + n].to_vec());
+                                off += n;
+                            }
+                        }
+                        Want::Hidden => {
+                            // Snapshots are [layer][token][width]; regroup by input.
+                            let t: usize = chunk.iter().map(|i| i.ids.len()).sum();
+                            let mut per_input: Vec<Vec<f32>> = vec![Vec::new(); chunk.len()];
+                            let mut base = 0;
+                            for w in &res.widths {
+                                let mut row = 0;
+                                for (i, inp) in chunk.iter().enumerate() {
+                                    let n = inp.ids.len();
+                                    per_input[i].extend_from_slice(&res.data[base + row * w..base + (row + n) * w]);
+                                    row += n;
+                                }
+                                base += t * w;
+                            }
+                            out.extend(per_input);
+                        }
+                    }
+                    chunk_start = end;
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn hidden_widths(&self) -> Vec<usize> {
+        std::iter::once(self.info.spec.embeddings.width).chain(self.info.blocks.iter().map(BlockSpec::output_width)).collect()
     }
 
     /// Sentence embeddings of texts (pooled, normalised if the model says so).
@@ -201,18 +357,12 @@ impl Model {
 
     /// Sentence embeddings of tokenized inputs.
     pub fn embed_inputs(&self, inputs: &[Input]) -> Result<Vec<Vec<f32>>> {
-        if inputs.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.run(inputs, false, |f| self.encoder.pool(&f))
+        self.run(inputs, Want::Pooled)
     }
 
     /// Final token states of tokenized inputs, one `tokens × width` matrix each.
     pub fn token_states(&self, inputs: &[Input]) -> Result<Vec<Vec<f32>>> {
-        if inputs.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.run(inputs, false, |f| (0..inputs.len()).map(|i| f.sentence(i).to_vec()).collect())
+        self.run(inputs, Want::Tokens)
     }
 
     /// Classifies texts with the model's head.
@@ -228,10 +378,7 @@ impl Model {
     /// Classifies tokenized inputs.
     pub fn classify_inputs(&self, inputs: &[Input]) -> Result<Vec<Classification>> {
         let labels = self.info.labels.clone().ok_or(Error::NoClassificationHead)?;
-        if inputs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let logits = self.run(inputs, false, |f| self.encoder.logits(&f, &self.team))?.ok_or(Error::NoClassificationHead)?;
+        let logits = self.run(inputs, Want::Logits)?;
         Ok(logits
             .into_iter()
             .map(|mut l| {
@@ -247,27 +394,22 @@ impl Model {
     /// Every block's output for each text, for tests and analysis.
     pub fn hidden_states(&self, texts: &[&str]) -> Result<Vec<HiddenStates>> {
         let inputs = self.tokenize(texts)?;
-        if inputs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let widths: Vec<usize> = std::iter::once(self.info.spec.embeddings.width)
-            .chain(self.info.blocks.iter().map(BlockSpec::output_width))
-            .collect();
-        self.run(&inputs, true, |f| {
-            inputs
-                .iter()
-                .enumerate()
-                .map(|(i, inp)| HiddenStates {
-                    ids: inp.ids.clone(),
-                    layers: f
-                        .hidden
-                        .iter()
-                        .zip(&widths)
-                        .map(|(h, w)| h[f.offsets[i] * w..f.offsets[i + 1] * w].to_vec())
-                        .collect(),
-                })
-                .collect()
-        })
+        let widths = self.hidden_widths();
+        let all = self.run(&inputs, Want::Hidden)?;
+        Ok(inputs
+            .iter()
+            .zip(all)
+            .map(|(inp, flat)| {
+                let n = inp.ids.len();
+                let mut layers = Vec::with_capacity(widths.len());
+                let mut off = 0;
+                for w in &widths {
+                    layers.push(flat[off..off + n * w].to_vec());
+                    off += n * w;
+                }
+                HiddenStates { ids: inp.ids.clone(), layers }
+            })
+            .collect())
     }
 }
 

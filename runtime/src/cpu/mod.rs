@@ -167,32 +167,6 @@ impl Encoder {
         &self.spec
     }
 
-    /// Checks ids against the vocabulary and lengths against the maximum.
-    pub fn check_input(&self, input: &Input) -> Result<()> {
-        let e = &self.spec.embeddings;
-        if input.ids.len() != input.type_ids.len() {
-            return Err(Error::InvalidArgument(format!(
-                "{} token ids but {} segment ids",
-                input.ids.len(),
-                input.type_ids.len()
-            )));
-        }
-        if input.ids.is_empty() || input.ids.len() > self.spec.max_seq_len {
-            return Err(Error::InvalidArgument(format!(
-                "an input has {} tokens; this model takes 1 to {}",
-                input.ids.len(),
-                self.spec.max_seq_len
-            )));
-        }
-        if let Some(id) = input.ids.iter().find(|&&id| id as usize >= e.vocab_size) {
-            return Err(Error::InvalidArgument(format!("token id {id} is outside the vocabulary of {}", e.vocab_size)));
-        }
-        if let Some(t) = input.type_ids.iter().find(|&&t| t as usize >= e.type_vocab_size) {
-            return Err(Error::InvalidArgument(format!("segment id {t} is outside the {} segment types", e.type_vocab_size)));
-        }
-        Ok(())
-    }
-
     /// Runs the encoder over checked inputs. Call inside the model's thread pool.
     pub fn forward(&self, inputs: &[Input], team: &Team, keep_hidden: bool) -> Forward {
         let mut offsets = Vec::with_capacity(inputs.len() + 1);

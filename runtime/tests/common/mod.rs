@@ -3,6 +3,11 @@
 
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
+use bertling_runtime::data::ActQuant;
+use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec, QuantSpec};
+use bertling_runtime::{ModelData, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors};
 
 pub fn fixtures() -> PathBuf {
@@ -71,3 +76,49 @@ impl Rng {
         (0..n).map(|_| self.uniform() * scale).collect()
     }
 }
+
+pub fn tokenizer_json() -> String {
+    std::fs::read_to_string(fixtures().join("tiny_cls/tokenizer.json")).unwrap()
+}
+
+/// A heterogeneous student: every block kind, widths that change, heads·head_dim ≠ width,
+/// quantized activations on one matrix, and a classification head.
+pub fn hetero(seed: u64) -> ModelData {
+    let blocks = vec![
+        BlockSpec::Attention { width: 32, heads: 2, head_dim: 8 },
+        BlockSpec::SepConv { width: 32, kernel: 5 },
+        BlockSpec::Projection { input: 32, output: 24 },
+        BlockSpec::FeedForward { width: 24, inner: 40 },
+        BlockSpec::Identity { width: 24 },
+        BlockSpec::Attention { width: 24, heads: 3, head_dim: 8 },
+        BlockSpec::SepConv { width: 24, kernel: 3 },
+    ];
+    let mut spec = ModelSpec {
+        format_version: 1,
+        embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 64, type_vocab_size: 2, width: 32 },
+        blocks,
+        layer_norm_eps: 1e-12,
+        max_seq_len: 48,
+        pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: true },
+        head: Some(HeadSpec { pooler: true, labels: vec!["no".into(), "yes".into()] }),
+        quantized: BTreeMap::new(),
+        provenance: Default::default(),
+    };
+    let mut rng = Rng(seed);
+    let mut tensors = BTreeMap::new();
+    for t in spec.expected_tensors() {
+        let n: usize = t.shape.iter().product();
+        let data = if t.name.ends_with("ln.weight") { rng.vec(n, 0.3).iter().map(|v| 1.0 + v).collect() } else { rng.vec(n, 0.5) };
+        tensors.insert(t.name.clone(), TensorData::F32 { shape: t.shape.clone(), data });
+    }
+    // Activations entering the first feed-forward matrix are 8-bit.
+    let name = "blocks.3.ffn.in.weight".to_string();
+    let TensorData::F32 { data, .. } = &tensors[&name] else { unreachable!() };
+    let matrix = bertling_runtime::QuantMatrix::quantize_rtn(data, 40, 24, 6, Some(32)).unwrap();
+    tensors.insert(name.clone(), TensorData::Quant { matrix, act: Some(ActQuant { bits: 8, step: 0.03 }) });
+    spec.quantized.insert(name, QuantSpec { bits: 6, group: Some(32), act_bits: Some(8) });
+    let m = ModelData { spec, tensors, tokenizer_json: tokenizer_json() };
+    m.validate().unwrap();
+    m
+}
+

@@ -1,0 +1,219 @@
+//! The wgpu backend against the CPU backend and the PyTorch fixtures. Runs on whatever adapter
+//! `WGPU_BACKEND` selects (CI: lavapipe for Vulkan, llvmpipe for GL); fails when there is none.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use bertling_runtime::data::ActQuant;
+use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec};
+use bertling_runtime::{cosine, Backend, Input, LoadOptions, Model, ModelData, Precision, TensorData};
+use common::{max_abs_diff, minilm_dir, tokenizer_json, Golden, Rng};
+
+fn gpu() -> LoadOptions {
+    LoadOptions { backend: Backend::Wgpu, threads: None }
+}
+
+fn cpu() -> LoadOptions {
+    LoadOptions { backend: Backend::Cpu, threads: Some(2) }
+}
+
+/// The adapter is the one asked for: a test run for GL must not silently use Vulkan.
+fn check_backend(model: &Model) {
+    let device = model.device();
+    if let Ok(want) = std::env::var("WGPU_BACKEND") {
+        assert!(device.to_lowercase().contains(&want.to_lowercase()), "asked for {want}, got {device}");
+    }
+    eprintln!("adapter: {device}");
+}
+
+/// A student with ragged dimensions (widths and inner sizes not multiples of any tile), every
+/// block kind, a pooler + classifier head.
+fn random_model(seed: u64, cls: bool, normalize: bool) -> ModelData {
+    let blocks = vec![
+        BlockSpec::Attention { width: 40, heads: 3, head_dim: 12 },
+        BlockSpec::FeedForward { width: 40, inner: 67 },
+        BlockSpec::SepConv { width: 40, kernel: 7 },
+        BlockSpec::Projection { input: 40, output: 33 },
+        BlockSpec::SepConv { width: 33, kernel: 3 },
+        BlockSpec::Identity { width: 33 },
+        BlockSpec::Attention { width: 33, heads: 1, head_dim: 20 },
+        BlockSpec::FeedForward { width: 33, inner: 50 },
+        BlockSpec::SepConv { width: 33, kernel: 5 },
+    ];
+    let spec = ModelSpec {
+        format_version: 1,
+        embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 160, type_vocab_size: 2, width: 40 },
+        blocks,
+        layer_norm_eps: 1e-12,
+        max_seq_len: 150,
+        pooling: PoolingSpec { mode: if cls { PoolingMode::Cls } else { PoolingMode::Mean }, normalize },
+        head: Some(HeadSpec { pooler: true, labels: vec!["a".into(), "b".into(), "c".into()] }),
+        quantized: Default::default(),
+        provenance: Default::default(),
+    };
+    let mut rng = Rng(seed);
+    let mut tensors = std::collections::BTreeMap::new();
+    for t in spec.expected_tensors() {
+        let n: usize = t.shape.iter().product();
+        let data = if t.name.ends_with("ln.weight") { rng.vec(n, 0.3).iter().map(|v| 1.0 + v).collect() } else { rng.vec(n, 0.4) };
+        tensors.insert(t.name.clone(), TensorData::F32 { shape: t.shape.clone(), data });
+    }
+    let m = ModelData { spec, tensors, tokenizer_json: tokenizer_json() };
+    m.validate().unwrap();
+    m
+}
+
+fn ragged_inputs(seed: u64) -> Vec<Input> {
+    let mut rng = Rng(seed);
+    [1usize, 3, 129, 17, 2]
+        .iter()
+        .map(|&n| Input {
+            ids: (0..n).map(|_| (rng.next_u64() % 44) as u32).collect(),
+            type_ids: (0..n).map(|i| (i * 2 >= n) as u32).collect(),
+        })
+        .collect()
+}
+
+/// Asserts `a` matches `b` within `tol` relative to max(1, |b|).
+fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol * y.abs().max(1.0), "{what}[{i}]: gpu {x} vs cpu {y}");
+    }
+}
+
+/// Every block's output, the pooled vectors and the logits, GPU against CPU.
+fn parity(data: &ModelData, inputs: &[Input], tol: f32, what: &str) {
+    let g = Model::from_data(data.clone(), &gpu()).unwrap();
+    let c = Model::from_data(data.clone(), &cpu()).unwrap();
+    check_backend(&g);
+    let (ge, ce) = (g.embed_inputs(inputs).unwrap(), c.embed_inputs(inputs).unwrap());
+    for (i, (a, b)) in ge.iter().zip(&ce).enumerate() {
+        assert_close(a, b, tol, &format!("{what} pooled {i}"));
+    }
+    let (gt, ct) = (g.token_states(inputs).unwrap(), c.token_states(inputs).unwrap());
+    for (i, (a, b)) in gt.iter().zip(&ct).enumerate() {
+        assert_close(a, b, tol, &format!("{what} tokens {i}"));
+    }
+    let (gl, cl) = (g.classify_inputs(inputs).unwrap(), c.classify_inputs(inputs).unwrap());
+    for (i, (a, b)) in gl.iter().zip(&cl).enumerate() {
+        assert_close(&a.probs, &b.probs, tol, &format!("{what} probs {i}"));
+    }
+}
+
+#[test]
+fn float_kernels_match_cpu_on_ragged_shapes() {
+    for (seed, cls, normalize) in [(1, false, true), (2, true, false)] {
+        let data = random_model(seed, cls, normalize);
+        parity(&data, &ragged_inputs(seed), 1e-4, "f32");
+        parity(&data.convert(Precision::F16).unwrap(), &ragged_inputs(seed + 10), 1e-4, "f16");
+    }
+}
+
+#[test]
+fn quantized_kernels_match_cpu_every_width_and_granularity() {
+    let base = random_model(3, false, true);
+    for bits in 2..=8u8 {
+        for group in [None, Some(32), Some(64), Some(128)] {
+            if group == Some(64) && bits % 2 == 1 || group == Some(128) && bits != 4 {
+                continue; // keep the run short: every width sees per-channel and group 32
+            }
+            let q = base.convert(Precision::Quantized { bits, group, embedding_bits: bits }).unwrap();
+            parity(&q, &ragged_inputs(bits as u64), 1e-4, &format!("w{bits} g{group:?}"));
+        }
+    }
+}
+
+#[test]
+fn quantized_activations_match_cpu() {
+    let mut q = random_model(4, true, true).convert(Precision::Quantized { bits: 4, group: Some(32), embedding_bits: 8 }).unwrap();
+    for (name, t) in q.tensors.iter_mut() {
+        if let TensorData::Quant { act, .. } = t {
+            if name.starts_with("blocks.") {
+                // Steps at odd multiples of 1/1024 keep the inputs away from rounding ties.
+                let bits = if name.contains("ffn.out") { 4 } else { 8 };
+                *act = Some(ActQuant { bits, step: if bits == 4 { 0.3007 } else { 0.0213 } });
+                q.spec.quantized.get_mut(name).unwrap().act_bits = Some(bits);
+            }
+        }
+    }
+    q.validate().unwrap();
+    parity(&q, &ragged_inputs(4), 1e-4, "w4a8");
+}
+
+fn minilm() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| Model::load(minilm_dir(), &gpu()).expect("all-MiniLM-L6-v2 on the GPU"))
+}
+
+fn texts() -> Vec<String> {
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::fixtures().join("minilm_golden.json")).unwrap()).unwrap();
+    meta["inputs"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn minilm_matches_pytorch_on_the_gpu() {
+    let golden = Golden::load("minilm_golden.safetensors");
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let model = minilm();
+    check_backend(model);
+    let hidden = model.hidden_states(&refs).unwrap();
+    let mut worst = 0f32;
+    for (i, h) in hidden.iter().enumerate() {
+        let rows = golden.i64(&format!("input{i}.rows"));
+        for l in 0..=6 {
+            let (_, want) = golden.f32(&format!("input{i}.layer{l}"));
+            let ours = &h.layers[2 * l];
+            let got: Vec<f32> = rows.iter().flat_map(|&r| ours[r as usize * 384..(r as usize + 1) * 384].to_vec()).collect();
+            let d = max_abs_diff(&got, &want);
+            worst = worst.max(d);
+            assert!(d < 1e-3, "input {i} layer {l}: max |diff| {d}");
+        }
+    }
+    let emb = model.embed(&refs).unwrap();
+    for (i, e) in emb.iter().enumerate() {
+        let (_, want) = golden.f32(&format!("input{i}.embedding"));
+        let c = cosine(e, &want);
+        assert!(c > 0.9999, "input {i}: cosine {c}");
+    }
+    eprintln!("GPU worst hidden |diff| {worst:e}");
+}
+
+#[test]
+fn minilm_quantized_gpu_matches_cpu() {
+    let data = bertling_runtime::load_hf_dir(&minilm_dir()).unwrap();
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for (bits, group) in [(8u8, None), (4, Some(32)), (2, Some(32))] {
+        let q = data.convert(Precision::Quantized { bits, group, embedding_bits: 8 }).unwrap();
+        let bytes = bertling_runtime::write_package(&q).unwrap();
+        let g = Model::from_package_bytes(&bytes, &gpu()).unwrap();
+        let c = Model::from_package_bytes(&bytes, &cpu()).unwrap();
+        let (a, b) = (g.token_states(&g.tokenize(&refs).unwrap()).unwrap(), c.token_states(&c.tokenize(&refs).unwrap()).unwrap());
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_close(x, y, 1e-4, &format!("minilm w{bits} input {i}"));
+        }
+    }
+}
+
+#[test]
+fn batch_larger_than_one_pass_and_empty_batches() {
+    let data = random_model(5, false, true);
+    let g = Model::from_data(data.clone(), &gpu()).unwrap();
+    let c = Model::from_data(data, &cpu()).unwrap();
+    assert!(g.embed_inputs(&[]).unwrap().is_empty());
+    let mut rng = Rng(9);
+    let many: Vec<Input> = (0..300)
+        .map(|i| {
+            let n = 1 + i % 150;
+            Input { ids: (0..n).map(|_| (rng.next_u64() % 44) as u32).collect(), type_ids: vec![0; n] }
+        })
+        .collect();
+    let (a, b) = (g.embed_inputs(&many).unwrap(), c.embed_inputs(&many).unwrap());
+    for (x, y) in a.iter().zip(&b) {
+        assert_close(x, y, 1e-4, "large batch");
+    }
+}

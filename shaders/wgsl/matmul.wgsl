@@ -1,0 +1,136 @@
+// y[m, n] = epilogue(act(x[m, k]) · W[n, k]ᵀ + b[n])  (W decoded by weights.wgsl)
+//
+// `main`:   tiled through workgroup memory, 32×32 outputs per workgroup of 8×8 threads
+//           (4×4 each), K in steps of 16. Dispatch (ceil(n/32), ceil(m/32)).
+// `matvec`: one workgroup of 64 threads per 4 outputs of one row; threads split K and reduce
+//           in workgroup memory. For a handful of rows (classifier heads, single tokens).
+//           Dispatch (ceil(n/4), m).
+//
+// ACT_BITS 4 or 8: activations are fake-quantized with the per-tensor step first,
+// clamp(round_half_even(x / step), -2^(a-1), 2^(a-1)-1) · step, exactly as the CPU backend.
+// EPILOGUE 0: none, 1: GELU (exact erf), 2: tanh.
+
+override ACT_BITS: u32 = 0u;
+override EPILOGUE: u32 = 0u;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    wpr: u32,
+    gpr: u32,
+    act_step: f32,
+    x_offset: u32,
+    y_offset: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+fn act(v: f32) -> f32 {
+    if (ACT_BITS == 0u) {
+        return v;
+    }
+    // & 31u: the shift must be valid even in the ACT_BITS = 0 specialisation, where it is unused.
+    let qn = f32(1u << ((ACT_BITS - 1u) & 31u));
+    return clamp(round(v / p.act_step), -qn, qn - 1.0) * p.act_step;
+}
+
+fn epilogue(v: f32) -> f32 {
+    if (EPILOGUE == 1u) {
+        return gelu(v);
+    }
+    if (EPILOGUE == 2u) {
+        return tanh(v);
+    }
+    return v;
+}
+
+const TM: u32 = 32u;
+const TN: u32 = 32u;
+const TK: u32 = 16u;
+
+var<workgroup> xs: array<f32, 512>; // [TM][TK]
+var<workgroup> ws: array<f32, 512>; // [TN][TK]
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let row0 = wg.y * TM;
+    let col0 = wg.x * TN;
+    var acc: array<array<f32, 4>, 4>;
+    for (var k0 = 0u; k0 < p.k; k0 += TK) {
+        for (var e = li; e < TM * TK; e += 64u) {
+            let r = e / TK;
+            let kk = k0 + e % TK;
+            var xv = 0.0;
+            if (row0 + r < p.m && kk < p.k) {
+                xv = act(x[p.x_offset + (row0 + r) * p.k + kk]);
+            }
+            xs[e] = xv;
+            var wv = 0.0;
+            if (col0 + r < p.n && kk < p.k) {
+                wv = weight(col0 + r, kk, p.k, p.wpr, p.gpr);
+            }
+            ws[e] = wv;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) {
+                a[i] = xs[(lid.y * 4u + i) * TK + kk];
+                b[i] = ws[(lid.x * 4u + i) * TK + kk];
+            }
+            for (var i = 0u; i < 4u; i++) {
+                for (var j = 0u; j < 4u; j++) {
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let r = row0 + lid.y * 4u + i;
+        for (var j = 0u; j < 4u; j++) {
+            let c = col0 + lid.x * 4u + j;
+            if (r < p.m && c < p.n) {
+                y[p.y_offset + r * p.n + c] = epilogue(acc[i][j] + bias[c]);
+            }
+        }
+    }
+}
+
+var<workgroup> red: array<f32, 256>; // [4][64]
+
+@compute @workgroup_size(64)
+fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let r = wg.y;
+    let c0 = wg.x * 4u;
+    var acc = vec4<f32>(0.0);
+    for (var kk = li; kk < p.k; kk += 64u) {
+        let xv = act(x[p.x_offset + r * p.k + kk]);
+        for (var j = 0u; j < 4u; j++) {
+            if (c0 + j < p.n) {
+                acc[j] = fma(xv, weight(c0 + j, kk, p.k, p.wpr, p.gpr), acc[j]);
+            }
+        }
+    }
+    for (var j = 0u; j < 4u; j++) {
+        red[j * 64u + li] = acc[j];
+    }
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            for (var j = 0u; j < 4u; j++) {
+                red[j * 64u + li] += red[j * 64u + li + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (li < 4u && c0 + li < p.n) {
+        y[p.y_offset + r * p.n + c0 + li] = epilogue(red[li * 64u] + bias[c0 + li]);
+    }
+}
