@@ -12,9 +12,27 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "error: python3 (with pip) is needed to fetch the test model" >&2; exit 1; }
 
+# The wgpu tests run on Mesa's software drivers: lavapipe (Vulkan) and llvmpipe (GL).
+need=()
+ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
+ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || need+=(libvulkan1)
+ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need+=(libegl1)
+ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1 || need+=(libgl1-mesa-dri)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# EGL wants a runtime directory; a private one is enough for headless compute.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
 echo "== test model"
 BERTLING_TEST_MODEL=$("$root/scripts/fetch_model.sh")
 export BERTLING_TEST_MODEL
 
-echo "== cargo test (workspace)"
-cargo test --workspace --locked 2>&1
+echo "== cargo test (workspace; GPU tests on Vulkan: lavapipe)"
+WGPU_BACKEND=vulkan cargo test --workspace --locked 2>&1
+
+echo "== GPU tests on GL (llvmpipe)"
+WGPU_BACKEND=gl cargo test --locked -p bertling-runtime --test gpu 2>&1

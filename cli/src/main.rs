@@ -118,7 +118,7 @@ struct RunArgs {
 
 fn load(model: &PathBuf, backend: &str, threads: Option<usize>) -> Result<Model> {
     let backend: Backend = backend.parse()?;
-    Ok(Model::load(model, &LoadOptions { backend, threads })?)
+    Ok(Model::load(model, &LoadOptions { backend, threads, ..Default::default() })?)
 }
 
 fn main() -> ExitCode {

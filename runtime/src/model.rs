@@ -8,7 +8,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use std::sync::{Arc, Mutex};
 
 use crate::cpu::{Encoder, Input, Team};
-use crate::gpu::{AdapterChoice, GpuContext, GpuEncoder, Want};
+use crate::gpu::{AdapterChoice, GpuContext, GpuEncoder, GpuOptions, Want};
 use crate::data::ModelData;
 use crate::error::{Error, Result};
 use crate::hf::{load_hf, load_hf_dir, HfFiles};
@@ -66,6 +66,8 @@ pub struct LoadOptions {
     pub backend: Backend,
     /// Worker threads; `None` = the machine's available parallelism.
     pub threads: Option<usize>,
+    /// Kernel variants of the wgpu backend.
+    pub gpu: GpuOptions,
 }
 
 /// The result of classifying one input.
@@ -156,8 +158,8 @@ impl Model {
         };
         let engine = match options.backend {
             Backend::Cpu => Engine::Cpu { encoder: Encoder::new(&data)?, team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
-            Backend::Wgpu => Engine::Gpu(GpuEncoder::new(shared_gpu(AdapterChoice::Any)?, &data)?),
-            Backend::Auto => match shared_gpu(AdapterChoice::HardwareOnly).and_then(|ctx| GpuEncoder::new(ctx, &data)) {
+            Backend::Wgpu => Engine::Gpu(GpuEncoder::new(shared_gpu(AdapterChoice::Any)?, &data, &options.gpu)?),
+            Backend::Auto => match shared_gpu(AdapterChoice::HardwareOnly).and_then(|ctx| GpuEncoder::new(ctx, &data, &options.gpu)) {
                 Ok(gpu) => Engine::Gpu(gpu),
                 Err(_) => Engine::Cpu { encoder: Encoder::new(&data)?, team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
             },

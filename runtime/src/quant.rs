@@ -254,7 +254,8 @@ pub fn unpack_codes(words: &[u32], bits: u8, n: usize) -> Vec<i32> {
 }
 
 /// LSQ fake quantization of activations with a per-tensor step:
-/// `x <- clamp(round_half_even(x / step), -Q_N, Q_P) * step`.
+/// `x <- clamp(round_half_even(x · (1 / step)), -Q_N, Q_P) * step` (the reciprocal is rounded to
+/// f32 first; every backend computes it this way so that codes agree bit for bit).
 pub fn fake_quantize_activations(x: &mut [f32], step: f32, bits: u8) {
     let (lo, hi) = (q_min(bits) as f32, q_max(bits) as f32);
     let inv = 1.0 / step;

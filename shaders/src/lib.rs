@@ -16,6 +16,22 @@ pub const MATMUL: &str = concat!(
     include_str!("../wgsl/matmul.wgsl")
 );
 
+/// Integer dequant-matmul for quantized activations, with `dot4I8Packed`.
+pub const MATMUL_INT_PACKED: &str = concat!(
+    include_str!("../wgsl/weights.wgsl"),
+    include_str!("../wgsl/activations.wgsl"),
+    include_str!("../wgsl/dot4_packed.wgsl"),
+    include_str!("../wgsl/matmul_int.wgsl")
+);
+
+/// Integer dequant-matmul for quantized activations, exact fallback without `dot4I8Packed`.
+pub const MATMUL_INT_EXACT: &str = concat!(
+    include_str!("../wgsl/weights.wgsl"),
+    include_str!("../wgsl/activations.wgsl"),
+    include_str!("../wgsl/dot4_exact.wgsl"),
+    include_str!("../wgsl/matmul_int.wgsl")
+);
+
 /// Embedding gather-add from float or quantized tables (chunked for large tables).
 pub const EMBED: &str = concat!(include_str!("../wgsl/weights.wgsl"), include_str!("../wgsl/embed.wgsl"));
 
@@ -32,8 +48,10 @@ pub const SEPCONV: &str = concat!(include_str!("../wgsl/activations.wgsl"), incl
 pub const POOL: &str = include_str!("../wgsl/pool.wgsl");
 
 /// Every kernel source with its name, for validation and tooling.
-pub const ALL: [(&str, &str); 6] = [
+pub const ALL: [(&str, &str); 8] = [
     ("matmul", MATMUL),
+    ("matmul_int_packed", MATMUL_INT_PACKED),
+    ("matmul_int_exact", MATMUL_INT_EXACT),
     ("embed", EMBED),
     ("layernorm", LAYERNORM),
     ("attention", ATTENTION),

@@ -1,4 +1,4 @@
-// y[m, n] = epilogue(act(x[m, k]) · W[n, k]ᵀ + b[n])  (W decoded by weights.wgsl)
+// y[m, n] = epilogue(x[m, k] · W[n, k]ᵀ + b[n])  (W decoded by weights.wgsl)
 //
 // `main`:   tiled through workgroup memory, 32×32 outputs per workgroup of 8×8 threads
 //           (4×4 each), K in steps of 16. Dispatch (ceil(n/32), ceil(m/32)).
@@ -6,11 +6,9 @@
 //           in workgroup memory. For a handful of rows (classifier heads, single tokens).
 //           Dispatch (ceil(n/4), m).
 //
-// ACT_BITS 4 or 8: activations are fake-quantized with the per-tensor step first,
-// clamp(round_half_even(x / step), -2^(a-1), 2^(a-1)-1) · step, exactly as the CPU backend.
+// Float activations; students with quantized activations use matmul_int.wgsl.
 // EPILOGUE 0: none, 1: GELU (exact erf), 2: tanh.
 
-override ACT_BITS: u32 = 0u;
 override EPILOGUE: u32 = 0u;
 
 struct Params {
@@ -19,24 +17,16 @@ struct Params {
     k: u32,
     wpr: u32,
     gpr: u32,
-    act_step: f32,
-    x_offset: u32,
-    y_offset: u32,
+    act_step: f32, // unused here; shared layout with matmul_int.wgsl
+    // 1 / act_step, computed on the host so that x · (1 / step) rounds exactly as on the CPU.
+    act_inv: f32,
+    pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
-
-fn act(v: f32) -> f32 {
-    if (ACT_BITS == 0u) {
-        return v;
-    }
-    // & 31u: the shift must be valid even in the ACT_BITS = 0 specialisation, where it is unused.
-    let qn = f32(1u << ((ACT_BITS - 1u) & 31u));
-    return clamp(round(v / p.act_step), -qn, qn - 1.0) * p.act_step;
-}
 
 fn epilogue(v: f32) -> f32 {
     if (EPILOGUE == 1u) {
@@ -67,7 +57,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let kk = k0 + e % TK;
             var xv = 0.0;
             if (row0 + r < p.m && kk < p.k) {
-                xv = act(x[p.x_offset + (row0 + r) * p.k + kk]);
+                xv = x[(row0 + r) * p.k + kk];
             }
             xs[e] = xv;
             var wv = 0.0;
@@ -97,7 +87,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var j = 0u; j < 4u; j++) {
             let c = col0 + lid.x * 4u + j;
             if (r < p.m && c < p.n) {
-                y[p.y_offset + r * p.n + c] = epilogue(acc[i][j] + bias[c]);
+                y[r * p.n + c] = epilogue(acc[i][j] + bias[c]);
             }
         }
     }
@@ -111,7 +101,7 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     let c0 = wg.x * 4u;
     var acc = vec4<f32>(0.0);
     for (var kk = li; kk < p.k; kk += 64u) {
-        let xv = act(x[p.x_offset + r * p.k + kk]);
+        let xv = x[r * p.k + kk];
         for (var j = 0u; j < 4u; j++) {
             if (c0 + j < p.n) {
                 acc[j] = fma(xv, weight(c0 + j, kk, p.k, p.wpr, p.gpr), acc[j]);
@@ -131,6 +121,6 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         workgroupBarrier();
     }
     if (li < 4u && c0 + li < p.n) {
-        y[p.y_offset + r * p.n + c0 + li] = epilogue(red[li * 64u] + bias[c0 + li]);
+        y[r * p.n + c0 + li] = epilogue(red[li * 64u] + bias[c0 + li]);
     }
 }

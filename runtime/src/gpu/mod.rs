@@ -37,7 +37,9 @@ pub const MAX_GPU_SEQ: usize = 512;
 /// A compute kernel with its specialisation constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kernel {
-    Matmul { matvec: bool, format: u32, bits: u32, group: u32, act_bits: u32, epilogue: u32 },
+    Matmul { matvec: bool, format: u32, bits: u32, group: u32, epilogue: u32 },
+    /// Quantized weights and activations: integer products (`packed`: with dot4I8Packed).
+    MatmulInt { packed: bool, bits: u32, group: u32, act_bits: u32, epilogue: u32 },
     Embed { format: u32, bits: u32, group: u32, field: u32 },
     LayerNorm { residual: bool },
     Attention,
@@ -52,6 +54,8 @@ impl Kernel {
     fn source(&self) -> (&'static str, &'static str) {
         match self {
             Kernel::Matmul { .. } => ("matmul", bertling_shaders::MATMUL),
+            Kernel::MatmulInt { packed: true, .. } => ("matmul_int_packed", bertling_shaders::MATMUL_INT_PACKED),
+            Kernel::MatmulInt { packed: false, .. } => ("matmul_int_exact", bertling_shaders::MATMUL_INT_EXACT),
             Kernel::Embed { .. } => ("embed", bertling_shaders::EMBED),
             Kernel::LayerNorm { .. } => ("layernorm", bertling_shaders::LAYERNORM),
             Kernel::Attention => ("attention", bertling_shaders::ATTENTION),
@@ -69,8 +73,14 @@ impl Kernel {
 
     fn constants(&self) -> Vec<(&'static str, f64)> {
         match *self {
-            Kernel::Matmul { format, bits, group, act_bits, epilogue, .. } => vec![
+            Kernel::Matmul { format, bits, group, epilogue, .. } => vec![
                 ("WFORMAT", format as f64),
+                ("BITS", bits as f64),
+                ("GROUP", group as f64),
+                ("EPILOGUE", epilogue as f64),
+            ],
+            Kernel::MatmulInt { bits, group, act_bits, epilogue, .. } => vec![
+                ("WFORMAT", 2.0),
                 ("BITS", bits as f64),
                 ("GROUP", group as f64),
                 ("ACT_BITS", act_bits as f64),
@@ -88,7 +98,7 @@ impl Kernel {
     /// Storage bindings (index, read-only); binding 0 is always the parameters.
     fn bindings(&self) -> &'static [(u32, bool)] {
         match self {
-            Kernel::Matmul { .. } => &[(1, true), (2, true), (3, true), (4, true), (5, false)],
+            Kernel::Matmul { .. } | Kernel::MatmulInt { .. } => &[(1, true), (2, true), (3, true), (4, true), (5, false)],
             Kernel::Embed { .. } => &[(1, true), (2, true), (3, true), (5, false)],
             Kernel::LayerNorm { .. } => &[(1, true), (2, true), (3, true), (5, false)],
             Kernel::Attention => &[(1, true), (2, true), (5, false)],
@@ -100,15 +110,19 @@ impl Kernel {
     /// A short name for profiles.
     fn name(&self) -> String {
         match *self {
-            Kernel::Matmul { matvec, format, bits, group, act_bits, epilogue } => {
+            Kernel::Matmul { matvec, format, bits, group, epilogue } => {
                 let w = match format {
                     0 => "f32".to_string(),
                     1 => "f16".to_string(),
                     _ => format!("w{bits}{}", if group > 0 { format!("g{group}") } else { String::new() }),
                 };
-                let a = if act_bits > 0 { format!("a{act_bits}") } else { String::new() };
                 let e = ["", "+gelu", "+tanh"][epilogue as usize];
-                format!("{}[{w}{a}{e}]", if matvec { "matvec" } else { "matmul" })
+                format!("{}[{w}{e}]", if matvec { "matvec" } else { "matmul" })
+            }
+            Kernel::MatmulInt { packed, bits, group, act_bits, epilogue } => {
+                let g = if group > 0 { format!("g{group}") } else { String::new() };
+                let e = ["", "+gelu", "+tanh"][epilogue as usize];
+                format!("matmul_int[w{bits}{g}a{act_bits}{e}{}]", if packed { ",dot4" } else { ",exact" })
             }
             Kernel::Embed { .. } => "embed".into(),
             Kernel::LayerNorm { residual } => if residual { "add_layernorm" } else { "layernorm" }.into(),
@@ -196,6 +210,27 @@ struct Workspace {
     groups: [Vec<Option<wgpu::BindGroup>>; 3],
 }
 
+/// Which optional GPU features the kernels may use. A feature is used only where the adapter
+/// has it; turning one off forces the fallback variant (tests run both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// `dot4I8Packed` in the integer matmul of students with quantized activations.
+    pub packed_dot: bool,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions { packed_dot: true }
+    }
+}
+
+impl GpuOptions {
+    /// The options the adapter can honour.
+    pub fn effective(&self, caps: &Capabilities) -> GpuOptions {
+        GpuOptions { packed_dot: self.packed_dot && caps.packed_dot }
+    }
+}
+
 /// Which result a forward pass reads back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Want {
@@ -231,7 +266,9 @@ pub struct GpuEncoder {
 /// Uploads tensors and collects the steps of the forward pass.
 struct Builder<'a> {
     ctx: &'a GpuContext,
-    model: &'a ModelData,
+    opts: GpuOptions,
+    tensors: &'a std::collections::BTreeMap<String, TensorData>,
+    eps: f32,
     statics: Vec<wgpu::Buffer>,
 }
 
@@ -260,13 +297,13 @@ impl Builder<'_> {
     }
 
     fn vector(&mut self, name: &str) -> Result<Buf> {
-        let t = self.model.tensors.get(name).ok_or_else(|| Error::tensor(name, "is missing"))?;
+        let t = self.tensors.get(name).ok_or_else(|| Error::tensor(name, "is missing"))?;
         Ok(self.upload(name, bytemuck::cast_slice(&t.to_f32())))
     }
 
     /// Uploads rows `r0..r1` of a matrix in its stored format.
     fn matrix(&mut self, name: &str, r0: usize, r1: usize) -> Result<Uploaded> {
-        let t = self.model.tensors.get(name).ok_or_else(|| Error::tensor(name, "is missing"))?;
+        let t = self.tensors.get(name).ok_or_else(|| Error::tensor(name, "is missing"))?;
         let cols = t.shape()[1];
         Ok(match t {
             TensorData::F32 { data, .. } => {
@@ -302,14 +339,20 @@ impl Builder<'_> {
     /// A linear layer `dst = epilogue(src · Wᵀ + b)`.
     fn linear(&mut self, prefix: &str, src: Buf, dst: Buf, rows: Rows, epilogue: u32) -> Result<Dispatch> {
         let name = format!("{prefix}.weight");
-        let shape = self.model.tensors.get(&name).ok_or_else(|| Error::tensor(&name, "is missing"))?.shape();
+        let shape = self.tensors.get(&name).ok_or_else(|| Error::tensor(&name, "is missing"))?.shape();
         let (n, k) = (shape[0], shape[1]);
         let w = self.matrix(&name, 0, n)?;
         let bias = self.vector(&format!("{prefix}.bias"))?;
-        let (act_bits, act_step) = w.act.map_or((0, 1.0), |a| (a.bits as u32, a.step));
+        let (kernel, act_step) = match w.act {
+            Some(a) => (
+                Kernel::MatmulInt { packed: self.opts.packed_dot, bits: w.bits, group: w.group, act_bits: a.bits as u32, epilogue },
+                a.step,
+            ),
+            None => (Kernel::Matmul { matvec: false, format: w.format, bits: w.bits, group: w.group, epilogue }, 1.0),
+        };
         Ok(Dispatch {
             label: prefix.to_string(),
-            kernel: Kernel::Matmul { matvec: false, format: w.format, bits: w.bits, group: w.group, act_bits, epilogue },
+            kernel,
             binds: vec![(1, src), (2, w.data), (3, w.scales), (4, bias), (5, dst)],
             dims: Dims::Matmul { rows, n, k, wpr: w.wpr, gpr: w.gpr, act_step },
         })
@@ -322,7 +365,7 @@ impl Builder<'_> {
             label: prefix.to_string(),
             kernel: Kernel::LayerNorm { residual: residual.is_some() },
             binds: vec![(1, residual.unwrap_or(Buf::Dummy)), (2, gamma), (3, beta), (5, x)],
-            dims: Dims::LayerNorm { width, eps: self.model.spec.layer_norm_eps },
+            dims: Dims::LayerNorm { width, eps: self.eps },
         })
     }
 }
@@ -333,7 +376,7 @@ fn step(d: Dispatch) -> Step {
 
 impl GpuEncoder {
     /// Uploads a model and creates its pipelines.
-    pub fn new(ctx: Arc<GpuContext>, model: &ModelData) -> Result<GpuEncoder> {
+    pub fn new(ctx: Arc<GpuContext>, model: &ModelData, options: &GpuOptions) -> Result<GpuEncoder> {
         model.validate()?;
         let spec = model.spec.clone();
         if spec.max_seq_len > MAX_GPU_SEQ {
@@ -343,11 +386,12 @@ impl GpuEncoder {
             )));
         }
         let c = ctx.clone();
-        ctx.scoped("uploading the model", move || GpuEncoder::build(c, model, spec))?
+        let opts = options.effective(&ctx.caps);
+        ctx.scoped("uploading the model", move || GpuEncoder::build(c, model, spec, opts))?
     }
 
-    fn build(ctx: Arc<GpuContext>, model: &ModelData, spec: ModelSpec) -> Result<GpuEncoder> {
-        let mut b = Builder { ctx: &ctx, model, statics: Vec::new() };
+    fn build(ctx: Arc<GpuContext>, model: &ModelData, spec: ModelSpec, opts: GpuOptions) -> Result<GpuEncoder> {
+        let mut b = Builder { ctx: &ctx, opts, tensors: &model.tensors, eps: spec.layer_norm_eps, statics: Vec::new() };
         let mut encoder = vec![Step::Clear(Buf::X(0))];
         let e = &spec.embeddings;
         let mut widths = Widths { x: e.width, big: e.width, mid: e.width };
@@ -466,8 +510,8 @@ impl GpuEncoder {
         for s in self.encoder.iter().chain(&self.pool).chain(&self.head) {
             if let Step::Dispatch(d) = s {
                 kernels.push(d.kernel);
-                if let Kernel::Matmul { format, bits, group, act_bits, epilogue, .. } = d.kernel {
-                    kernels.push(Kernel::Matmul { matvec: true, format, bits, group, act_bits, epilogue });
+                if let Kernel::Matmul { format, bits, group, epilogue, .. } = d.kernel {
+                    kernels.push(Kernel::Matmul { matvec: true, format, bits, group, epilogue });
                 }
             }
         }
@@ -502,6 +546,92 @@ impl GpuEncoder {
             self.pipelines.insert(k, pipeline);
         }
         Ok(())
+    }
+
+    /// One linear layer `y = x·Wᵀ + b` alone on the GPU, for kernel tests and benchmarks:
+    /// `weight` is `[n, k]` in any storage (with activation quantization if it has it).
+    pub fn linear_only(ctx: Arc<GpuContext>, weight: &TensorData, bias: &[f32], options: &GpuOptions) -> Result<GpuEncoder> {
+        let shape = weight.shape();
+        let (n, k) = (shape[0], shape[1]);
+        if shape.len() != 2 || bias.len() != n {
+            return Err(Error::InvalidArgument(format!("weight {shape:?} and {} biases do not make a linear layer", bias.len())));
+        }
+        let tensors = std::collections::BTreeMap::from([
+            ("op.weight".to_string(), weight.clone()),
+            ("op.bias".to_string(), TensorData::F32 { shape: vec![n], data: bias.to_vec() }),
+        ]);
+        let opts = options.effective(&ctx.caps);
+        let c = ctx.clone();
+        ctx.scoped("uploading a linear layer", move || -> Result<GpuEncoder> {
+            let mut b = Builder { ctx: &c, opts, tensors: &tensors, eps: 0.0, statics: Vec::new() };
+            let op = b.linear("op", Buf::X(0), Buf::Out, Rows::Tokens, 0)?;
+            let statics = std::mem::take(&mut b.statics);
+            let spec = ModelSpec {
+                format_version: crate::spec::FORMAT_VERSION,
+                embeddings: crate::spec::EmbeddingSpec { vocab_size: 1, max_positions: 2, type_vocab_size: 1, width: k },
+                blocks: vec![BlockSpec::Projection { input: k, output: n }],
+                layer_norm_eps: 1e-12,
+                max_seq_len: 2,
+                pooling: crate::spec::PoolingSpec { mode: PoolingMode::Cls, normalize: false },
+                head: None,
+                quantized: Default::default(),
+                provenance: Default::default(),
+            };
+            let mut enc = GpuEncoder {
+                ctx: c.clone(),
+                spec,
+                statics,
+                pipelines: HashMap::new(),
+                layouts: HashMap::new(),
+                encoder: vec![step(op)],
+                pool: Vec::new(),
+                head: Vec::new(),
+                widths: Widths { x: k.max(n), big: 1, mid: 1 },
+                out_width: n,
+                labels: 0,
+                workspace: Mutex::new(None),
+            };
+            enc.create_pipelines()?;
+            Ok(enc)
+        })?
+    }
+
+    /// Runs a [`GpuEncoder::linear_only`] layer on `m` rows of `x`.
+    pub fn run_linear(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
+        let Some(Step::Dispatch(d)) = self.encoder.first() else {
+            return Err(Error::InvalidArgument("not a linear-only encoder".into()));
+        };
+        let Dims::Matmul { n, k, .. } = d.dims else {
+            return Err(Error::InvalidArgument("not a linear-only encoder".into()));
+        };
+        if x.len() != m * k || m == 0 || m > self.max_tokens() {
+            return Err(Error::InvalidArgument(format!("{} inputs for {m} rows of {k}", x.len())));
+        }
+        let ctx = &*self.ctx;
+        let mut slot = self.workspace.lock().unwrap_or_else(|p| p.into_inner());
+        ctx.scoped("allocating GPU buffers", || self.workspace(m, 1, &mut slot))?;
+        let ws = slot.as_ref().ok_or_else(|| Error::Gpu("no workspace".into()))?;
+        ctx.queue.write_buffer(&ws.bufs[&Buf::X(0)], 0, bytemuck::cast_slice(x));
+        let (p, wg) = Self::params(d, m, 1);
+        ctx.queue.write_buffer(&ws.uniform, 0, bytemuck::cast_slice(&p));
+        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("linear") });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("linear"), timestamp_writes: None });
+            pass.set_pipeline(&self.pipelines[&Self::kernel_for(d, m)]);
+            let group = ws.groups[0][0].as_ref().ok_or_else(|| Error::Gpu("missing bind group".into()))?;
+            pass.set_bind_group(0, group, &[0]);
+            pass.dispatch_workgroups(wg[0], wg[1], wg[2]);
+        }
+        let bytes = (m * n * 4) as u64;
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("result"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        enc.copy_buffer_to_buffer(&ws.bufs[&Buf::Out], 0, &staging, 0, bytes);
+        ctx.queue.submit([enc.finish()]);
+        Ok(bytemuck::cast_slice::<u8, f32>(&ctx.map_read(&staging, bytes)?).to_vec())
     }
 
     /// The device this model runs on.
@@ -594,9 +724,7 @@ impl GpuEncoder {
     /// The kernel a dispatch runs for `m` rows (matrix-vector form for a few rows).
     fn kernel_for(d: &Dispatch, m: usize) -> Kernel {
         match d.kernel {
-            Kernel::Matmul { format, bits, group, act_bits, epilogue, .. } if m <= 4 => {
-                Kernel::Matmul { matvec: true, format, bits, group, act_bits, epilogue }
-            }
+            Kernel::Matmul { format, bits, group, epilogue, .. } if m <= 4 => Kernel::Matmul { matvec: true, format, bits, group, epilogue },
             k => k,
         }
     }
@@ -610,8 +738,9 @@ impl GpuEncoder {
                     Rows::Tokens => t,
                     Rows::Sentences => s,
                 };
-                let wg = if m <= 4 { [u(n.div_ceil(4)), u(m), 1] } else { [u(n.div_ceil(32)), u(m.div_ceil(32)), 1] };
-                ([u(m), u(n), u(k), u(wpr), u(gpr), act_step.to_bits(), 0, 0], wg)
+                let matvec = m <= 4 && matches!(d.kernel, Kernel::Matmul { .. });
+                let wg = if matvec { [u(n.div_ceil(4)), u(m), 1] } else { [u(n.div_ceil(32)), u(m.div_ceil(32)), 1] };
+                ([u(m), u(n), u(k), u(wpr), u(gpr), act_step.to_bits(), (1.0 / act_step).to_bits(), 0], wg)
             }
             Dims::Embed { width, row0, rows, wpr, gpr } => ([u(t), u(width), u(row0), u(rows), u(wpr), u(gpr), 0, 0], [u(t), 1, 1]),
             Dims::LayerNorm { width, eps } => ([u(t), u(width), eps.to_bits(), 0, 0, 0, 0, 0], [u(t), 1, 1]),
@@ -747,7 +876,7 @@ impl GpuEncoder {
                         while let Some(Step::Dispatch(d)) = steps.get(i) {
                             let (p, wg) = Self::params(d, t, s);
                             let m = p[0] as usize;
-                            let kernel = if matches!(d.kernel, Kernel::Matmul { .. }) { Self::kernel_for(d, m) } else { d.kernel };
+                            let kernel = Self::kernel_for(d, m);
                             pass.set_pipeline(&self.pipelines[&kernel]);
                             let group = ws.groups[list][i].as_ref().ok_or_else(|| Error::Gpu("missing bind group".into()))?;
                             pass.set_bind_group(0, group, &[((slot_base[list] + i) as u64 * SLOT) as u32]);

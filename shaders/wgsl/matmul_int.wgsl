@@ -1,0 +1,113 @@
+// Integer dequant-matmul for students with quantized activations (W2..W8 with A4 or A8):
+//   y[m, n] = act_step · Σ_groups step_w(n, g) · Σ_{k in g} a[m, k] · c[n, k] + b[n]
+// where a = clamp(round_half_even(x · (1 / act_step)), -2^(A-1), 2^(A-1)-1) are the activation codes
+// and c the weight codes (weights.wgsl, WFORMAT 2). Codes are packed four to a word as 8-bit
+// lanes and multiplied with dot4 (dot4I8Packed where available, an exact fallback otherwise);
+// integer sums are exact. Tiled like matmul.wgsl: 32×32 outputs per workgroup of 8×8 threads,
+// K in steps of 16 (every group size is a multiple of 16, so a K step never spans two groups).
+// Dispatch (ceil(n/32), ceil(m/32)).
+
+override ACT_BITS: u32 = 8u;
+override EPILOGUE: u32 = 0u;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    wpr: u32,
+    gpr: u32,
+    act_step: f32,
+    // 1 / act_step, computed on the host so that x · (1 / step) rounds exactly as on the CPU.
+    act_inv: f32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+fn epilogue(v: f32) -> f32 {
+    if (EPILOGUE == 1u) {
+        return gelu(v);
+    }
+    if (EPILOGUE == 2u) {
+        return tanh(v);
+    }
+    return v;
+}
+
+fn act_code(v: f32) -> i32 {
+    let qn = f32(1u << ((ACT_BITS - 1u) & 31u));
+    return i32(clamp(round(v * p.act_inv), -qn, qn - 1.0));
+}
+
+const TM: u32 = 32u;
+const TN: u32 = 32u;
+const TK: u32 = 16u;
+const TKW: u32 = 4u; // TK / 4 packed words
+
+var<workgroup> xs: array<u32, 128>; // [TM][TKW]
+var<workgroup> ws: array<u32, 128>; // [TN][TKW]
+var<workgroup> steps: array<f32, 32>; // [TN] for this K step
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let row0 = wg.y * TM;
+    let col0 = wg.x * TN;
+    var acc: array<array<f32, 4>, 4>;
+    for (var k0 = 0u; k0 < p.k; k0 += TK) {
+        // 64 threads pack 128 words of activations and 128 of weights: two each.
+        for (var e = li; e < TM * TKW; e += 64u) {
+            let r = e / TKW;
+            let kk = k0 + (e % TKW) * 4u;
+            var xa = vec4<i32>(0);
+            var wa = vec4<i32>(0);
+            for (var j = 0u; j < 4u; j++) {
+                if (kk + j < p.k) {
+                    if (row0 + r < p.m) {
+                        xa[j] = act_code(x[(row0 + r) * p.k + kk + j]);
+                    }
+                    if (col0 + r < p.n) {
+                        wa[j] = weight_code(col0 + r, kk + j, p.wpr);
+                    }
+                }
+            }
+            xs[e] = pack4(xa);
+            ws[e] = pack4(wa);
+        }
+        if (li < TN) {
+            var s = 0.0;
+            if (col0 + li < p.n) {
+                s = weight_step(col0 + li, k0, p.gpr);
+            }
+            steps[li] = s;
+        }
+        workgroupBarrier();
+        var isum: array<array<i32, 4>, 4>;
+        for (var q = 0u; q < TKW; q++) {
+            for (var i = 0u; i < 4u; i++) {
+                let a = xs[(lid.y * 4u + i) * TKW + q];
+                for (var j = 0u; j < 4u; j++) {
+                    isum[i][j] += dot4(a, ws[(lid.x * 4u + j) * TKW + q]);
+                }
+            }
+        }
+        for (var i = 0u; i < 4u; i++) {
+            for (var j = 0u; j < 4u; j++) {
+                acc[i][j] = fma(f32(isum[i][j]), steps[lid.x * 4u + j], acc[i][j]);
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let r = row0 + lid.y * 4u + i;
+        for (var j = 0u; j < 4u; j++) {
+            let c = col0 + lid.x * 4u + j;
+            if (r < p.m && c < p.n) {
+                y[r * p.n + c] = epilogue(acc[i][j] * p.act_step + bias[c]);
+            }
+        }
+    }
+}
