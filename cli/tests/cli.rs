@@ -113,3 +113,39 @@ fn errors_go_to_stderr_with_nonzero_exit() {
     }
     assert!(!tmp("x").exists() && !tmp("y").exists(), "failed packs leave no file behind");
 }
+
+#[test]
+fn profile_writes_a_latency_table_and_breaks_a_model_down() {
+    let out = tmp("table.json");
+    let run = bin()
+        .args(["profile", "--backend", "cpu", "--widths", "64,96", "--bits", "32,4", "--seq", "8", "--runs", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let table = bertling_runtime::profile::LatencyTable::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(table.backend, "cpu");
+    assert_eq!(table.entries.len(), (9 + 8) * 2);
+    assert!(table.get("sep_conv/w96/k7/w4/s8/b1").is_some_and(|e| e.median_ms > 0.0 && e.runs == 2));
+    let run = bin().args(["profile", "--backend", "cpu", "--seq", "8", "--runs", "2", "--json", "--model"]).arg(tiny()).output().unwrap();
+    assert!(run.status.success());
+    let ops: Vec<serde_json::Value> = String::from_utf8(run.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(ops.len(), 1 + 4, "embeddings and four blocks");
+    assert_eq!(ops[1]["kernel"], "attention");
+}
+
+#[test]
+fn wgpu_backend_gives_the_cpu_results() {
+    let input = "good movie\n\nthe plot was not very good\n";
+    let cpu = run_with_stdin(bin().args(["embed", "--model"]).arg(tiny()), input);
+    let gpu = run_with_stdin(bin().args(["embed", "--backend", "wgpu", "--model"]).arg(tiny()), input);
+    assert!(gpu.status.success(), "{}", String::from_utf8_lossy(&gpu.stderr));
+    let parse = |o: &Output| -> Vec<Vec<f32>> { String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let (c, g) = (parse(&cpu), parse(&gpu));
+    assert_eq!(c.len(), 3);
+    for (a, b) in c.iter().zip(&g) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-4);
+        }
+    }
+}

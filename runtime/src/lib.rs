@@ -19,6 +19,7 @@ pub mod gpu;
 pub mod hf;
 pub mod model;
 pub mod package;
+pub mod profile;
 pub mod quant;
 pub mod spec;
 

@@ -169,6 +169,19 @@ impl Encoder {
 
     /// Runs the encoder over checked inputs. Call inside the model's thread pool.
     pub fn forward(&self, inputs: &[Input], team: &Team, keep_hidden: bool) -> Forward {
+        self.forward_timed(inputs, team, keep_hidden, None)
+    }
+
+    /// [`Encoder::forward`], recording the wall time of the embeddings and of each block
+    /// (milliseconds, in order) when `times` is given.
+    pub fn forward_timed(&self, inputs: &[Input], team: &Team, keep_hidden: bool, mut times: Option<&mut Vec<f64>>) -> Forward {
+        let mut clock = std::time::Instant::now();
+        let mut lap = |times: &mut Option<&mut Vec<f64>>| {
+            if let Some(t) = times.as_deref_mut() {
+                t.push(clock.elapsed().as_secs_f64() * 1e3);
+                clock = std::time::Instant::now();
+            }
+        };
         let mut offsets = Vec::with_capacity(inputs.len() + 1);
         offsets.push(0);
         for inp in inputs {
@@ -194,6 +207,7 @@ impl Encoder {
             }
         }
         layer_norm_rows(&mut x, width, &self.emb_norm, eps, team);
+        lap(&mut times);
         let mut hidden = Vec::new();
         if keep_hidden {
             hidden.push(x.clone());
@@ -232,6 +246,7 @@ impl Encoder {
                     width = proj.out;
                 }
             }
+            lap(&mut times);
             if keep_hidden {
                 hidden.push(x.clone());
             }
