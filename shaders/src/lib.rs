@@ -1,60 +1,66 @@
 //! WGSL kernels of the bertling wgpu backend, one file per op family, embedded at build time.
 //!
 //! Kernels are specialised with pipeline-overridable constants (weight format, bit width,
-//! group size, activation bits, epilogue, pooling mode). `weights.wgsl` (the weight decoding
-//! shared by every kernel that reads a matrix or an embedding table) and `activations.wgsl`
-//! (erf, GELU) are prepended to the kernels that need them: WGSL has no includes.
+//! group size, activation bits, epilogue, pooling mode). WGSL has no includes, so shared pieces
+//! are prepended at build time: `weights.wgsl` (weight decoding for every kernel that reads a
+//! matrix or an embedding table), `activations.wgsl` (erf, GELU), and a reduction file —
+//! `reduce_shared.wgsl` (workgroup memory, every adapter) or `reduce_subgroup.wgsl` (subgroup
+//! operations, where the adapter has them). Capability variants that WGSL cannot express with
+//! override constants (an `enable` directive, a built-in the adapter may lack) are separate
+//! compositions; the runtime picks one per adapter, and every variant has a fallback.
 
-/// Weight decoding: f32, f16 pairs, packed signed codes of any width 2..8 with steps per row
-/// or per group.
-pub const WEIGHTS: &str = include_str!("../wgsl/weights.wgsl");
+macro_rules! wgsl {
+    ($($file:literal),+) => {
+        concat!($(include_str!(concat!("../wgsl/", $file))),+)
+    };
+}
 
-/// Dequant-matmul `y = epilogue(act(x)·Wᵀ + b)`: entry points `main` (tiled) and `matvec`.
-pub const MATMUL: &str = concat!(
-    include_str!("../wgsl/weights.wgsl"),
-    include_str!("../wgsl/activations.wgsl"),
-    include_str!("../wgsl/matmul.wgsl")
-);
+/// Dequant-matmul `y = epilogue(x·Wᵀ + b)`: entry points `main` (tiled) and `matvec`.
+pub const MATMUL: &str = wgsl!("reduce_shared.wgsl", "weights.wgsl", "activations.wgsl", "matmul.wgsl");
+/// [`MATMUL`] with subgroup reductions in `matvec`.
+pub const MATMUL_SUBGROUP: &str = wgsl!("reduce_subgroup.wgsl", "weights.wgsl", "activations.wgsl", "matmul.wgsl");
+/// The tiled dequant-matmul in f16 arithmetic (SHADER_F16), entry point `main`.
+pub const MATMUL_F16: &str = wgsl!("enable_f16.wgsl", "weights.wgsl", "activations.wgsl", "matmul_f16.wgsl");
 
 /// Integer dequant-matmul for quantized activations, with `dot4I8Packed`.
-pub const MATMUL_INT_PACKED: &str = concat!(
-    include_str!("../wgsl/weights.wgsl"),
-    include_str!("../wgsl/activations.wgsl"),
-    include_str!("../wgsl/dot4_packed.wgsl"),
-    include_str!("../wgsl/matmul_int.wgsl")
-);
-
+pub const MATMUL_INT_PACKED: &str = wgsl!("weights.wgsl", "activations.wgsl", "dot4_packed.wgsl", "matmul_int.wgsl");
 /// Integer dequant-matmul for quantized activations, exact fallback without `dot4I8Packed`.
-pub const MATMUL_INT_EXACT: &str = concat!(
-    include_str!("../wgsl/weights.wgsl"),
-    include_str!("../wgsl/activations.wgsl"),
-    include_str!("../wgsl/dot4_exact.wgsl"),
-    include_str!("../wgsl/matmul_int.wgsl")
-);
+pub const MATMUL_INT_EXACT: &str = wgsl!("weights.wgsl", "activations.wgsl", "dot4_exact.wgsl", "matmul_int.wgsl");
 
 /// Embedding gather-add from float or quantized tables (chunked for large tables).
-pub const EMBED: &str = concat!(include_str!("../wgsl/weights.wgsl"), include_str!("../wgsl/embed.wgsl"));
+pub const EMBED: &str = wgsl!("weights.wgsl", "embed.wgsl");
 
 /// Residual add + LayerNorm.
-pub const LAYERNORM: &str = include_str!("../wgsl/layernorm.wgsl");
+pub const LAYERNORM: &str = wgsl!("reduce_shared.wgsl", "layernorm.wgsl");
+/// [`LAYERNORM`] with subgroup reductions.
+pub const LAYERNORM_SUBGROUP: &str = wgsl!("reduce_subgroup.wgsl", "layernorm.wgsl");
 
 /// Fused multi-head attention over ragged sentences.
-pub const ATTENTION: &str = include_str!("../wgsl/attention.wgsl");
+pub const ATTENTION: &str = wgsl!("reduce_shared.wgsl", "attention.wgsl");
+/// [`ATTENTION`] with subgroup reductions.
+pub const ATTENTION_SUBGROUP: &str = wgsl!("reduce_subgroup.wgsl", "attention.wgsl");
 
 /// Depthwise convolution + GELU (the first half of a separable convolution).
-pub const SEPCONV: &str = concat!(include_str!("../wgsl/activations.wgsl"), include_str!("../wgsl/sepconv.wgsl"));
+pub const SEPCONV: &str = wgsl!("activations.wgsl", "sepconv.wgsl");
 
 /// CLS / mean pooling with optional L2 normalisation.
-pub const POOL: &str = include_str!("../wgsl/pool.wgsl");
+pub const POOL: &str = wgsl!("reduce_shared.wgsl", "pool.wgsl");
+/// [`POOL`] with subgroup reductions.
+pub const POOL_SUBGROUP: &str = wgsl!("reduce_subgroup.wgsl", "pool.wgsl");
 
-/// Every kernel source with its name, for validation and tooling.
-pub const ALL: [(&str, &str); 8] = [
+/// Every composition with its name, for validation and tooling.
+pub const ALL: [(&str, &str); 13] = [
     ("matmul", MATMUL),
+    ("matmul_subgroup", MATMUL_SUBGROUP),
+    ("matmul_f16", MATMUL_F16),
     ("matmul_int_packed", MATMUL_INT_PACKED),
     ("matmul_int_exact", MATMUL_INT_EXACT),
     ("embed", EMBED),
     ("layernorm", LAYERNORM),
+    ("layernorm_subgroup", LAYERNORM_SUBGROUP),
     ("attention", ATTENTION),
+    ("attention_subgroup", ATTENTION_SUBGROUP),
     ("sepconv", SEPCONV),
     ("pool", POOL),
+    ("pool_subgroup", POOL_SUBGROUP),
 ];

@@ -2,7 +2,7 @@
 // ctx[t, h] = softmax(q_t · K_sᵀ / sqrt(d)) · V_s over the keys of t's own sentence s only
 // (the padding mask, without padding). qkv rows are [queries | keys | values], head h at
 // columns h·d of each part. One workgroup of 64 threads per (t, h); dispatch (tokens, heads).
-// Sentences up to MAX_KEYS tokens.
+// Sentences up to MAX_KEYS tokens. Reductions: reduce_shared.wgsl or reduce_subgroup.wgsl.
 
 const MAX_KEYS: u32 = 512u;
 
@@ -20,7 +20,6 @@ struct Params {
 
 var<workgroup> scores: array<f32, MAX_KEYS>;
 var<workgroup> q: array<f32, 256>;
-var<workgroup> red: array<f32, 64>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -51,31 +50,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         scores[j] = s;
         m = max(m, s);
     }
-    red[li] = m;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            red[li] = max(red[li], red[li + s]);
-        }
-        workgroupBarrier();
-    }
-    let mx = red[0];
-    workgroupBarrier();
+    let mx = wg_max(m, li);
     var sum = 0.0;
     for (var j = li; j < len; j += 64u) {
         let e = exp(scores[j] - mx);
         scores[j] = e;
         sum += e;
     }
-    red[li] = sum;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            red[li] += red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / red[0];
+    let inv = 1.0 / wg_sum(sum, li);
     // Weighted sum of values: threads take output dimensions.
     for (var i = li; i < d; i += 64u) {
         var acc = 0.0;

@@ -3,7 +3,7 @@
 // `main`:   tiled through workgroup memory, 32×32 outputs per workgroup of 8×8 threads
 //           (4×4 each), K in steps of 16. Dispatch (ceil(n/32), ceil(m/32)).
 // `matvec`: one workgroup of 64 threads per 4 outputs of one row; threads split K and reduce
-//           in workgroup memory. For a handful of rows (classifier heads, single tokens).
+//           (reduce_shared.wgsl or reduce_subgroup.wgsl). For a handful of rows (classifier heads, single tokens).
 //           Dispatch (ceil(n/4), m).
 //
 // Float activations; students with quantized activations use matmul_int.wgsl.
@@ -93,8 +93,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
 }
 
-var<workgroup> red: array<f32, 256>; // [4][64]
-
 @compute @workgroup_size(64)
 fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let r = wg.y;
@@ -109,18 +107,9 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
         }
     }
     for (var j = 0u; j < 4u; j++) {
-        red[j * 64u + li] = acc[j];
-    }
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (li < s) {
-            for (var j = 0u; j < 4u; j++) {
-                red[j * 64u + li] += red[j * 64u + li + s];
-            }
+        let total = wg_sum(acc[j], li);
+        if (li == j && c0 + j < p.n) {
+            y[r * p.n + c0 + j] = epilogue(total + bias[c0 + j]);
         }
-        workgroupBarrier();
-    }
-    if (li < 4u && c0 + li < p.n) {
-        y[r * p.n + c0 + li] = epilogue(red[li * 64u] + bias[c0 + li]);
     }
 }

@@ -16,8 +16,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> sents: array<vec2<u32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-var<workgroup> red: array<f32, 64>;
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let s = wg.x;
@@ -42,15 +40,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (NORMALIZE == 0u) {
         return;
     }
-    red[li] = sq;
-    workgroupBarrier();
-    for (var k = 32u; k > 0u; k >>= 1u) {
-        if (li < k) {
-            red[li] += red[li + k];
-        }
-        workgroupBarrier();
-    }
-    let norm = sqrt(red[0]);
+    let norm = sqrt(wg_sum(sq, li));
     if (norm > 0.0) {
         for (var c = li; c < p.width; c += 64u) {
             out[s * p.width + c] /= norm;

@@ -88,7 +88,8 @@ impl GpuContext {
         });
         let caps = Capabilities {
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
-            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            // The reductions assume a 64-invocation workgroup made of whole subgroups.
+            subgroups: features.contains(wgpu::Features::SUBGROUP) && info.subgroup_max_size <= 64 && info.subgroup_min_size >= 1,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             packed_dot,
             max_storage_binding: limits.max_storage_buffer_binding_size as u64,

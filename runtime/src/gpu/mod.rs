@@ -37,7 +37,8 @@ pub const MAX_GPU_SEQ: usize = 512;
 /// A compute kernel with its specialisation constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kernel {
-    Matmul { matvec: bool, format: u32, bits: u32, group: u32, epilogue: u32 },
+    /// `f16`: the tiled form in f16 arithmetic (never with `matvec`).
+    Matmul { matvec: bool, f16: bool, format: u32, bits: u32, group: u32, epilogue: u32 },
     /// Quantized weights and activations: integer products (`packed`: with dot4I8Packed).
     MatmulInt { packed: bool, bits: u32, group: u32, act_bits: u32, epilogue: u32 },
     Embed { format: u32, bits: u32, group: u32, field: u32 },
@@ -51,16 +52,23 @@ const GELU: u32 = 1;
 const TANH: u32 = 2;
 
 impl Kernel {
-    fn source(&self) -> (&'static str, &'static str) {
-        match self {
-            Kernel::Matmul { .. } => ("matmul", bertling_shaders::MATMUL),
-            Kernel::MatmulInt { packed: true, .. } => ("matmul_int_packed", bertling_shaders::MATMUL_INT_PACKED),
-            Kernel::MatmulInt { packed: false, .. } => ("matmul_int_exact", bertling_shaders::MATMUL_INT_EXACT),
-            Kernel::Embed { .. } => ("embed", bertling_shaders::EMBED),
-            Kernel::LayerNorm { .. } => ("layernorm", bertling_shaders::LAYERNORM),
-            Kernel::Attention => ("attention", bertling_shaders::ATTENTION),
-            Kernel::SepConv => ("sepconv", bertling_shaders::SEPCONV),
-            Kernel::Pool { .. } => ("pool", bertling_shaders::POOL),
+    /// The shader composition, with subgroup reductions when `subgroups`.
+    fn source(&self, subgroups: bool) -> (&'static str, &'static str) {
+        use bertling_shaders as sh;
+        match (self, subgroups) {
+            (Kernel::Matmul { f16: true, .. }, _) => ("matmul_f16", sh::MATMUL_F16),
+            (Kernel::Matmul { .. }, false) => ("matmul", sh::MATMUL),
+            (Kernel::Matmul { .. }, true) => ("matmul_subgroup", sh::MATMUL_SUBGROUP),
+            (Kernel::MatmulInt { packed: true, .. }, _) => ("matmul_int_packed", sh::MATMUL_INT_PACKED),
+            (Kernel::MatmulInt { packed: false, .. }, _) => ("matmul_int_exact", sh::MATMUL_INT_EXACT),
+            (Kernel::Embed { .. }, _) => ("embed", sh::EMBED),
+            (Kernel::LayerNorm { .. }, false) => ("layernorm", sh::LAYERNORM),
+            (Kernel::LayerNorm { .. }, true) => ("layernorm_subgroup", sh::LAYERNORM_SUBGROUP),
+            (Kernel::Attention, false) => ("attention", sh::ATTENTION),
+            (Kernel::Attention, true) => ("attention_subgroup", sh::ATTENTION_SUBGROUP),
+            (Kernel::SepConv, _) => ("sepconv", sh::SEPCONV),
+            (Kernel::Pool { .. }, false) => ("pool", sh::POOL),
+            (Kernel::Pool { .. }, true) => ("pool_subgroup", sh::POOL_SUBGROUP),
         }
     }
 
@@ -110,14 +118,14 @@ impl Kernel {
     /// A short name for profiles.
     fn name(&self) -> String {
         match *self {
-            Kernel::Matmul { matvec, format, bits, group, epilogue } => {
+            Kernel::Matmul { matvec, f16, format, bits, group, epilogue } => {
                 let w = match format {
                     0 => "f32".to_string(),
                     1 => "f16".to_string(),
                     _ => format!("w{bits}{}", if group > 0 { format!("g{group}") } else { String::new() }),
                 };
                 let e = ["", "+gelu", "+tanh"][epilogue as usize];
-                format!("{}[{w}{e}]", if matvec { "matvec" } else { "matmul" })
+                format!("{}[{w}{e}]", if matvec { "matvec" } else if f16 { "matmul_f16" } else { "matmul" })
             }
             Kernel::MatmulInt { packed, bits, group, act_bits, epilogue } => {
                 let g = if group > 0 { format!("g{group}") } else { String::new() };
@@ -216,18 +224,32 @@ struct Workspace {
 pub struct GpuOptions {
     /// `dot4I8Packed` in the integer matmul of students with quantized activations.
     pub packed_dot: bool,
+    /// Subgroup operations in reductions (LayerNorm, attention softmax, pooling, matvec).
+    pub subgroups: bool,
+    /// f16 arithmetic in the tiled matmul (SHADER_F16). Off by default: it trades about 1e-3
+    /// relative accuracy for bandwidth.
+    pub f16: bool,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { packed_dot: true }
+        GpuOptions { packed_dot: true, subgroups: true, f16: false }
     }
 }
 
 impl GpuOptions {
+    /// Every optional feature off: the variants that run on any adapter.
+    pub fn portable() -> GpuOptions {
+        GpuOptions { packed_dot: false, subgroups: false, f16: false }
+    }
+
     /// The options the adapter can honour.
     pub fn effective(&self, caps: &Capabilities) -> GpuOptions {
-        GpuOptions { packed_dot: self.packed_dot && caps.packed_dot }
+        GpuOptions {
+            packed_dot: self.packed_dot && caps.packed_dot,
+            subgroups: self.subgroups && caps.subgroups,
+            f16: self.f16 && caps.shader_f16,
+        }
     }
 }
 
@@ -260,6 +282,8 @@ pub struct GpuEncoder {
     widths: Widths,
     out_width: usize,
     labels: usize,
+    /// The kernel variants in use (what the adapter honours of the options asked for).
+    options: GpuOptions,
     workspace: Mutex<Option<Workspace>>,
 }
 
@@ -348,7 +372,7 @@ impl Builder<'_> {
                 Kernel::MatmulInt { packed: self.opts.packed_dot, bits: w.bits, group: w.group, act_bits: a.bits as u32, epilogue },
                 a.step,
             ),
-            None => (Kernel::Matmul { matvec: false, format: w.format, bits: w.bits, group: w.group, epilogue }, 1.0),
+            None => (Kernel::Matmul { matvec: false, f16: self.opts.f16, format: w.format, bits: w.bits, group: w.group, epilogue }, 1.0),
         };
         Ok(Dispatch {
             label: prefix.to_string(),
@@ -499,6 +523,7 @@ impl GpuEncoder {
             widths,
             out_width,
             labels,
+            options: opts,
             workspace: Mutex::new(None),
         };
         enc.create_pipelines()?;
@@ -511,7 +536,7 @@ impl GpuEncoder {
             if let Step::Dispatch(d) = s {
                 kernels.push(d.kernel);
                 if let Kernel::Matmul { format, bits, group, epilogue, .. } = d.kernel {
-                    kernels.push(Kernel::Matmul { matvec: true, format, bits, group, epilogue });
+                    kernels.push(Kernel::Matmul { matvec: true, f16: false, format, bits, group, epilogue });
                 }
             }
         }
@@ -521,7 +546,7 @@ impl GpuEncoder {
             if self.pipelines.contains_key(&k) {
                 continue;
             }
-            let (name, source) = k.source();
+            let (name, source) = k.source(self.options.subgroups);
             let module = modules.entry(name).or_insert_with(|| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(name),
@@ -589,6 +614,7 @@ impl GpuEncoder {
                 widths: Widths { x: k.max(n), big: 1, mid: 1 },
                 out_width: n,
                 labels: 0,
+                options: opts,
                 workspace: Mutex::new(None),
             };
             enc.create_pipelines()?;
@@ -637,6 +663,11 @@ impl GpuEncoder {
     /// The device this model runs on.
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
+    }
+
+    /// The kernel variants in use.
+    pub fn options(&self) -> GpuOptions {
+        self.options
     }
 
     /// Most tokens one pass takes: every activation buffer must fit one storage binding and
@@ -724,7 +755,9 @@ impl GpuEncoder {
     /// The kernel a dispatch runs for `m` rows (matrix-vector form for a few rows).
     fn kernel_for(d: &Dispatch, m: usize) -> Kernel {
         match d.kernel {
-            Kernel::Matmul { format, bits, group, epilogue, .. } if m <= 4 => Kernel::Matmul { matvec: true, format, bits, group, epilogue },
+            Kernel::Matmul { format, bits, group, epilogue, .. } if m <= 4 => {
+                Kernel::Matmul { matvec: true, f16: false, format, bits, group, epilogue }
+            }
             k => k,
         }
     }
