@@ -214,6 +214,8 @@ struct Workspace {
     sents: usize,
     bufs: HashMap<Buf, wgpu::Buffer>,
     uniform: wgpu::Buffer,
+    /// Read-back buffer for results, grown as needed.
+    staging: Mutex<Option<wgpu::Buffer>>,
     /// Bind groups of `encoder`, `pool` and `head` steps, by step index (None for non-dispatches).
     groups: [Vec<Option<wgpu::BindGroup>>; 3],
 }
@@ -229,18 +231,21 @@ pub struct GpuOptions {
     /// f16 arithmetic in the tiled matmul (SHADER_F16). Off by default: it trades about 1e-3
     /// relative accuracy for bandwidth.
     pub f16: bool,
+    /// Split embedding tables into chunks of at most this many bytes (default: the device's
+    /// largest storage binding). Tables larger than one binding are always split.
+    pub max_table_chunk: Option<u64>,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { packed_dot: true, subgroups: true, f16: false }
+        GpuOptions { packed_dot: true, subgroups: true, f16: false, max_table_chunk: None }
     }
 }
 
 impl GpuOptions {
     /// Every optional feature off: the variants that run on any adapter.
     pub fn portable() -> GpuOptions {
-        GpuOptions { packed_dot: false, subgroups: false, f16: false }
+        GpuOptions { packed_dot: false, subgroups: false, f16: false, max_table_chunk: None }
     }
 
     /// The options the adapter can honour.
@@ -249,6 +254,7 @@ impl GpuOptions {
             packed_dot: self.packed_dot && caps.packed_dot,
             subgroups: self.subgroups && caps.subgroups,
             f16: self.f16 && caps.shader_f16,
+            max_table_chunk: Some(self.max_table_chunk.unwrap_or(caps.max_storage_binding).min(caps.max_storage_binding)),
         }
     }
 }
@@ -424,7 +430,8 @@ impl GpuEncoder {
             let t = &model.tensors[name];
             let (rows, cols) = (t.shape()[0], t.shape()[1]);
             let row_bytes = (t.stored_bytes() / rows).max(1) as u64;
-            let per_chunk = ((ctx.caps.max_storage_binding / row_bytes) as usize).clamp(1, rows);
+            let limit = opts.max_table_chunk.unwrap_or(ctx.caps.max_storage_binding);
+            let per_chunk = ((limit / row_bytes) as usize).clamp(1, rows);
             for r0 in (0..rows).step_by(per_chunk) {
                 let r1 = (r0 + per_chunk).min(rows);
                 let w = b.matrix(name, r0, r1)?;
@@ -649,15 +656,8 @@ impl GpuEncoder {
             pass.dispatch_workgroups(wg[0], wg[1], wg[2]);
         }
         let bytes = (m * n * 4) as u64;
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("result"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        enc.copy_buffer_to_buffer(&ws.bufs[&Buf::Out], 0, &staging, 0, bytes);
-        ctx.queue.submit([enc.finish()]);
-        Ok(bytemuck::cast_slice::<u8, f32>(&ctx.map_read(&staging, bytes)?).to_vec())
+        let raw = self.read_back(ws, enc, &ws.bufs[&Buf::Out], bytes)?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&raw).to_vec())
     }
 
     /// The device this model runs on.
@@ -730,7 +730,7 @@ impl GpuEncoder {
                 })
                 .collect()
         });
-        *slot = Some(Workspace { tokens, sents, bufs, uniform, groups });
+        *slot = Some(Workspace { tokens, sents, bufs, uniform, staging: Mutex::new(None), groups });
     }
 
     fn bind_group(&self, d: &Dispatch, bufs: &HashMap<Buf, wgpu::Buffer>, uniform: &wgpu::Buffer) -> wgpu::BindGroup {
@@ -954,21 +954,31 @@ impl GpuEncoder {
             Want::Tokens => (&ws.bufs[&x_final], t * self.out_width),
             Want::Hidden => (hidden.as_ref().ok_or_else(|| Error::Gpu("no hidden buffer".into()))?, snapshot_floats),
         };
-        let bytes = (floats * 4) as u64;
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("result"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        enc.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
-        ctx.queue.submit([enc.finish()]);
-        let raw = ctx.map_read(&staging, bytes)?;
+        let raw = self.read_back(ws, enc, src, (floats * 4) as u64)?;
         let data: Vec<f32> = bytemuck::cast_slice::<u8, f32>(&raw).to_vec();
         if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
             return Err(Error::Gpu(format!("the GPU produced a non-finite value ({bad}); the driver may be faulty")));
         }
         Ok(GpuOutput { data, widths })
+    }
+
+    /// Appends a copy of `bytes` of `src` into the workspace's read-back buffer to `enc`,
+    /// submits, and returns the bytes.
+    fn read_back(&self, ws: &Workspace, mut enc: wgpu::CommandEncoder, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let ctx = &*self.ctx;
+        let mut staging = ws.staging.lock().unwrap_or_else(|p| p.into_inner());
+        if staging.as_ref().is_none_or(|b| b.size() < bytes.max(4)) {
+            *staging = Some(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("result"),
+                size: bytes.max(4).next_power_of_two(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+        }
+        let buf = staging.as_ref().ok_or_else(|| Error::Gpu("no read-back buffer".into()))?;
+        enc.copy_buffer_to_buffer(src, 0, buf, 0, bytes);
+        ctx.queue.submit([enc.finish()]);
+        ctx.map_read(buf, bytes)
     }
 
     /// Model description.
