@@ -35,4 +35,5 @@ echo "== cargo test (workspace; GPU tests on Vulkan: lavapipe)"
 WGPU_BACKEND=vulkan cargo test --workspace --locked 2>&1
 
 echo "== GPU tests on GL (llvmpipe)"
-WGPU_BACKEND=gl cargo test --locked -p bertling-runtime --test gpu 2>&1
+# --workspace keeps the feature set of the run above, so nothing is rebuilt.
+WGPU_BACKEND=gl cargo test --workspace --locked --test gpu 2>&1

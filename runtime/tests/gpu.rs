@@ -12,7 +12,7 @@ use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuEncoder, GpuOptions};
 use bertling_runtime::QuantMatrix;
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec};
 use bertling_runtime::{cosine, Backend, Input, LoadOptions, Model, ModelData, Precision, TensorData};
-use common::{max_abs_diff, minilm_dir, tokenizer_json, Golden, Rng};
+use common::{minilm_dir, tokenizer_json, Golden, Rng};
 
 fn gpu() -> LoadOptions {
     LoadOptions { backend: Backend::Wgpu, ..Default::default() }
@@ -190,9 +190,7 @@ fn minilm() -> &'static Model {
 }
 
 fn texts() -> Vec<String> {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(common::fixtures().join("minilm_golden.json")).unwrap()).unwrap();
-    meta["inputs"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect()
+    common::golden_texts()
 }
 
 #[test]
@@ -202,19 +200,7 @@ fn minilm_matches_pytorch_on_the_gpu() {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let model = minilm();
     check_backend(model);
-    let hidden = model.hidden_states(&refs).unwrap();
-    let mut worst = 0f32;
-    for (i, h) in hidden.iter().enumerate() {
-        let rows = golden.i64(&format!("input{i}.rows"));
-        for l in 0..=6 {
-            let (_, want) = golden.f32(&format!("input{i}.layer{l}"));
-            let ours = &h.layers[2 * l];
-            let got: Vec<f32> = rows.iter().flat_map(|&r| ours[r as usize * 384..(r as usize + 1) * 384].to_vec()).collect();
-            let d = max_abs_diff(&got, &want);
-            worst = worst.max(d);
-            assert!(d < 1e-3, "input {i} layer {l}: max |diff| {d}");
-        }
-    }
+    let worst = common::check_minilm_hidden(model, 1e-3);
     let emb = model.embed(&refs).unwrap();
     for (i, e) in emb.iter().enumerate() {
         let (_, want) = golden.f32(&format!("input{i}.embedding"));

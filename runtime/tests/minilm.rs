@@ -9,9 +9,7 @@ use bertling_runtime::{cosine, write_package, LoadOptions, Model, ModelData, Pre
 use common::{max_abs_diff, minilm_dir, Golden};
 
 fn texts() -> Vec<String> {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(common::fixtures().join("minilm_golden.json")).unwrap()).unwrap();
-    meta["inputs"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect()
+    common::golden_texts()
 }
 
 fn data() -> &'static ModelData {
@@ -42,25 +40,7 @@ fn tokenization_matches_transformers() {
 
 #[test]
 fn hidden_states_match_pytorch() {
-    let golden = Golden::load("minilm_golden.safetensors");
-    let texts = texts();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let hidden = model().hidden_states(&refs).unwrap();
-    let width = 384;
-    let mut worst = 0f32;
-    for (i, h) in hidden.iter().enumerate() {
-        let rows = golden.i64(&format!("input{i}.rows"));
-        // transformers' hidden state l is the embedding output (l = 0) or the output of layer
-        // l, which is our block 2l - 1 (each layer is an attention and a feed-forward block).
-        for l in 0..=6 {
-            let (_, want) = golden.f32(&format!("input{i}.layer{l}"));
-            let ours = &h.layers[2 * l];
-            let got: Vec<f32> = rows.iter().flat_map(|&r| ours[r as usize * width..(r as usize + 1) * width].to_vec()).collect();
-            let d = max_abs_diff(&got, &want);
-            worst = worst.max(d);
-            assert!(d < 1e-4, "input {i} layer {l}: max |diff| = {d}");
-        }
-    }
+    let worst = common::check_minilm_hidden(model(), 1e-4);
     eprintln!("worst hidden-state |diff| = {worst:e}");
 }
 

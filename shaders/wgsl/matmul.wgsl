@@ -1,49 +1,18 @@
-// y[m, n] = epilogue(x[m, k] · W[n, k]ᵀ + b[n])  (W decoded by weights.wgsl)
+// y[m, n] = epilogue(x[m, k] · W[n, k]ᵀ + b[n])  (W decoded by weights.wgsl; parameters,
+// bindings and epilogue in matmul_common.wgsl). Float activations; students with quantized
+// activations use matmul_int.wgsl.
 //
 // `main`:   tiled through workgroup memory, 32×32 outputs per workgroup of 8×8 threads
 //           (4×4 each), K in steps of 16. Dispatch (ceil(n/32), ceil(m/32)).
+//           Tiles hold the element type T: f32, or f16 on adapters with SHADER_F16 (the
+//           composition prepends tile_f32.wgsl or tile_f16.wgsl). Products and each K step's
+//           16-term sum are in T; the running sum over K is f32.
 // `matvec`: one workgroup of 64 threads per 4 outputs of one row; threads split K and reduce
-//           (reduce_shared.wgsl or reduce_subgroup.wgsl). For a handful of rows (classifier heads, single tokens).
-//           Dispatch (ceil(n/4), m).
-//
-// Float activations; students with quantized activations use matmul_int.wgsl.
-// EPILOGUE 0: none, 1: GELU (exact erf), 2: tanh.
+//           (reduce_shared.wgsl or reduce_subgroup.wgsl). For a handful of rows (classifier
+//           heads, single tokens). Dispatch (ceil(n/4), m).
 
-override EPILOGUE: u32 = 0u;
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    wpr: u32,
-    gpr: u32,
-    act_step: f32, // unused here; shared layout with matmul_int.wgsl
-    // 1 / act_step, computed on the host so that x · (1 / step) rounds exactly as on the CPU.
-    act_inv: f32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
-
-fn epilogue(v: f32) -> f32 {
-    if (EPILOGUE == 1u) {
-        return gelu(v);
-    }
-    if (EPILOGUE == 2u) {
-        return tanh(v);
-    }
-    return v;
-}
-
-const TM: u32 = 32u;
-const TN: u32 = 32u;
-const TK: u32 = 16u;
-
-var<workgroup> xs: array<f32, 512>; // [TM][TK]
-var<workgroup> ws: array<f32, 512>; // [TN][TK]
+var<workgroup> xs: array<T, 512>; // [TM][TK]
+var<workgroup> ws: array<T, 512>; // [TN][TK]
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -55,29 +24,35 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var e = li; e < TM * TK; e += 64u) {
             let r = e / TK;
             let kk = k0 + e % TK;
-            var xv = 0.0;
+            var xv = T(0.0);
             if (row0 + r < p.m && kk < p.k) {
-                xv = x[(row0 + r) * p.k + kk];
+                xv = T(x[(row0 + r) * p.k + kk]);
             }
             xs[e] = xv;
-            var wv = 0.0;
+            var wv = T(0.0);
             if (col0 + r < p.n && kk < p.k) {
-                wv = weight(col0 + r, kk, p.k, p.wpr, p.gpr);
+                wv = T(weight(col0 + r, kk, p.k, p.wpr, p.gpr));
             }
             ws[e] = wv;
         }
         workgroupBarrier();
+        var part: array<array<T, 4>, 4>;
         for (var kk = 0u; kk < TK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
+            var a: array<T, 4>;
+            var b: array<T, 4>;
             for (var i = 0u; i < 4u; i++) {
                 a[i] = xs[(lid.y * 4u + i) * TK + kk];
                 b[i] = ws[(lid.x * 4u + i) * TK + kk];
             }
             for (var i = 0u; i < 4u; i++) {
                 for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+                    part[i][j] = fma(a[i], b[j], part[i][j]);
                 }
+            }
+        }
+        for (var i = 0u; i < 4u; i++) {
+            for (var j = 0u; j < 4u; j++) {
+                acc[i][j] += f32(part[i][j]);
             }
         }
         workgroupBarrier();

@@ -5,46 +5,15 @@
 // lanes and multiplied with dot4 (dot4I8Packed where available, an exact fallback otherwise);
 // integer sums are exact. Tiled like matmul.wgsl: 32×32 outputs per workgroup of 8×8 threads,
 // K in steps of 16 (every group size is a multiple of 16, so a K step never spans two groups).
-// Dispatch (ceil(n/32), ceil(m/32)).
+// Dispatch (ceil(n/32), ceil(m/32)). Parameters, bindings, epilogue: matmul_common.wgsl.
 
 override ACT_BITS: u32 = 8u;
-override EPILOGUE: u32 = 0u;
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    wpr: u32,
-    gpr: u32,
-    act_step: f32,
-    // 1 / act_step, computed on the host so that x · (1 / step) rounds exactly as on the CPU.
-    act_inv: f32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
-
-fn epilogue(v: f32) -> f32 {
-    if (EPILOGUE == 1u) {
-        return gelu(v);
-    }
-    if (EPILOGUE == 2u) {
-        return tanh(v);
-    }
-    return v;
-}
 
 fn act_code(v: f32) -> i32 {
     let qn = f32(1u << ((ACT_BITS - 1u) & 31u));
     return i32(clamp(round(v * p.act_inv), -qn, qn - 1.0));
 }
 
-const TM: u32 = 32u;
-const TN: u32 = 32u;
-const TK: u32 = 16u;
 const TKW: u32 = 4u; // TK / 4 packed words
 
 var<workgroup> xs: array<u32, 128>; // [TM][TKW]

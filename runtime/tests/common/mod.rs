@@ -122,3 +122,35 @@ pub fn hetero(seed: u64) -> ModelData {
     m
 }
 
+
+/// The texts of the all-MiniLM-L6-v2 fixtures.
+pub fn golden_texts() -> Vec<String> {
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("minilm_golden.json")).unwrap()).unwrap();
+    meta["inputs"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect()
+}
+
+/// Compares every layer's hidden states of all-MiniLM-L6-v2 with the PyTorch fixtures and
+/// returns the largest absolute difference; panics past `tol`.
+pub fn check_minilm_hidden(model: &bertling_runtime::Model, tol: f32) -> f32 {
+    let golden = Golden::load("minilm_golden.safetensors");
+    let texts = golden_texts();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let hidden = model.hidden_states(&refs).unwrap();
+    let width = 384;
+    let mut worst = 0f32;
+    for (i, h) in hidden.iter().enumerate() {
+        let rows = golden.i64(&format!("input{i}.rows"));
+        // transformers' hidden state l is the embedding output (l = 0) or the output of layer
+        // l, which is our block 2l - 1 (each layer is an attention and a feed-forward block).
+        for l in 0..=6 {
+            let (_, want) = golden.f32(&format!("input{i}.layer{l}"));
+            let ours = &h.layers[2 * l];
+            let got: Vec<f32> = rows.iter().flat_map(|&r| ours[r as usize * width..(r as usize + 1) * width].to_vec()).collect();
+            let d = max_abs_diff(&got, &want);
+            worst = worst.max(d);
+            assert!(d < tol, "input {i} layer {l}: max |diff| = {d}");
+        }
+    }
+    worst
+}
