@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bertling_runtime::cpu::Team;
-use bertling_runtime::gpu::{AdapterChoice, GpuContext};
+use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuOptions};
 use bertling_runtime::profile::{latency_table, percentiles, Profiler, TableConfig};
 use bertling_runtime::{cosine, load_model_data, write_package_file, Backend, Input, LoadOptions, Model, Precision};
 use clap::{Args, Parser, Subcommand};
@@ -88,6 +88,9 @@ enum Command {
         warmup: usize,
         #[arg(long, default_value = "cpu")]
         backend: String,
+        /// wgpu backend: f16 arithmetic in matrix products where the adapter has SHADER_F16.
+        #[arg(long)]
+        gpu_f16: bool,
         /// Print one JSON line with `median_ms`.
         #[arg(long)]
         json: bool,
@@ -157,11 +160,20 @@ struct RunArgs {
     /// Lines per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// wgpu backend: f16 arithmetic in matrix products where the adapter has SHADER_F16
+    /// (faster, about 1e-3 relative error).
+    #[arg(long)]
+    gpu_f16: bool,
 }
 
 fn load(model: &PathBuf, backend: &str, threads: Option<usize>) -> Result<Model> {
+    load_with(model, backend, threads, false)
+}
+
+fn load_with(model: &PathBuf, backend: &str, threads: Option<usize>, gpu_f16: bool) -> Result<Model> {
     let backend: Backend = backend.parse()?;
-    Ok(Model::load(model, &LoadOptions { backend, threads, ..Default::default() })?)
+    let gpu = GpuOptions { f16: gpu_f16, ..GpuOptions::default() };
+    Ok(Model::load(model, &LoadOptions { backend, threads, gpu })?)
 }
 
 fn main() -> ExitCode {
@@ -198,14 +210,14 @@ fn run(command: Command) -> Result<()> {
         }),
         Command::Inspect { path, json } => inspect(&path, json),
         Command::Pack { from, bits, group, embedding_bits, out } => pack(&from, bits, group, embedding_bits, &out),
-        Command::Bench { model, batch, seq, threads, runs, warmup, backend, json } => {
-            let model = load(&model, &backend, threads)?;
+        Command::Bench { model, batch, seq, threads, runs, warmup, backend, gpu_f16, json } => {
+            let model = load_with(&model, &backend, threads, gpu_f16)?;
             let stats = bench(&model, batch, seq, runs, warmup)?;
             if json {
-                let line = serde_json::json!({"batch": batch, "seq": seq, "threads": model.threads(), "median_ms": stats.0, "min_ms": stats.1, "runs": runs});
+                let line = serde_json::json!({"batch": batch, "seq": seq, "threads": model.threads(), "device": model.device(), "median_ms": stats.0, "min_ms": stats.1, "runs": runs});
                 println!("{line}");
             } else {
-                println!("batch {batch} x seq {seq}, {} threads: median {:.3} ms (min {:.3} ms, {runs} runs)", model.threads(), stats.0, stats.1);
+                println!("batch {batch} x seq {seq} on {}: median {:.3} ms (min {:.3} ms, {runs} runs)", model.device(), stats.0, stats.1);
             }
             Ok(())
         }
@@ -219,7 +231,7 @@ fn stream(a: &RunArgs, f: impl Fn(&Model, &[&str], &mut dyn Write) -> Result<()>
     if a.batch == 0 {
         return Err(CliError::Usage("--batch must be at least 1".into()));
     }
-    let model = load(&a.model, &a.backend, a.threads)?;
+    let model = load_with(&a.model, &a.backend, a.threads, a.gpu_f16)?;
     let reader: Box<dyn BufRead> = match &a.input {
         Some(p) => Box::new(std::io::BufReader::new(std::fs::File::open(p).map_err(io(format!("cannot open {}", p.display())))?)),
         None => Box::new(std::io::stdin().lock()),
