@@ -395,9 +395,13 @@ impl Model {
 
     /// Every block's output for each text, for tests and analysis.
     pub fn hidden_states(&self, texts: &[&str]) -> Result<Vec<HiddenStates>> {
-        let inputs = self.tokenize(texts)?;
+        self.hidden_states_inputs(&self.tokenize(texts)?)
+    }
+
+    /// Every block's output for each tokenized input.
+    pub fn hidden_states_inputs(&self, inputs: &[Input]) -> Result<Vec<HiddenStates>> {
         let widths = self.hidden_widths();
-        let all = self.run(&inputs, Want::Hidden)?;
+        let all = self.run(inputs, Want::Hidden)?;
         Ok(inputs
             .iter()
             .zip(all)

@@ -1,0 +1,267 @@
+//! Between the runtime's model data and burn: import any model (a Hugging Face teacher, a
+//! package) as an [`Encoder`], set up LSQ quantization, and export an encoder back to model
+//! data — floats, or packed codes with the learned steps — for a package.
+
+use std::collections::BTreeMap;
+
+use bertling_runtime::data::ActQuant;
+use bertling_runtime::spec::{BlockSpec, QuantSpec, TensorRole};
+use bertling_runtime::{ModelData, QuantMatrix, TensorData as RtTensor};
+use burn::module::Param;
+use burn::prelude::*;
+
+use crate::error::{CompressError, Result};
+use crate::lsq::init_weight_steps;
+use crate::student::{Attention, Block, Dense, Embeddings, Encoder, FeedForward, Lsq, Norm, SepConv};
+
+fn values(model: &ModelData, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    let t = model
+        .tensors
+        .get(name)
+        .ok_or_else(|| CompressError::Tensor { name: name.into(), what: "is missing".into() })?;
+    Ok((t.shape(), t.to_f32()))
+}
+
+fn t1(model: &ModelData, name: &str, device: &Device) -> Result<Tensor<1>> {
+    let (shape, v) = values(model, name)?;
+    Ok(Tensor::from_data(TensorData::new(v, [shape[0]]), device))
+}
+
+fn t2(model: &ModelData, name: &str, device: &Device) -> Result<Tensor<2>> {
+    let (shape, v) = values(model, name)?;
+    Ok(Tensor::from_data(TensorData::new(v, [shape[0], shape[1]]), device))
+}
+
+fn dense(model: &ModelData, prefix: &str, device: &Device) -> Result<Dense> {
+    Ok(Dense::new(t2(model, &format!("{prefix}.weight"), device)?, t1(model, &format!("{prefix}.bias"), device)?))
+}
+
+fn norm(model: &ModelData, prefix: &str, device: &Device) -> Result<Norm> {
+    Ok(Norm {
+        gamma: Param::from_tensor(t1(model, &format!("{prefix}.weight"), device)?),
+        beta: Param::from_tensor(t1(model, &format!("{prefix}.bias"), device)?),
+        eps: model.spec.layer_norm_eps as f64,
+    })
+}
+
+/// Builds an encoder with the (dequantized) values of a model. Quantized matrices come back
+/// as floats; use [`quantize`] to train them with LSQ.
+pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> {
+    model.validate()?;
+    let embeddings = Embeddings {
+        word: Param::from_tensor(t2(model, "embeddings.word", device)?),
+        position: Param::from_tensor(t2(model, "embeddings.position", device)?),
+        token_type: Param::from_tensor(t2(model, "embeddings.token_type", device)?),
+        norm: norm(model, "embeddings.ln", device)?,
+        word_quant: None,
+    };
+    let mut blocks = Vec::with_capacity(model.spec.blocks.len());
+    for (i, b) in model.spec.blocks.iter().enumerate() {
+        let p = format!("blocks.{i}");
+        let mut block = Block { attention: None, feed_forward: None, sep_conv: None, projection: None };
+        match *b {
+            BlockSpec::Attention { heads, head_dim, .. } => {
+                block.attention = Some(Attention {
+                    heads,
+                    head_dim,
+                    qkv: dense(model, &format!("{p}.attn.qkv"), device)?,
+                    out: dense(model, &format!("{p}.attn.out"), device)?,
+                    norm: norm(model, &format!("{p}.ln"), device)?,
+                })
+            }
+            BlockSpec::FeedForward { .. } => {
+                block.feed_forward = Some(FeedForward {
+                    inp: dense(model, &format!("{p}.ffn.in"), device)?,
+                    out: dense(model, &format!("{p}.ffn.out"), device)?,
+                    norm: norm(model, &format!("{p}.ln"), device)?,
+                })
+            }
+            BlockSpec::SepConv { kernel, .. } => {
+                block.sep_conv = Some(SepConv {
+                    kernel,
+                    taps: Param::from_tensor(t2(model, &format!("{p}.conv.depthwise.weight"), device)?),
+                    taps_bias: Param::from_tensor(t1(model, &format!("{p}.conv.depthwise.bias"), device)?),
+                    pointwise: dense(model, &format!("{p}.conv.pointwise"), device)?,
+                    norm: norm(model, &format!("{p}.ln"), device)?,
+                })
+            }
+            BlockSpec::Identity { .. } => {}
+            BlockSpec::Projection { .. } => block.projection = Some(dense(model, &format!("{p}.proj"), device)?),
+        }
+        blocks.push(block);
+    }
+    Ok(Encoder { embeddings, blocks })
+}
+
+/// Weight quantization of a student: every matrix at `bits` (`group` columns per step, `None`
+/// per output channel), the word embedding table at `embedding_bits`, and, with `act_bits`,
+/// activations entering every matrix (steps from [`Encoder`] calibration or set directly).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuantPlan {
+    pub bits: u8,
+    pub group: Option<usize>,
+    pub embedding_bits: u8,
+    pub act_bits: Option<u8>,
+}
+
+fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, act: Option<(u8, f32)>) -> Result<Lsq> {
+    bertling_runtime::quant::check_bits(bits)?;
+    bertling_runtime::quant::check_group(group)?;
+    let [rows, cols] = w.dims();
+    let v: Vec<f32> = w.clone().into_data().try_into_vec_as::<f32>().map_err(|e| CompressError::InvalidArgument(format!("{e:?}")))?;
+    let steps = init_weight_steps(&v, rows, cols, bits, group);
+    let groups = steps.len() / rows.max(1);
+    let device = w.device();
+    Ok(Lsq {
+        step: Param::from_tensor(Tensor::from_data(TensorData::new(steps, [rows, groups]), &device)),
+        bits: bits as usize,
+        group: group.unwrap_or(0),
+        act_step: act.map(|(_, s)| Param::from_tensor(Tensor::from_data(TensorData::new(vec![s], [1]), &device))),
+        act_bits: act.map_or(0, |(b, _)| b as usize),
+    })
+}
+
+/// Every dense layer of an encoder, mutably, with its package name.
+pub fn dense_layers_mut(enc: &mut Encoder) -> Vec<(String, &mut Dense)> {
+    let mut out = Vec::new();
+    for (i, b) in enc.blocks.iter_mut().enumerate() {
+        let p = format!("blocks.{i}");
+        if let Some(a) = &mut b.attention {
+            out.push((format!("{p}.attn.qkv"), &mut a.qkv));
+            out.push((format!("{p}.attn.out"), &mut a.out));
+        }
+        if let Some(f) = &mut b.feed_forward {
+            out.push((format!("{p}.ffn.in"), &mut f.inp));
+            out.push((format!("{p}.ffn.out"), &mut f.out));
+        }
+        if let Some(c) = &mut b.sep_conv {
+            out.push((format!("{p}.conv.pointwise"), &mut c.pointwise));
+        }
+        if let Some(d) = &mut b.projection {
+            out.push((format!("{p}.proj"), d));
+        }
+    }
+    out
+}
+
+/// Turns on LSQ for every matrix and the word embeddings, with steps initialised by LSQ's
+/// rule; `act_steps` gives the activation step of each matrix by name when `plan.act_bits`.
+pub fn quantize(mut enc: Encoder, plan: &QuantPlan, act_steps: &BTreeMap<String, f32>) -> Result<Encoder> {
+    for (name, d) in dense_layers_mut(&mut enc) {
+        let act = match plan.act_bits {
+            None => None,
+            Some(bits) => {
+                if !matches!(bits, 4 | 8) {
+                    return Err(CompressError::InvalidArgument(format!("activation bits {bits}: use 4 or 8")));
+                }
+                let step = act_steps.get(&name).copied().ok_or_else(|| {
+                    CompressError::InvalidArgument(format!("no activation step for {name}; calibrate the activations first"))
+                })?;
+                Some((bits, step))
+            }
+        };
+        d.quant = Some(lsq_for(&d.weight.val(), plan.bits, plan.group, act)?);
+    }
+    let word = enc.embeddings.word.val();
+    enc.embeddings.word_quant = Some(lsq_for(&word, plan.embedding_bits, plan.group, None)?);
+    Ok(enc)
+}
+
+fn read2(t: Tensor<2>) -> Result<(Vec<usize>, Vec<f32>)> {
+    let dims = t.dims().to_vec();
+    let v = t.into_data().try_into_vec_as::<f32>().map_err(|e| CompressError::InvalidArgument(format!("{e:?}")))?;
+    Ok((dims, v))
+}
+
+fn read1(t: Tensor<1>) -> Result<(Vec<usize>, Vec<f32>)> {
+    let dims = t.dims().to_vec();
+    let v = t.into_data().try_into_vec_as::<f32>().map_err(|e| CompressError::InvalidArgument(format!("{e:?}")))?;
+    Ok((dims, v))
+}
+
+fn float(dims_v: (Vec<usize>, Vec<f32>)) -> RtTensor {
+    RtTensor::F32 { shape: dims_v.0, data: dims_v.1 }
+}
+
+/// A matrix as the package stores it: floats, or codes with the learned steps (the codes are
+/// exactly those of the fake-quantized forward: `clamp(round_half_even(w / step))`).
+fn export_matrix(weight: Tensor<2>, quant: Option<&Lsq>) -> Result<(RtTensor, Option<QuantSpec>)> {
+    let (dims, w) = read2(weight)?;
+    let Some(q) = quant else {
+        return Ok((RtTensor::F32 { shape: dims, data: w }, None));
+    };
+    let (_, steps) = read2(q.step.val())?;
+    let group = (q.group > 0).then_some(q.group);
+    let matrix = QuantMatrix::from_steps(&w, dims[0], dims[1], q.bits as u8, group, steps)?;
+    let act = match &q.act_step {
+        Some(s) => Some(ActQuant { bits: q.act_bits as u8, step: read1(s.val())?.1[0] }),
+        None => None,
+    };
+    let spec = QuantSpec { bits: q.bits as u8, group, act_bits: act.map(|a| a.bits) };
+    Ok((RtTensor::Quant { matrix, act }, Some(spec)))
+}
+
+/// Writes an encoder's weights into `template` (same architecture): the head, tokenizer and
+/// description come from the template; quantized layers become packed codes.
+pub fn encoder_to_data(enc: &Encoder, template: &ModelData) -> Result<ModelData> {
+    let mut out = template.clone();
+    out.spec.quantized.clear();
+    let put = |out: &mut ModelData, name: String, (t, q): (RtTensor, Option<QuantSpec>)| {
+        if let Some(q) = q {
+            out.spec.quantized.insert(name.clone(), q);
+        }
+        out.tensors.insert(name, t);
+    };
+    let e = &enc.embeddings;
+    put(&mut out, "embeddings.word".into(), export_matrix(e.word.val(), e.word_quant.as_ref())?);
+    put(&mut out, "embeddings.position".into(), (float(read2(e.position.val())?), None));
+    put(&mut out, "embeddings.token_type".into(), (float(read2(e.token_type.val())?), None));
+    let norm = |out: &mut ModelData, p: &str, n: &Norm| -> Result<()> {
+        out.tensors.insert(format!("{p}.weight"), float(read1(n.gamma.val())?));
+        out.tensors.insert(format!("{p}.bias"), float(read1(n.beta.val())?));
+        Ok(())
+    };
+    norm(&mut out, "embeddings.ln", &e.norm)?;
+    let dense = |out: &mut ModelData, p: &str, d: &Dense| -> Result<()> {
+        let (t, q) = export_matrix(d.weight.val(), d.quant.as_ref())?;
+        if let Some(q) = q {
+            out.spec.quantized.insert(format!("{p}.weight"), q);
+        }
+        out.tensors.insert(format!("{p}.weight"), t);
+        out.tensors.insert(format!("{p}.bias"), float(read1(d.bias.val())?));
+        Ok(())
+    };
+    for (i, b) in enc.blocks.iter().enumerate() {
+        let p = format!("blocks.{i}");
+        if let Some(a) = &b.attention {
+            dense(&mut out, &format!("{p}.attn.qkv"), &a.qkv)?;
+            dense(&mut out, &format!("{p}.attn.out"), &a.out)?;
+            norm(&mut out, &format!("{p}.ln"), &a.norm)?;
+        }
+        if let Some(f) = &b.feed_forward {
+            dense(&mut out, &format!("{p}.ffn.in"), &f.inp)?;
+            dense(&mut out, &format!("{p}.ffn.out"), &f.out)?;
+            norm(&mut out, &format!("{p}.ln"), &f.norm)?;
+        }
+        if let Some(c) = &b.sep_conv {
+            out.tensors.insert(format!("{p}.conv.depthwise.weight"), float(read2(c.taps.val())?));
+            out.tensors.insert(format!("{p}.conv.depthwise.bias"), float(read1(c.taps_bias.val())?));
+            dense(&mut out, &format!("{p}.conv.pointwise"), &c.pointwise)?;
+            norm(&mut out, &format!("{p}.ln"), &c.norm)?;
+        }
+        if let Some(d) = &b.projection {
+            dense(&mut out, &format!("{p}.proj"), d)?;
+        }
+    }
+    // Anything left quantized in the template but float here would be inconsistent.
+    for t in out.spec.expected_tensors() {
+        if t.role != TensorRole::Other && !out.spec.quantized.contains_key(&t.name) {
+            if let Some(RtTensor::Quant { .. }) = out.tensors.get(&t.name) {
+                let v = out.tensors[&t.name].to_f32();
+                out.tensors.insert(t.name.clone(), RtTensor::F32 { shape: t.shape.clone(), data: v });
+            }
+        }
+    }
+    out.validate()?;
+    Ok(out)
+}

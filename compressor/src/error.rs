@@ -1,0 +1,17 @@
+//! The compressor's one error type.
+
+/// Everything that can go wrong while building, training or exporting a student.
+#[derive(Debug, thiserror::Error)]
+pub enum CompressError {
+    #[error(transparent)]
+    Runtime(#[from] bertling_runtime::Error),
+
+    #[error("tensor `{name}`: {what}")]
+    Tensor { name: String, what: String },
+
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// The compressor's result type.
+pub type Result<T, E = CompressError> = std::result::Result<T, E>;

@@ -1,0 +1,13 @@
+//! # bertling-compressor
+//!
+//! Turns a BERT teacher into small, low-bit students on `burn`: the teacher and every student
+//! are one module type ([`student::Encoder`]) for any heterogeneous architecture of the package
+//! format; [`lsq`] is learned-step-size fake quantization (KDLSQ); [`convert`] moves models
+//! between the runtime's model data (Hugging Face import, package export) and burn.
+
+pub mod convert;
+pub mod error;
+pub mod lsq;
+pub mod student;
+
+pub use error::{CompressError, Result};

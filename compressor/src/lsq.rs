@@ -1,0 +1,147 @@
+//! Learned step size quantization (LSQ, Esser et al. 2020) as used by KDLSQ: fake quantization
+//! with straight-through rounding and a gradient-scaled step.
+//!
+//! `v̂ = clamp(round(v / s), -Q_N, Q_P) · s` with `Q_N = 2^(b-1)`, `Q_P = 2^(b-1) - 1`. The
+//! rounding passes gradients straight through; the step's gradient is scaled by
+//! `g = 1 / sqrt(N · Q_P)` (N = elements sharing the step) and is, per element,
+//! `∂v̂/∂s = round(v/s) - v/s` inside the range and `-Q_N` or `Q_P` outside.
+//! Steps start at `2 · mean|v| / sqrt(Q_P)`.
+
+use burn::prelude::*;
+
+/// `Q_N` and `Q_P` for a bit width.
+pub fn q_range(bits: u8) -> (f32, f32) {
+    let qn = (1u32 << (bits - 1)) as f32;
+    (qn, qn - 1.0)
+}
+
+/// round(x) forward, identity backward.
+pub fn round_ste<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clone() + (x.clone().round() - x).detach()
+}
+
+/// Forward value `x`, gradient multiplied by `g`.
+pub fn grad_scale<const D: usize>(x: Tensor<D>, g: f32) -> Tensor<D> {
+    let y = x.clone().mul_scalar(g);
+    (x - y.clone()).detach() + y
+}
+
+/// Fake-quantizes a `[rows, cols]` matrix with steps `[rows, groups]` (`group` columns per
+/// step; `None` = one step per row).
+pub fn fake_quant_weight(w: Tensor<2>, step: Tensor<2>, bits: u8, group: Option<usize>) -> Tensor<2> {
+    let [rows, cols] = w.dims();
+    let (qn, qp) = q_range(bits);
+    let g = group.unwrap_or(cols);
+    let groups = cols.div_ceil(g);
+    let per_step = g.min(cols);
+    let s = grad_scale(step, 1.0 / ((per_step as f32) * qp).sqrt());
+    // Expand each step over its columns: [rows, groups] -> [rows, groups * g] -> [rows, cols].
+    let s_full = s.unsqueeze_dim::<3>(2).expand([rows, groups, g]).reshape([rows, groups * g]).narrow(1, 0, cols);
+    round_ste((w / s_full.clone()).clamp(-qn, qp)) * s_full
+}
+
+/// Fake-quantizes activations with a per-tensor step `[1]`, computing `x · (1/s)` as the
+/// runtime does.
+pub fn fake_quant_act<const D: usize>(x: Tensor<D>, step: Tensor<1>, bits: u8) -> Tensor<D> {
+    let (qn, qp) = q_range(bits);
+    let n = x.shape().num_elements();
+    let s = grad_scale(step, 1.0 / ((n as f32) * qp).sqrt());
+    let s = s.reshape([1usize; D]);
+    round_ste((x * s.clone().recip()).clamp(-qn, qp)) * s
+}
+
+/// LSQ's step initialisation `2 · mean|v| / sqrt(Q_P)` over each row or group of a matrix.
+pub fn init_weight_steps(w: &[f32], rows: usize, cols: usize, bits: u8, group: Option<usize>) -> Vec<f32> {
+    let (_, qp) = q_range(bits);
+    let g = group.unwrap_or(cols).max(1);
+    let mut steps = Vec::with_capacity(rows * cols.div_ceil(g));
+    for row in w.chunks(cols.max(1)).take(rows) {
+        for chunk in row.chunks(g) {
+            let mean = chunk.iter().map(|v| v.abs()).sum::<f32>() / chunk.len() as f32;
+            steps.push((2.0 * mean / qp.sqrt()).max(1e-8));
+        }
+    }
+    steps
+}
+
+/// LSQ's step initialisation for activations from a sample of them.
+pub fn init_act_step(sample: &[f32], bits: u8) -> f32 {
+    let (_, qp) = q_range(bits);
+    let mean = sample.iter().map(|v| v.abs()).sum::<f32>() / sample.len().max(1) as f32;
+    (2.0 * mean / qp.sqrt()).max(1e-8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t2(v: Vec<f32>, shape: [usize; 2], dev: &Device) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(v, shape), dev)
+    }
+
+    fn vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    /// Forward values and both gradients against the closed form, at 2..8 bits, per row and
+    /// per group, with elements inside and outside the clipping range.
+    #[test]
+    fn step_and_weight_gradients_match_the_closed_form() {
+        let dev = Device::flex().autodiff();
+        for bits in 2..=8u8 {
+            for group in [None, Some(4)] {
+                let (rows, cols) = (2usize, 6usize);
+                let w: Vec<f32> = vec![0.31, -0.74, 2.9, -3.3, 0.05, 0.49, -0.12, 0.88, -0.61, 1.7, -2.2, 0.0];
+                let g = group.unwrap_or(cols);
+                let groups = cols.div_ceil(g);
+                let steps: Vec<f32> = (0..rows * groups).map(|i| 0.13 + 0.07 * i as f32).collect();
+                let wt = t2(w.clone(), [rows, cols], &dev).require_grad();
+                let st = t2(steps.clone(), [rows, groups], &dev).require_grad();
+                let out = fake_quant_weight(wt.clone(), st.clone(), bits, group);
+                let got = vec(out.clone());
+                let grads = out.sum().backward();
+                let gw = vec(wt.grad(&grads).unwrap());
+                let gs = vec(st.grad(&grads).unwrap());
+                let (qn, qp) = q_range(bits);
+                let mut want_gs = vec![0f32; rows * groups];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let si = r * groups + c / g;
+                        let s = steps[si];
+                        let v = w[r * cols + c] / s;
+                        let inside = v >= -qn && v <= qp;
+                        let q = v.clamp(-qn, qp).round_ties_even();
+                        assert!((got[r * cols + c] - q * s).abs() < 1e-6, "bits {bits}: forward");
+                        assert_eq!(gw[r * cols + c], if inside { 1.0 } else { 0.0 }, "bits {bits}: weight gradient");
+                        let n = g.min(cols) as f32;
+                        let dv = if inside { q - v } else if v < 0.0 { -qn } else { qp };
+                        want_gs[si] += dv / (n * qp).sqrt();
+                    }
+                }
+                for (a, b) in gs.iter().zip(&want_gs) {
+                    assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "bits {bits} group {group:?}: step grad {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn activation_quantization_matches_the_runtime() {
+        let dev = Device::flex();
+        let x: Vec<f32> = (0..40).map(|i| (i as f32 - 20.0) * 0.037).collect();
+        let step = 0.05f32;
+        let out = vec(fake_quant_act(t2(x.clone(), [4, 10], &dev), Tensor::from_data(TensorData::new(vec![step], [1]), &dev), 4));
+        let mut want = x.clone();
+        bertling_runtime::quant::fake_quantize_activations(&mut want, step, 4);
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn step_initialisation() {
+        // mean |v| = 1.5 over the row; Q_P = 7 at 4 bits.
+        let s = init_weight_steps(&[1.0, -2.0, 1.0, -2.0], 1, 4, 4, None);
+        assert!((s[0] - 2.0 * 1.5 / 7f32.sqrt()).abs() < 1e-6);
+        let s = init_weight_steps(&[1.0, -1.0, 3.0, 3.0], 1, 4, 4, Some(32));
+        assert_eq!(s.len(), 1);
+    }
+}

@@ -1,0 +1,222 @@
+//! A BERT-style encoder of any heterogeneous architecture the package format describes, as a
+//! burn module: the teacher (loaded from a Hugging Face directory) and every student are this
+//! type. Weights keep the package layout (`[out, in]`), so import and export are one-to-one.
+//! Any matrix may carry LSQ fake quantization of its weights and of its input activations.
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, softmax};
+
+use crate::lsq::{fake_quant_act, fake_quant_weight};
+
+/// LSQ state of one matrix.
+#[derive(Module, Debug)]
+pub struct Lsq {
+    /// Weight steps `[rows, groups]`.
+    pub step: Param<Tensor<2>>,
+    pub bits: usize,
+    /// Columns per step; 0 = per row.
+    pub group: usize,
+    /// Input activation step `[1]` and bits (0 = float activations).
+    pub act_step: Option<Param<Tensor<1>>>,
+    pub act_bits: usize,
+}
+
+/// `y = x · Wᵀ + b`, optionally fake-quantized.
+#[derive(Module, Debug)]
+pub struct Dense {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Param<Tensor<1>>,
+    pub quant: Option<Lsq>,
+}
+
+impl Dense {
+    pub fn new(weight: Tensor<2>, bias: Tensor<1>) -> Dense {
+        Dense { weight: Param::from_tensor(weight), bias: Param::from_tensor(bias), quant: None }
+    }
+
+    /// The weights as the forward pass sees them (fake-quantized when quantized).
+    pub fn effective_weight(&self) -> Tensor<2> {
+        match &self.quant {
+            None => self.weight.val(),
+            Some(q) => fake_quant_weight(self.weight.val(), q.step.val(), q.bits as u8, (q.group > 0).then_some(q.group)),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let x = match &self.quant {
+            Some(Lsq { act_step: Some(step), act_bits, .. }) => fake_quant_act(x, step.val(), *act_bits as u8),
+            _ => x,
+        };
+        let w = self.effective_weight().transpose().unsqueeze::<3>();
+        x.matmul(w) + self.bias.val().unsqueeze::<3>()
+    }
+}
+
+/// LayerNorm over the last axis with the biased variance.
+#[derive(Module, Debug)]
+pub struct Norm {
+    pub gamma: Param<Tensor<1>>,
+    pub beta: Param<Tensor<1>>,
+    pub eps: f64,
+}
+
+impl Norm {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let (var, mean) = x.clone().var_mean_bias(2);
+        let xn = (x - mean) / (var.add_scalar(self.eps)).sqrt();
+        xn * self.gamma.val().unsqueeze::<3>() + self.beta.val().unsqueeze::<3>()
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub heads: usize,
+    pub head_dim: usize,
+    pub qkv: Dense,
+    pub out: Dense,
+    pub norm: Norm,
+}
+
+#[derive(Module, Debug)]
+pub struct FeedForward {
+    pub inp: Dense,
+    pub out: Dense,
+    pub norm: Norm,
+}
+
+#[derive(Module, Debug)]
+pub struct SepConv {
+    pub kernel: usize,
+    /// Depthwise taps `[width, kernel]`.
+    pub taps: Param<Tensor<2>>,
+    pub taps_bias: Param<Tensor<1>>,
+    pub pointwise: Dense,
+    pub norm: Norm,
+}
+
+/// One residual block: exactly one of the fields is set, or none for identity.
+#[derive(Module, Debug)]
+pub struct Block {
+    pub attention: Option<Attention>,
+    pub feed_forward: Option<FeedForward>,
+    pub sep_conv: Option<SepConv>,
+    pub projection: Option<Dense>,
+}
+
+#[derive(Module, Debug)]
+pub struct Embeddings {
+    pub word: Param<Tensor<2>>,
+    pub position: Param<Tensor<2>>,
+    pub token_type: Param<Tensor<2>>,
+    pub norm: Norm,
+    pub word_quant: Option<Lsq>,
+}
+
+/// The encoder.
+#[derive(Module, Debug)]
+pub struct Encoder {
+    pub embeddings: Embeddings,
+    pub blocks: Vec<Block>,
+}
+
+/// A padded batch: ids and segment ids `[batch, seq]`, mask `[batch, seq]` (1 = token).
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub ids: Tensor<2, Int>,
+    pub type_ids: Tensor<2, Int>,
+    pub mask: Tensor<2>,
+}
+
+impl Batch {
+    /// Pads tokenized inputs to the longest one.
+    pub fn new(inputs: &[bertling_runtime::Input], device: &Device) -> Batch {
+        let b = inputs.len();
+        let s = inputs.iter().map(|i| i.ids.len()).max().unwrap_or(1).max(1);
+        let (mut ids, mut types, mut mask) = (vec![0i64; b * s], vec![0i64; b * s], vec![0f32; b * s]);
+        for (i, inp) in inputs.iter().enumerate() {
+            for (j, (&id, &t)) in inp.ids.iter().zip(&inp.type_ids).enumerate() {
+                ids[i * s + j] = id as i64;
+                types[i * s + j] = t as i64;
+                mask[i * s + j] = 1.0;
+            }
+        }
+        Batch {
+            ids: Tensor::from_data(TensorData::new(ids, [b, s]), device),
+            type_ids: Tensor::from_data(TensorData::new(types, [b, s]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [b, s]), device),
+        }
+    }
+}
+
+/// What a forward pass returns: the embedding output and every block's output
+/// (`[batch, seq, width]`), and each attention block's probabilities (`[batch, heads, seq, seq]`).
+pub struct Outputs {
+    pub hidden: Vec<Tensor<3>>,
+    pub attentions: Vec<Tensor<4>>,
+}
+
+impl Encoder {
+    pub fn forward(&self, batch: &Batch) -> Outputs {
+        let e = &self.embeddings;
+        let [b, s] = batch.ids.dims();
+        let word = match &e.word_quant {
+            None => e.word.val(),
+            Some(q) => fake_quant_weight(e.word.val(), q.step.val(), q.bits as u8, (q.group > 0).then_some(q.group)),
+        };
+        let words = burn::tensor::module::embedding(word, batch.ids.clone());
+        let types = burn::tensor::module::embedding(e.token_type.val(), batch.type_ids.clone());
+        let positions = e.position.val().narrow(0, 0, s).unsqueeze::<3>();
+        let mut x = e.norm.forward(words + types + positions);
+        let mask3 = batch.mask.clone().unsqueeze_dim::<3>(2); // [b, s, 1]
+        // Additive attention mask: 0 for tokens, a large negative number for padding.
+        let key_bias = (batch.mask.clone() - 1.0).mul_scalar(1e9).reshape([b, 1, 1, s]);
+        let mut hidden = vec![x.clone()];
+        let mut attentions = Vec::new();
+        for block in &self.blocks {
+            if let Some(a) = &block.attention {
+                let inner = a.heads * a.head_dim;
+                let qkv = a.qkv.forward(x.clone());
+                let split = |i: usize| {
+                    qkv.clone().narrow(2, i * inner, inner).reshape([b, s, a.heads, a.head_dim]).swap_dims(1, 2)
+                };
+                let (q, k, v) = (split(0), split(1), split(2));
+                let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((a.head_dim as f32).sqrt()) + key_bias.clone();
+                let p = softmax(scores, 3);
+                let ctx = p.clone().matmul(v).swap_dims(1, 2).reshape([b, s, inner]);
+                x = a.norm.forward(x + a.out.forward(ctx));
+                attentions.push(p);
+            } else if let Some(f) = &block.feed_forward {
+                x = f.norm.forward(x.clone() + f.out.forward(gelu(f.inp.forward(x))));
+            } else if let Some(c) = &block.sep_conv {
+                // Zero the padding so that it never leaks into real tokens, then a depthwise
+                // convolution along the sequence with zero padding at both ends.
+                let xm = x.clone() * mask3.clone();
+                let width = xm.dims()[2];
+                let half = c.kernel / 2;
+                let padded = Tensor::cat(
+                    vec![Tensor::zeros([b, half, width], &xm.device()), xm, Tensor::zeros([b, half, width], &x.device())],
+                    1,
+                );
+                let taps = c.taps.val(); // [width, kernel]
+                let mut acc = c.taps_bias.val().unsqueeze::<3>().expand([b, s, width]);
+                for j in 0..c.kernel {
+                    let tap = taps.clone().narrow(1, j, 1).reshape([1, 1, width]);
+                    acc = acc + padded.clone().narrow(1, j, s) * tap;
+                }
+                x = c.norm.forward(x.clone() + c.pointwise.forward(gelu(acc)));
+            } else if let Some(p) = &block.projection {
+                x = p.forward(x);
+            }
+            hidden.push(x.clone());
+        }
+        Outputs { hidden, attentions }
+    }
+}
+
+/// Mean of the real tokens' states, `[batch, width]`.
+pub fn mean_pool(states: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    let m = mask.unsqueeze_dim::<3>(2);
+    let summed = (states * m.clone()).sum_dim(1).squeeze_dim::<2>(1);
+    summed / m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9)
+}

@@ -1,0 +1,185 @@
+//! The burn encoder against the runtime: the same model gives the same hidden states (teacher
+//! import), and an exported quantized student runs in the runtime exactly as its
+//! fake-quantized forward (export).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use bertling_compressor::convert::{encoder_from_data, encoder_to_data, quantize, QuantPlan};
+use bertling_compressor::lsq::fake_quant_act;
+use bertling_compressor::student::{Batch, Dense, Encoder, Lsq};
+use bertling_runtime::cpu::linear::{Linear, Weights};
+use bertling_runtime::cpu::Team;
+use bertling_runtime::data::ActQuant;
+use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec};
+use bertling_runtime::{write_package, Input, LoadOptions, Model, ModelData, QuantMatrix, TensorData as Rt};
+use burn::module::Param;
+use burn::prelude::*;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures")
+}
+
+/// SplitMix64 uniform in [-1, 1).
+fn rng_vec(seed: &mut u64, n: usize, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * scale
+        })
+        .collect()
+}
+
+/// A random student with every block kind and changing widths.
+fn hetero(seed: u64) -> ModelData {
+    let spec = ModelSpec {
+        format_version: 1,
+        embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 64, type_vocab_size: 2, width: 32 },
+        blocks: vec![
+            BlockSpec::Attention { width: 32, heads: 2, head_dim: 8 },
+            BlockSpec::SepConv { width: 32, kernel: 5 },
+            BlockSpec::Projection { input: 32, output: 24 },
+            BlockSpec::FeedForward { width: 24, inner: 40 },
+            BlockSpec::Identity { width: 24 },
+            BlockSpec::Attention { width: 24, heads: 3, head_dim: 8 },
+        ],
+        layer_norm_eps: 1e-12,
+        max_seq_len: 48,
+        pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: true },
+        head: None,
+        quantized: Default::default(),
+        provenance: Default::default(),
+    };
+    let mut s = seed;
+    let mut tensors = BTreeMap::new();
+    for t in spec.expected_tensors() {
+        let n: usize = t.shape.iter().product();
+        let mut data = rng_vec(&mut s, n, 0.5);
+        if t.name.ends_with("ln.weight") {
+            data.iter_mut().for_each(|v| *v = 1.0 + *v * 0.6);
+        }
+        tensors.insert(t.name, Rt::F32 { shape: t.shape, data });
+    }
+    let tokenizer_json = std::fs::read_to_string(fixtures().join("tiny_cls/tokenizer.json")).unwrap();
+    ModelData { spec, tensors, tokenizer_json }
+}
+
+fn inputs(seed: u64, vocab: u32) -> Vec<Input> {
+    let mut s = seed;
+    [1usize, 7, 30, 3]
+        .iter()
+        .map(|&n| {
+            let ids = rng_vec(&mut s, n, 1.0).iter().map(|v| ((v + 1.0) * 0.5 * vocab as f32) as u32 % vocab).collect();
+            Input { ids, type_ids: (0..n).map(|i| (i * 3 >= n * 2) as u32).collect() }
+        })
+        .collect()
+}
+
+/// Every block output of the burn encoder against the runtime CPU backend on the same data.
+fn assert_same_hidden(enc: &Encoder, data: &ModelData, inputs: &[Input], tol: f32, what: &str) {
+    let device = Device::flex();
+    let out = enc.forward(&Batch::new(inputs, &device));
+    let model = Model::from_data(data.clone(), &LoadOptions::default()).unwrap();
+    let want = model.hidden_states_inputs(inputs).unwrap();
+    for (l, h) in out.hidden.iter().enumerate() {
+        let [_, s, w] = h.dims();
+        let got: Vec<f32> = h.clone().into_data().try_into_vec_as::<f32>().unwrap();
+        for (i, inp) in inputs.iter().enumerate() {
+            for t in 0..inp.ids.len() {
+                for c in 0..w {
+                    let (a, b) = (got[(i * s + t) * w + c], want[i].layers[l][t * w + c]);
+                    assert!((a - b).abs() <= tol * b.abs().max(1.0), "{what}: layer {l} input {i} token {t} col {c}: burn {a} vs runtime {b}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn teacher_import_matches_the_runtime() {
+    let device = Device::flex();
+    let tiny = bertling_runtime::load_hf_dir(&fixtures().join("tiny_cls")).unwrap();
+    let enc = encoder_from_data(&tiny, &device).unwrap();
+    assert_same_hidden(&enc, &tiny, &inputs(1, 44), 1e-4, "tiny BF16 classifier");
+    let h = hetero(2);
+    assert_same_hidden(&encoder_from_data(&h, &device).unwrap(), &h, &inputs(2, 44), 1e-4, "heterogeneous");
+}
+
+/// all-MiniLM-L6-v2 (fetched by scripts/fetch_model.sh; the test fails without it).
+#[test]
+fn minilm_teacher_matches_the_runtime() {
+    let dir = std::env::var_os("BERTLING_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/bertling/models/all-MiniLM-L6-v2")
+    });
+    assert!(dir.join("model.safetensors").is_file(), "run scripts/fetch_model.sh first");
+    let data = bertling_runtime::load_hf_dir(&dir).unwrap();
+    let model = Model::from_data(data.clone(), &LoadOptions::default()).unwrap();
+    let ins = model.tokenize(&["The quick brown fox jumps over the lazy dog.", "", "Café crème brûlée — naïve résumé 🍕"]).unwrap();
+    let enc = encoder_from_data(&data, &Device::flex()).unwrap();
+    assert_same_hidden(&enc, &data, &ins, 1e-4, "all-MiniLM-L6-v2");
+}
+
+/// KDLSQ students of every width export to packages whose runtime outputs equal the
+/// fake-quantized forward.
+#[test]
+fn quantized_export_matches_fake_quantized_forward() {
+    let device = Device::flex();
+    let base = hetero(3);
+    for bits in 2..=8u8 {
+        let group = [None, Some(32), Some(64)][bits as usize % 3];
+        let plan = QuantPlan { bits, group, embedding_bits: 8.max(bits), act_bits: None };
+        let enc = quantize(encoder_from_data(&base, &device).unwrap(), &plan, &BTreeMap::new()).unwrap();
+        let exported = encoder_to_data(&enc, &base).unwrap();
+        assert_eq!(exported.spec.quantized.len(), 8 + 1, "every matrix and the word table");
+        let bytes = write_package(&exported).unwrap();
+        let back = bertling_runtime::read_package(&bytes).unwrap();
+        assert_same_hidden(&enc, &back, &inputs(bits as u64, 44), 1e-4, &format!("w{bits} {group:?}"));
+    }
+}
+
+/// The activation quantizer and integer codes agree with the runtime's quantized linear layer
+/// bit for bit on identical inputs (whole models are compared without activation
+/// quantization: a value within float noise of a rounding boundary may round differently
+/// after a different summation order upstream).
+#[test]
+fn activation_quantized_dense_matches_runtime_linear() {
+    let device = Device::flex();
+    let mut s = 9u64;
+    let (m, n, k) = (5usize, 12usize, 40usize);
+    let (w, b, x) = (rng_vec(&mut s, n * k, 0.5), rng_vec(&mut s, n, 0.1), rng_vec(&mut s, m * k, 2.0));
+    for (bits, act_bits) in [(4u8, 8u8), (2, 8), (8, 4)] {
+        let steps = bertling_compressor::lsq::init_weight_steps(&w, n, k, bits, Some(32));
+        let step = 0.037f32;
+        let dense = Dense {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w.clone(), [n, k]), &device)),
+            bias: Param::from_tensor(Tensor::from_data(TensorData::new(b.clone(), [n]), &device)),
+            quant: Some(Lsq {
+                step: Param::from_tensor(Tensor::from_data(TensorData::new(steps.clone(), [n, 2]), &device)),
+                bits: bits as usize,
+                group: 32,
+                act_step: Some(Param::from_tensor(Tensor::from_data(TensorData::new(vec![step], [1]), &device))),
+                act_bits: act_bits as usize,
+            }),
+        };
+        let got: Vec<f32> =
+            dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, m, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
+        let matrix = QuantMatrix::from_steps(&w, n, k, bits, Some(32), steps).unwrap();
+        let lin = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(ActQuant { bits: act_bits, step }));
+        let want = lin.forward(&x, m, &Team::new(1).unwrap());
+        for (a, e) in got.iter().zip(&want) {
+            assert!((a - e).abs() < 1e-5, "w{bits}a{act_bits}: {a} vs {e}");
+        }
+        // The activation quantizer alone equals the runtime's.
+        let q: Vec<f32> = fake_quant_act(Tensor::<2>::from_data(TensorData::new(x.clone(), [m, k]), &device), Tensor::from_data(TensorData::new(vec![step], [1]), &device), act_bits)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        let mut rq = x.clone();
+        bertling_runtime::quant::fake_quantize_activations(&mut rq, step, act_bits);
+        assert_eq!(q, rq);
+    }
+}
