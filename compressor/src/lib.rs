@@ -6,6 +6,7 @@
 //! between the runtime's model data (Hugging Face import, package export) and burn.
 
 pub mod convert;
+pub mod distill;
 pub mod error;
 pub mod lsq;
 pub mod student;

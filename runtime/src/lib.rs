@@ -27,7 +27,7 @@ pub use cpu::Input;
 pub use data::{ActQuant, ModelData, Precision, TensorData};
 pub use error::{Error, Result};
 pub use hf::{load_hf, load_hf_dir, HfFiles};
-pub use model::{load_model_data, Backend, Classification, HiddenStates, LoadOptions, Model, ModelInfo};
+pub use model::{load_model_data, Backend, Classification, HiddenStates, LoadOptions, Model, ModelInfo, TextTokenizer};
 pub use package::{read_package, read_package_file, write_package, write_package_file};
 pub use quant::QuantMatrix;
 pub use spec::{BlockSpec, ModelSpec};

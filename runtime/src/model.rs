@@ -108,7 +108,7 @@ pub struct ModelInfo {
 /// A loaded model. Thread-safe: share it behind an `Arc` and call it from any thread.
 pub struct Model {
     engine: Engine,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     threads: usize,
     info: ModelInfo,
 }
@@ -138,19 +138,7 @@ impl Model {
     /// Builds a model from model data.
     pub fn from_data(data: ModelData, options: &LoadOptions) -> Result<Model> {
         data.validate()?;
-        let mut tokenizer = Tokenizer::from_bytes(data.tokenizer_json.as_bytes())
-            .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
-        // The stored tokenizer may pad or truncate on its own (all-MiniLM-L6-v2 pads to 128):
-        // batches are built without padding, and truncation follows the model's maximum.
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: data.spec.max_seq_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                direction: TruncationDirection::Right,
-            }))
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let tokenizer = TextTokenizer::new(&data.tokenizer_json, data.spec.max_seq_len)?;
         let threads = match options.threads {
             Some(0) => return Err(Error::InvalidArgument("threads must be at least 1".into())),
             Some(n) => n,
@@ -218,27 +206,12 @@ impl Model {
 
     /// Tokenizes texts as the model sees them: special tokens added, truncated to the maximum.
     pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Input>> {
-        texts
-            .iter()
-            .map(|t| {
-                let enc = self.tokenizer.encode(*t, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
-                Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
-            })
-            .collect()
+        self.tokenizer.encode(texts)
     }
 
-    /// Tokenizes sentence pairs (`[CLS] a [SEP] b [SEP]`, segment ids 0 then 1), truncating
-    /// the longer one first. An empty second text gives the single-text encoding, as
-    /// transformers does.
+    /// Tokenizes sentence pairs (see [`TextTokenizer::encode_pairs`]).
     pub fn tokenize_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<Input>> {
-        pairs
-            .iter()
-            .map(|&(a, b)| {
-                let enc = if b.is_empty() { self.tokenizer.encode(a, true) } else { self.tokenizer.encode((a, b), true) }
-                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
-                Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
-            })
-            .collect()
+        self.tokenizer.encode_pairs(pairs)
     }
 
     fn check(&self, inputs: &[Input]) -> Result<()> {
@@ -416,6 +389,54 @@ impl Model {
                 HiddenStates { ids: inp.ids.clone(), layers }
             })
             .collect())
+    }
+}
+
+/// A model's tokenizer as the runtime uses it: the stored `tokenizer.json` with its own
+/// padding switched off (batches are never padded in memory) and truncation at the model's
+/// maximum length, special tokens included.
+pub struct TextTokenizer {
+    inner: Tokenizer,
+}
+
+impl TextTokenizer {
+    pub fn new(tokenizer_json: &str, max_len: usize) -> Result<TextTokenizer> {
+        let mut inner = Tokenizer::from_bytes(tokenizer_json.as_bytes())
+            .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(TextTokenizer { inner })
+    }
+
+    /// Token and segment ids of each text, with special tokens.
+    pub fn encode(&self, texts: &[&str]) -> Result<Vec<Input>> {
+        texts
+            .iter()
+            .map(|t| {
+                let enc = self.inner.encode(*t, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+                Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
+            })
+            .collect()
+    }
+
+    /// Sentence pairs (`[CLS] a [SEP] b [SEP]`, segment ids 0 then 1), truncating the longer
+    /// one first. An empty second text gives the single-text encoding, as transformers does.
+    pub fn encode_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<Input>> {
+        pairs
+            .iter()
+            .map(|&(a, b)| {
+                let enc = if b.is_empty() { self.inner.encode(a, true) } else { self.inner.encode((a, b), true) }
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
+            })
+            .collect()
     }
 }
 

@@ -1,0 +1,449 @@
+//! Task-agnostic distillation on plain text: the student learns the teacher's hidden states
+//! (through learned projections where widths differ), attention distributions and embedding
+//! output. The same loop trains KDLSQ students: a quantized student is distilled from the
+//! full-precision teacher.
+//!
+//! Deterministic: no dropout, data in file order, AdamW state and the corpus position saved
+//! in checkpoints, so a run resumed from a checkpoint ends with the same weights as an
+//! uninterrupted one.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bertling_runtime::{Input, TextTokenizer};
+use burn::module::{Module, Param};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CompressError, Result};
+use crate::student::{Batch, Dense, Encoder, Outputs};
+
+/// Which teacher layer each student layer learns from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LayerMap {
+    /// Student layer j (of L_s) learns teacher layer ⌈(j+1)·L_t/L_s⌉ − 1.
+    Uniform,
+    /// Only the last layers are paired.
+    Last,
+    /// Student layer j learns teacher layer `map[j]` (the genetic search writes these).
+    Explicit(Vec<usize>),
+}
+
+impl std::str::FromStr for LayerMap {
+    type Err = CompressError;
+    fn from_str(s: &str) -> Result<LayerMap> {
+        match s {
+            "uniform" => Ok(LayerMap::Uniform),
+            "last" => Ok(LayerMap::Last),
+            list => list
+                .split(',')
+                .map(|v| v.trim().parse::<usize>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(LayerMap::Explicit)
+                .map_err(|_| CompressError::InvalidArgument(format!("layer map `{s}`: use uniform, last, or a list like 1,3,5"))),
+        }
+    }
+}
+
+/// Hidden-state indices (0 = embeddings, i + 1 = block i) that end a layer: the outputs of
+/// feed-forward blocks, or of every block for models without any.
+pub fn layer_outputs(enc: &Encoder) -> Vec<usize> {
+    let ffn: Vec<usize> = enc.blocks.iter().enumerate().filter(|(_, b)| b.feed_forward.is_some()).map(|(i, _)| i + 1).collect();
+    if ffn.is_empty() {
+        (1..=enc.blocks.len()).collect()
+    } else {
+        ffn
+    }
+}
+
+/// For each layer output, the index (among attention blocks) of the last attention block
+/// before it, if any.
+fn attention_of_layers(enc: &Encoder, layers: &[usize]) -> Vec<Option<usize>> {
+    layers
+        .iter()
+        .map(|&h| {
+            let n = enc.blocks[..h].iter().filter(|b| b.attention.is_some()).count();
+            n.checked_sub(1)
+        })
+        .collect()
+}
+
+/// Pairs of (student layer index, teacher layer index) into the layer-output lists.
+pub fn pair_layers(map: &LayerMap, student_layers: usize, teacher_layers: usize) -> Result<Vec<(usize, usize)>> {
+    if student_layers == 0 || teacher_layers == 0 {
+        return Err(CompressError::InvalidArgument("both models need at least one layer".into()));
+    }
+    Ok(match map {
+        LayerMap::Uniform => (0..student_layers).map(|j| (j, ((j + 1) * teacher_layers).div_ceil(student_layers) - 1)).collect(),
+        LayerMap::Last => vec![(student_layers - 1, teacher_layers - 1)],
+        LayerMap::Explicit(list) => {
+            if list.len() != student_layers || list.iter().any(|&t| t >= teacher_layers) {
+                return Err(CompressError::InvalidArgument(format!(
+                    "layer map {list:?}: give one teacher layer (0..{teacher_layers}) for each of the {student_layers} student layers"
+                )));
+            }
+            list.iter().copied().enumerate().collect()
+        }
+    })
+}
+
+/// Loss weights.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LossWeights {
+    pub hidden: f32,
+    pub attention: f32,
+    pub embedding: f32,
+}
+
+impl Default for LossWeights {
+    fn default() -> Self {
+        LossWeights { hidden: 1.0, attention: 1.0, embedding: 1.0 }
+    }
+}
+
+/// Training settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistillConfig {
+    pub steps: usize,
+    /// Sentences per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub accumulation: usize,
+    pub lr: f64,
+    /// Linear warm-up steps, then linear decay to zero at `steps`.
+    pub warmup: usize,
+    pub weight_decay: f32,
+    /// Tokens per sentence (special tokens included).
+    pub max_len: usize,
+    pub seed: u64,
+    /// Save a checkpoint every this many steps (0 = only at the end).
+    pub checkpoint_every: usize,
+    pub map: LayerMap,
+    pub weights: LossWeights,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        DistillConfig {
+            steps: 1000,
+            batch_size: 16,
+            accumulation: 1,
+            lr: 1e-4,
+            warmup: 100,
+            weight_decay: 0.01,
+            max_len: 128,
+            seed: 42,
+            checkpoint_every: 200,
+            map: LayerMap::Uniform,
+            weights: LossWeights::default(),
+        }
+    }
+}
+
+impl DistillConfig {
+    /// Learning rate at optimizer step `step` (0-based).
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step < self.warmup {
+            self.lr * (step + 1) as f64 / self.warmup as f64
+        } else {
+            let left = self.steps.saturating_sub(step) as f64;
+            let span = self.steps.saturating_sub(self.warmup).max(1) as f64;
+            self.lr * left / span
+        }
+    }
+}
+
+/// A plain-text corpus read line by line (never held in memory), tokenized on the fly,
+/// cycled at the end. Empty lines are skipped.
+pub struct Corpus {
+    path: PathBuf,
+    reader: BufReader<File>,
+    tokenizer: TextTokenizer,
+    /// Lines read since the start (over all passes): the position saved in checkpoints.
+    pub lines_read: u64,
+}
+
+impl Corpus {
+    pub fn open(path: &Path, tokenizer_json: &str, max_len: usize) -> Result<Corpus> {
+        let file = File::open(path).map_err(|e| CompressError::InvalidArgument(format!("cannot open corpus {}: {e}", path.display())))?;
+        Ok(Corpus { path: path.into(), reader: BufReader::new(file), tokenizer: TextTokenizer::new(tokenizer_json, max_len)?, lines_read: 0 })
+    }
+
+    /// Skips to the position `lines` (a checkpoint's `lines_read`).
+    pub fn seek(&mut self, lines: u64) -> Result<()> {
+        while self.lines_read < lines {
+            self.next_line()?;
+        }
+        Ok(())
+    }
+
+    fn next_line(&mut self) -> Result<String> {
+        let mut line = String::new();
+        let mut restarted = false;
+        loop {
+            line.clear();
+            let n = self.reader.read_line(&mut line).map_err(|e| CompressError::InvalidArgument(format!("reading the corpus: {e}")))?;
+            if n == 0 {
+                if restarted {
+                    return Err(CompressError::InvalidArgument(format!("the corpus {} has no text", self.path.display())));
+                }
+                let file = File::open(&self.path).map_err(|e| CompressError::InvalidArgument(format!("reopening the corpus: {e}")))?;
+                self.reader = BufReader::new(file);
+                restarted = true;
+                continue;
+            }
+            self.lines_read += 1;
+            let t = line.trim();
+            if !t.is_empty() {
+                return Ok(t.to_string());
+            }
+        }
+    }
+
+    /// The next `n` non-empty lines, tokenized.
+    pub fn next_batch(&mut self, n: usize) -> Result<Vec<Input>> {
+        let lines: Vec<String> = (0..n).map(|_| self.next_line()).collect::<Result<_>>()?;
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        Ok(self.tokenizer.encode(&refs)?)
+    }
+}
+
+/// The student with the projections that map its hidden states to the teacher's widths.
+#[derive(Module, Debug)]
+pub struct Trainee {
+    pub student: Encoder,
+    /// One per distilled layer pair (then the embedding output), present where widths differ.
+    pub proj: Vec<Option<Dense>>,
+}
+
+/// The per-step losses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Losses {
+    pub total: f32,
+    pub hidden: f32,
+    pub attention: f32,
+    pub embedding: f32,
+}
+
+fn masked_mse(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>) -> Tensor<1> {
+    let [_, _, w] = a.dims();
+    let m = mask.clone().unsqueeze_dim::<3>(2);
+    let sq = (a - b).powi_scalar(2) * m.clone();
+    sq.sum() / (m.sum().mul_scalar(w as f32))
+}
+
+/// KL(teacher ‖ student) of attention rows, averaged over real query tokens and heads
+/// (head-averaged distributions when the head counts differ).
+fn attention_kl(t: Tensor<4>, s: Tensor<4>, mask: &Tensor<2>) -> Tensor<1> {
+    let (t, s) = if t.dims()[1] != s.dims()[1] { (t.mean_dim(1), s.mean_dim(1)) } else { (t, s) };
+    let [b, h, q, _] = s.dims();
+    let eps = 1e-12;
+    let kl = (t.clone() * (t.clamp_min(eps).log() - s.clamp_min(eps).log())).sum_dim(3); // [b,h,q,1]
+    let m = mask.clone().reshape([b, 1, q, 1]);
+    (kl * m.clone()).sum() / (m.sum().mul_scalar(h as f32))
+}
+
+/// The distillation loss of one batch. `teacher` outputs are constants.
+pub fn distill_loss(
+    trainee: &Trainee,
+    teacher: &Outputs,
+    teacher_encoder: &Encoder,
+    batch: &Batch,
+    pairs: &[(usize, usize)],
+    weights: &LossWeights,
+) -> (Tensor<1>, Losses) {
+    let out = trainee.student.forward(batch);
+    let s_layers = layer_outputs(&trainee.student);
+    let t_layers = layer_outputs(teacher_encoder);
+    let s_att = attention_of_layers(&trainee.student, &s_layers);
+    let t_att = attention_of_layers(teacher_encoder, &t_layers);
+    let device = batch.mask.device();
+    let zero = || Tensor::<1>::zeros([1], &device);
+    let project = |i: usize, h: Tensor<3>| match &trainee.proj[i] {
+        Some(p) => p.forward(h),
+        None => h,
+    };
+    let mut hidden = zero();
+    let mut attention = zero();
+    for (k, &(js, jt)) in pairs.iter().enumerate() {
+        let hs = project(k, out.hidden[s_layers[js]].clone());
+        hidden = hidden + masked_mse(hs, teacher.hidden[t_layers[jt]].clone(), &batch.mask);
+        if let (Some(a), Some(b)) = (s_att[js], t_att[jt]) {
+            attention = attention + attention_kl(teacher.attentions[b].clone(), out.attentions[a].clone(), &batch.mask);
+        }
+    }
+    let emb = masked_mse(project(pairs.len(), out.hidden[0].clone()), teacher.hidden[0].clone(), &batch.mask);
+    let total = hidden.clone().mul_scalar(weights.hidden) + attention.clone().mul_scalar(weights.attention) + emb.clone().mul_scalar(weights.embedding);
+    let scalar = |t: &Tensor<1>| t.clone().into_scalar::<f32>();
+    let losses = Losses { total: scalar(&total), hidden: scalar(&hidden), attention: scalar(&attention), embedding: scalar(&emb) };
+    (total, losses)
+}
+
+/// Creates the projections for a student/teacher pair: identity-free where widths match,
+/// otherwise a learned `teacher_width × student_width` map (small random init from `seed`).
+pub fn projections(student: &Encoder, teacher: &Encoder, pairs: &[(usize, usize)], seed: u64, device: &Device) -> Vec<Option<Dense>> {
+    let probe_width = |enc: &Encoder, hidden: usize| -> usize {
+        // The width of hidden state `hidden`: the embedding width, changed by projections.
+        let mut w = enc.embeddings.word.dims()[1];
+        for b in &enc.blocks[..hidden] {
+            if let Some(p) = &b.projection {
+                w = p.weight.dims()[0];
+            }
+        }
+        w
+    };
+    let (sl, tl) = (layer_outputs(student), layer_outputs(teacher));
+    let mut want: Vec<(usize, usize)> = pairs.iter().map(|&(js, jt)| (probe_width(student, sl[js]), probe_width(teacher, tl[jt]))).collect();
+    want.push((probe_width(student, 0), probe_width(teacher, 0)));
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    want.into_iter()
+        .map(|(ws, wt)| {
+            (ws != wt).then(|| {
+                let scale = 1.0 / (ws as f32).sqrt();
+                let v: Vec<f32> = (0..ws * wt)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+                    })
+                    .collect();
+                Dense::new(Tensor::from_data(TensorData::new(v, [wt, ws]), device), Tensor::zeros([wt], device))
+            })
+        })
+        .collect()
+}
+
+/// Where a run keeps its checkpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Optimizer steps done.
+    pub step: usize,
+    pub lines_read: u64,
+    pub config: DistillConfig,
+}
+
+fn optimizer(cfg: &DistillConfig) -> ModuleOptimizer {
+    AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(cfg.weight_decay).init()
+}
+
+fn save_checkpoint(dir: &Path, trainee: &Trainee, optim: &ModuleOptimizer, state: &CheckpointState) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| CompressError::InvalidArgument(format!("creating {}: {e}", dir.display())))?;
+    let err = |e: burn::store::RecordError| CompressError::InvalidArgument(format!("writing a checkpoint in {}: {e:?}", dir.display()));
+    trainee.clone().save_file(dir.join("trainee")).map_err(err)?;
+    optim.save(dir.join("optimizer")).map_err(err)?;
+    // The state file is written last and atomically: a checkpoint without it is incomplete.
+    let tmp = dir.join("state.json.partial");
+    std::fs::write(&tmp, serde_json::to_string_pretty(state).unwrap_or_default())
+        .and_then(|_| std::fs::rename(&tmp, dir.join("state.json")))
+        .map_err(|e| CompressError::InvalidArgument(format!("writing {}: {e}", dir.display())))
+}
+
+/// Progress of a run, reported after every optimizer step.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub step: usize,
+    pub steps: usize,
+    pub losses: Losses,
+    pub tokens_per_s: f64,
+    pub eta_s: f64,
+    pub lr: f64,
+}
+
+/// Distils `trainee.student` from `teacher` on `corpus`, resuming from `checkpoint_dir` when
+/// it holds a checkpoint of the same configuration. Returns the trained trainee and the final
+/// losses. `log` receives one JSON line per step; `progress` is called after every step and
+/// may stop the run early (the checkpoints written so far stay, as after a kill).
+#[allow(clippy::too_many_arguments)]
+pub fn distill(
+    mut trainee: Trainee,
+    teacher: &Encoder,
+    corpus: &mut Corpus,
+    cfg: &DistillConfig,
+    checkpoint_dir: Option<&Path>,
+    device: &Device,
+    mut log: Option<&mut dyn Write>,
+    mut progress: impl FnMut(&Progress) -> std::ops::ControlFlow<()>,
+) -> Result<(Trainee, Losses)> {
+    if cfg.steps == 0 || cfg.batch_size == 0 || cfg.accumulation == 0 {
+        return Err(CompressError::InvalidArgument("steps, batch size and accumulation must be at least 1".into()));
+    }
+    let pairs = pair_layers(&cfg.map, layer_outputs(&trainee.student).len(), layer_outputs(teacher).len())?;
+    if trainee.proj.len() != pairs.len() + 1 {
+        return Err(CompressError::InvalidArgument("the trainee's projections do not match the layer map".into()));
+    }
+    device.seed(cfg.seed);
+    let mut optim = optimizer(cfg);
+    let mut start = 0;
+    if let Some(dir) = checkpoint_dir {
+        if dir.join("state.json").is_file() {
+            let text = std::fs::read_to_string(dir.join("state.json")).map_err(|e| CompressError::InvalidArgument(e.to_string()))?;
+            let state: CheckpointState =
+                serde_json::from_str(&text).map_err(|e| CompressError::InvalidArgument(format!("checkpoint state: {e}")))?;
+            if state.config != *cfg {
+                return Err(CompressError::InvalidArgument(format!(
+                    "the checkpoint in {} was made with other settings; use the same ones, or another checkpoint directory",
+                    dir.display()
+                )));
+            }
+            let err = |e: burn::store::RecordError| CompressError::InvalidArgument(format!("reading the checkpoint: {e:?}"));
+            trainee = trainee.try_load_file(dir.join("trainee")).map_err(err)?;
+            optim = optim.load(dir.join("optimizer")).map_err(err)?;
+            corpus.seek(state.lines_read)?;
+            start = state.step;
+        }
+    }
+    let teacher_device = device.clone().without_autodiff();
+    let started = Instant::now();
+    let mut tokens = 0usize;
+    let mut last = Losses::default();
+    for step in start..cfg.steps {
+        let mut acc = GradientsAccumulator::<Trainee>::new();
+        let mut sum = Losses::default();
+        for _ in 0..cfg.accumulation {
+            let inputs = corpus.next_batch(cfg.batch_size)?;
+            tokens += inputs.iter().map(|i| i.ids.len()).sum::<usize>();
+            let t_out = teacher.forward(&Batch::new(&inputs, &teacher_device));
+            let batch = Batch::new(&inputs, device);
+            let (loss, l) = distill_loss(&trainee, &t_out, teacher, &batch, &pairs, &cfg.weights);
+            let loss = loss.div_scalar(cfg.accumulation as f32);
+            acc.accumulate(&trainee, GradientsParams::from_grads(loss.backward(), &trainee));
+            let n = cfg.accumulation as f32;
+            sum = Losses { total: sum.total + l.total / n, hidden: sum.hidden + l.hidden / n, attention: sum.attention + l.attention / n, embedding: sum.embedding + l.embedding / n };
+        }
+        let lr = cfg.lr_at(step);
+        trainee = optim.step(lr, trainee, acc.grads());
+        last = sum;
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let done = step + 1 - start;
+        let eta = elapsed / done as f64 * (cfg.steps - step - 1) as f64;
+        let flow = progress(&Progress { step: step + 1, steps: cfg.steps, losses: sum, tokens_per_s: tokens as f64 / elapsed, eta_s: eta, lr });
+        if let Some(w) = log.as_deref_mut() {
+            let line = serde_json::json!({"step": step + 1, "lr": lr, "loss": sum.total, "hidden": sum.hidden, "attention": sum.attention, "embedding": sum.embedding, "tokens_per_s": tokens as f64 / elapsed});
+            writeln!(w, "{line}").map_err(|e| CompressError::InvalidArgument(format!("writing the log: {e}")))?;
+        }
+        let at_checkpoint = cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0;
+        if let (Some(dir), true) = (checkpoint_dir, at_checkpoint || step + 1 == cfg.steps) {
+            save_checkpoint(dir, &trainee, &optim, &CheckpointState { step: step + 1, lines_read: corpus.lines_read, config: cfg.clone() })?;
+        }
+        if flow.is_break() {
+            break;
+        }
+    }
+    Ok((trainee, last))
+}
+
+/// Turns a plain module into the student of a trainee on `device` (autodiff for training).
+pub fn trainee(student: Encoder, teacher: &Encoder, cfg: &DistillConfig, device: &Device) -> Result<Trainee> {
+    let pairs = pair_layers(&cfg.map, layer_outputs(&student).len(), layer_outputs(teacher).len())?;
+    let proj = projections(&student, teacher, &pairs, cfg.seed, device);
+    Ok(Trainee { student, proj }.train())
+}
+
+/// Reads a parameter back (tests, export).
+pub fn param_values<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
+    p.val().into_data().try_into_vec_as::<f32>().unwrap_or_default()
+}

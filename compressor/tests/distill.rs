@@ -1,0 +1,162 @@
+//! Task-agnostic distillation: layer maps, a student that learns, and a killed run that
+//! resumes to exactly the weights of an uninterrupted one.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use bertling_compressor::convert::encoder_from_data;
+use bertling_compressor::distill::{distill, pair_layers, param_values, trainee, Corpus, DistillConfig, LayerMap};
+use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec};
+use bertling_runtime::{ModelData, TensorData as Rt};
+use burn::prelude::*;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures")
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bertling-distill-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A small corpus over the tiny fixture's vocabulary.
+fn corpus_file() -> PathBuf {
+    let words = "the a good bad movie film great terrible plot acting not very really i it this that and or but love hate boring fun story music ending actors scene".split(' ').collect::<Vec<_>>();
+    let mut s = 7u64;
+    let mut text = String::new();
+    for line in 0..200 {
+        let n = 3 + line % 9;
+        let sentence: Vec<&str> = (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                words[(s % words.len() as u64) as usize]
+            })
+            .collect();
+        text.push_str(&sentence.join(" "));
+        text.push_str(if line % 17 == 0 { "\n\n" } else { " .\n" });
+    }
+    let p = tmpdir("corpus").join("corpus.txt");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A randomly initialised one-layer student, narrower than the teacher (24 vs 32).
+fn small_student(seed: u64) -> ModelData {
+    let spec = ModelSpec {
+        format_version: 1,
+        embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 64, type_vocab_size: 2, width: 24 },
+        blocks: vec![BlockSpec::Attention { width: 24, heads: 2, head_dim: 12 }, BlockSpec::FeedForward { width: 24, inner: 48 }],
+        layer_norm_eps: 1e-12,
+        max_seq_len: 32,
+        pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: true },
+        head: None,
+        quantized: Default::default(),
+        provenance: Default::default(),
+    };
+    let mut st = seed | 1;
+    let mut tensors = BTreeMap::new();
+    for t in spec.expected_tensors() {
+        let n: usize = t.shape.iter().product();
+        let data: Vec<f32> = if t.name.ends_with("ln.weight") {
+            vec![1.0; n]
+        } else {
+            (0..n)
+                .map(|_| {
+                    st ^= st << 13;
+                    st ^= st >> 7;
+                    st ^= st << 17;
+                    ((st >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.1
+                })
+                .collect()
+        };
+        tensors.insert(t.name, Rt::F32 { shape: t.shape, data });
+    }
+    ModelData { spec, tensors, tokenizer_json: std::fs::read_to_string(fixtures().join("tiny_cls/tokenizer.json")).unwrap() }
+}
+
+#[test]
+fn layer_maps() {
+    assert_eq!(pair_layers(&LayerMap::Uniform, 3, 6).unwrap(), vec![(0, 1), (1, 3), (2, 5)]);
+    assert_eq!(pair_layers(&LayerMap::Uniform, 4, 6).unwrap(), vec![(0, 1), (1, 2), (2, 4), (3, 5)]);
+    assert_eq!(pair_layers(&LayerMap::Last, 3, 6).unwrap(), vec![(2, 5)]);
+    assert_eq!(pair_layers(&"0,2,5".parse().unwrap(), 3, 6).unwrap(), vec![(0, 0), (1, 2), (2, 5)]);
+    assert!(pair_layers(&LayerMap::Explicit(vec![0, 6, 1]), 3, 6).is_err());
+    assert!(pair_layers(&LayerMap::Explicit(vec![0]), 3, 6).is_err());
+    assert!("x,1".parse::<LayerMap>().is_err());
+}
+
+fn config(steps: usize) -> DistillConfig {
+    DistillConfig { steps, batch_size: 8, accumulation: 2, lr: 3e-3, warmup: 3, max_len: 32, checkpoint_every: 4, ..Default::default() }
+}
+
+#[test]
+fn the_student_learns_the_teacher() {
+    let device = Device::flex().autodiff();
+    let teacher_data = bertling_runtime::load_hf_dir(&fixtures().join("tiny_cls")).unwrap();
+    let teacher = encoder_from_data(&teacher_data, &Device::flex()).unwrap();
+    let student = encoder_from_data(&small_student(3), &Device::flex()).unwrap();
+    let cfg = config(40);
+    let t = trainee(student, &teacher, &cfg, &device).unwrap();
+    let mut corpus = Corpus::open(&corpus_file(), &teacher_data.tokenizer_json, cfg.max_len).unwrap();
+    let mut first = None;
+    let mut log = Vec::new();
+    let (_, last) = distill(t, &teacher, &mut corpus, &cfg, None, &device, Some(&mut log), |p| {
+        first.get_or_insert(p.losses);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    let first = first.unwrap();
+    eprintln!("loss {} -> {} (hidden {} -> {}, attention {} -> {})", first.total, last.total, first.hidden, last.hidden, first.attention, last.attention);
+    assert!(last.total < 0.5 * first.total, "loss {} -> {}", first.total, last.total);
+    assert!(last.hidden < first.hidden && last.attention < first.attention);
+    let lines: Vec<serde_json::Value> = String::from_utf8(log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 40);
+    assert_eq!(lines[39]["step"], 40);
+}
+
+#[test]
+fn a_killed_run_resumes_exactly() {
+    let device = Device::flex().autodiff();
+    let teacher_data = bertling_runtime::load_hf_dir(&fixtures().join("tiny_cls")).unwrap();
+    let teacher = encoder_from_data(&teacher_data, &Device::flex()).unwrap();
+    let cfg = config(10);
+    let corpus = corpus_file();
+    let run = |dir: &PathBuf, stop_at: Option<usize>| {
+        let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
+        let t = trainee(student, &teacher, &cfg, &device).unwrap();
+        let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, cfg.max_len).unwrap();
+        distill(t, &teacher, &mut c, &cfg, Some(dir), &device, None, |p| {
+            if Some(p.step) == stop_at {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap()
+        .0
+    };
+    let straight = run(&tmpdir("straight"), None);
+    let dir = tmpdir("killed");
+    // Killed at step 7: the last checkpoint is step 4; steps 5..7 are lost and redone.
+    run(&dir, Some(7));
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["step"], 4);
+    let resumed = run(&dir, None);
+    let a = param_values(&straight.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight);
+    let b = param_values(&resumed.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight);
+    assert_eq!(a, b, "resumed weights equal the uninterrupted run's");
+    let pa = param_values(&straight.proj[0].as_ref().unwrap().weight);
+    let pb = param_values(&resumed.proj[0].as_ref().unwrap().weight);
+    assert_eq!(pa, pb);
+    // A checkpoint made with other settings is refused, not silently mixed.
+    let other = DistillConfig { lr: 1e-3, ..cfg.clone() };
+    let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
+    let t = trainee(student, &teacher, &other, &device).unwrap();
+    let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, other.max_len).unwrap();
+    assert!(distill(t, &teacher, &mut c, &other, Some(&dir), &device, None, |_| ControlFlow::Continue(())).is_err());
+}
