@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod distill;
 pub mod error;
+pub mod etd;
 pub mod lsq;
 pub mod student;
 

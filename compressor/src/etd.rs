@@ -1,0 +1,277 @@
+//! Extract Then Distill (ETD): a student initialised from the teacher's own weights.
+//!
+//! Depth: student layer j takes teacher layer ⌈(j+1)·L_t/L_s⌉ − 1 (uniform selection, the
+//! same pairing the distillation's uniform layer map uses). Width: the student keeps a subset
+//! of the hidden dimensions (the same subset in every layer, so residual paths line up), of
+//! the heads of each layer and of the feed-forward neurons of each layer, and every matrix is
+//! the teacher's sub-matrix on those rows and columns.
+//!
+//! - `etd-rand`: the subsets are drawn at random (seeded).
+//! - `etd-impt`: the most important units are kept. Importance is measured on the teacher over
+//!   a sample of the corpus ([`importance`]):
+//!   - hidden dimension d: mean |h_d| over every token of every layer output;
+//!   - head h of a layer: mean over tokens of ‖ctx_h‖₂ · ‖W_O[:, h]‖_F, the size of the
+//!     head's contribution to the attention output;
+//!   - neuron i of a layer: mean over tokens of |GELU(a_i)| · ‖W_2[:, i]‖₂, the size of its
+//!     contribution to the feed-forward output.
+//! - `random`: the student's shape with fresh weights (N(0, 0.02), LayerNorm 1/0, biases 0).
+
+use std::collections::BTreeMap;
+
+use bertling_runtime::spec::BlockSpec;
+use bertling_runtime::{Input, ModelData, TensorData as Rt};
+use burn::prelude::*;
+use burn::tensor::activation::gelu;
+
+use crate::error::{CompressError, Result};
+use crate::student::Batch;
+
+/// The shape of a uniform BERT student.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StudentShape {
+    pub layers: usize,
+    pub width: usize,
+    pub heads: usize,
+    pub inner: usize,
+}
+
+/// How the student starts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    EtdRand,
+    EtdImpt(Importance),
+    Random,
+}
+
+/// Importance scores of the teacher's units (higher = keep).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Importance {
+    pub hidden: Vec<f32>,
+    /// Per layer, per head.
+    pub heads: Vec<Vec<f32>>,
+    /// Per layer, per feed-forward neuron.
+    pub neurons: Vec<Vec<f32>>,
+}
+
+/// The teacher as a standard BERT: (width, heads, head_dim, inner, layers).
+fn bert_dims(teacher: &ModelData) -> Result<(usize, usize, usize, usize, usize)> {
+    let blocks = &teacher.spec.blocks;
+    let bad = || CompressError::InvalidArgument("ETD needs a standard BERT teacher (attention and feed-forward blocks alternating, one width)".into());
+    if blocks.is_empty() || blocks.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let (width, heads, head_dim) = match blocks[0] {
+        BlockSpec::Attention { width, heads, head_dim } => (width, heads, head_dim),
+        _ => return Err(bad()),
+    };
+    let inner = match blocks[1] {
+        BlockSpec::FeedForward { inner, .. } => inner,
+        _ => return Err(bad()),
+    };
+    for pair in blocks.chunks(2) {
+        if pair[0] != (BlockSpec::Attention { width, heads, head_dim }) || pair[1] != (BlockSpec::FeedForward { width, inner }) {
+            return Err(bad());
+        }
+    }
+    Ok((width, heads, head_dim, inner, blocks.len() / 2))
+}
+
+/// Measures unit importance on the teacher over `sample` (see the module docs).
+pub fn importance(teacher: &ModelData, sample: &[Input]) -> Result<Importance> {
+    let (width, heads, head_dim, inner, layers) = bert_dims(teacher)?;
+    if sample.is_empty() {
+        return Err(CompressError::InvalidArgument("importance needs a non-empty sample of the corpus".into()));
+    }
+    let device = Device::flex();
+    let enc = crate::convert::encoder_from_data(teacher, &device)?;
+    let batch = Batch::new(sample, &device);
+    let out = enc.forward(&batch);
+    let mask = batch.mask.clone().unsqueeze_dim::<3>(2); // [b, s, 1]
+    let tokens: f32 = sample.iter().map(|i| i.ids.len()).sum::<usize>() as f32;
+    let vec = |t: Tensor<1>| t.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+    let mut hidden = vec![0f32; width];
+    for h in &out.hidden {
+        let s = vec((h.clone().abs() * mask.clone()).sum_dim(0).sum_dim(1).reshape([width]));
+        hidden.iter_mut().zip(s).for_each(|(a, b)| *a += b / (tokens * out.hidden.len() as f32));
+    }
+    let [b, s, _] = out.hidden[0].dims();
+    let mut head_scores = Vec::with_capacity(layers);
+    let mut neuron_scores = Vec::with_capacity(layers);
+    for l in 0..layers {
+        let att = enc.blocks[2 * l].attention.as_ref().ok_or_else(|| CompressError::InvalidArgument("not a BERT teacher".into()))?;
+        let ffn = enc.blocks[2 * l + 1].feed_forward.as_ref().ok_or_else(|| CompressError::InvalidArgument("not a BERT teacher".into()))?;
+        // Heads: the context of each head from the layer's own attention probabilities.
+        let x = out.hidden[2 * l].clone();
+        let all = heads * head_dim;
+        let v = att.qkv.forward(x).narrow(2, 2 * all, all).reshape([b, s, heads, head_dim]).swap_dims(1, 2);
+        let ctx = out.attentions[l].clone().matmul(v); // [b, heads, s, d]
+        let norms = ctx.powi_scalar(2).sum_dim(3).sqrt(); // [b, heads, s, 1]
+        let m = batch.mask.clone().reshape([b, 1, s, 1]);
+        let per_head = vec((norms * m).sum_dim(0).sum_dim(2).reshape([heads]));
+        let wo = att.out.weight.val(); // [width, heads·d]
+        let mut scores = Vec::with_capacity(heads);
+        for (h, ctx_sum) in per_head.iter().enumerate() {
+            let w = vec(wo.clone().narrow(1, h * head_dim, head_dim).powi_scalar(2).sum().sqrt());
+            scores.push(ctx_sum / tokens * w[0]);
+        }
+        head_scores.push(scores);
+        // Neurons: mean |GELU(a)| times the norm of the outgoing column.
+        let a = gelu(ffn.inp.forward(out.hidden[2 * l + 1].clone())).abs() * mask.clone();
+        let act = vec(a.sum_dim(0).sum_dim(1).reshape([inner]));
+        let col = vec(ffn.out.weight.val().powi_scalar(2).sum_dim(0).sqrt().reshape([inner]));
+        neuron_scores.push(act.iter().zip(&col).map(|(a, c)| a / tokens * c).collect());
+    }
+    Ok(Importance { hidden, heads: head_scores, neurons: neuron_scores })
+}
+
+/// Indices of the `k` largest scores, in increasing index order.
+fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    let mut keep = idx[..k.min(idx.len())].to_vec();
+    keep.sort_unstable();
+    keep
+}
+
+/// `k` of `n` indices at random, in increasing order.
+fn random_k(n: usize, k: usize, state: &mut u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        idx.swap(i, (*state % (i as u64 + 1)) as usize);
+    }
+    let mut keep = idx[..k.min(n)].to_vec();
+    keep.sort_unstable();
+    keep
+}
+
+fn gather(t: &Rt, rows: Option<&[usize]>, cols: Option<&[usize]>) -> Rt {
+    let shape = t.shape();
+    let v = t.to_f32();
+    match shape.len() {
+        1 => {
+            let r: Vec<usize> = rows.map(<[usize]>::to_vec).unwrap_or_else(|| (0..shape[0]).collect());
+            Rt::F32 { shape: vec![r.len()], data: r.iter().map(|&i| v[i]).collect() }
+        }
+        _ => {
+            let (nr, nc) = (shape[0], shape[1]);
+            let r: Vec<usize> = rows.map(<[usize]>::to_vec).unwrap_or_else(|| (0..nr).collect());
+            let c: Vec<usize> = cols.map(<[usize]>::to_vec).unwrap_or_else(|| (0..nc).collect());
+            let mut data = Vec::with_capacity(r.len() * c.len());
+            for &i in &r {
+                data.extend(c.iter().map(|&j| v[i * nc + j]));
+            }
+            Rt::F32 { shape: vec![r.len(), c.len()], data }
+        }
+    }
+}
+
+/// Builds the student: its description and weights by ETD (or fresh ones), with the
+/// teacher's tokenizer, pooling and head.
+pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64) -> Result<ModelData> {
+    let (width, heads, head_dim, inner, layers) = bert_dims(teacher)?;
+    if shape.layers == 0 || shape.layers > layers || shape.width == 0 || shape.width > width || shape.heads == 0 || shape.heads > heads || shape.inner == 0 || shape.inner > inner {
+        return Err(CompressError::InvalidArgument(format!(
+            "student {shape:?} must fit in the teacher (layers ≤ {layers}, width ≤ {width}, heads ≤ {heads}, inner ≤ {inner}), all at least 1"
+        )));
+    }
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let picked_layers: Vec<usize> = (0..shape.layers).map(|j| ((j + 1) * layers).div_ceil(shape.layers) - 1).collect();
+    let dims = match init {
+        Init::EtdImpt(imp) => top_k(&imp.hidden, shape.width),
+        _ => random_k(width, shape.width, &mut state),
+    };
+    let mut spec = teacher.spec.clone();
+    spec.embeddings.width = shape.width;
+    spec.blocks = (0..shape.layers)
+        .flat_map(|_| {
+            [BlockSpec::Attention { width: shape.width, heads: shape.heads, head_dim }, BlockSpec::FeedForward { width: shape.width, inner: shape.inner }]
+        })
+        .collect();
+    spec.quantized = Default::default();
+    spec.provenance.recipe = serde_json::json!({
+        "method": match init { Init::EtdRand => "etd-rand", Init::EtdImpt(_) => "etd-impt", Init::Random => "random" },
+        "shape": shape, "layers": picked_layers, "seed": seed,
+    });
+    let mut tensors = BTreeMap::new();
+    let t = |name: &str| -> Result<&Rt> {
+        teacher.tensors.get(name).ok_or_else(|| CompressError::Tensor { name: name.into(), what: "is missing".into() })
+    };
+    for name in ["embeddings.word", "embeddings.position", "embeddings.token_type"] {
+        tensors.insert(name.to_string(), gather(t(name)?, None, Some(&dims)));
+    }
+    for name in ["embeddings.ln.weight", "embeddings.ln.bias"] {
+        tensors.insert(name.to_string(), gather(t(name)?, Some(&dims), None));
+    }
+    for (j, &l) in picked_layers.iter().enumerate() {
+        let (ta, tf) = (format!("blocks.{}", 2 * l), format!("blocks.{}", 2 * l + 1));
+        let (sa, sf) = (format!("blocks.{}", 2 * j), format!("blocks.{}", 2 * j + 1));
+        let hs = match init {
+            Init::EtdImpt(imp) => top_k(&imp.heads[l], shape.heads),
+            _ => random_k(heads, shape.heads, &mut state),
+        };
+        let ns = match init {
+            Init::EtdImpt(imp) => top_k(&imp.neurons[l], shape.inner),
+            _ => random_k(inner, shape.inner, &mut state),
+        };
+        let head_cols: Vec<usize> = hs.iter().flat_map(|&h| h * head_dim..(h + 1) * head_dim).collect();
+        let qkv_rows: Vec<usize> = (0..3).flat_map(|part| head_cols.iter().map(move |&c| part * heads * head_dim + c)).collect();
+        tensors.insert(format!("{sa}.attn.qkv.weight"), gather(t(&format!("{ta}.attn.qkv.weight"))?, Some(&qkv_rows), Some(&dims)));
+        tensors.insert(format!("{sa}.attn.qkv.bias"), gather(t(&format!("{ta}.attn.qkv.bias"))?, Some(&qkv_rows), None));
+        tensors.insert(format!("{sa}.attn.out.weight"), gather(t(&format!("{ta}.attn.out.weight"))?, Some(&dims), Some(&head_cols)));
+        tensors.insert(format!("{sa}.attn.out.bias"), gather(t(&format!("{ta}.attn.out.bias"))?, Some(&dims), None));
+        tensors.insert(format!("{sf}.ffn.in.weight"), gather(t(&format!("{tf}.ffn.in.weight"))?, Some(&ns), Some(&dims)));
+        tensors.insert(format!("{sf}.ffn.in.bias"), gather(t(&format!("{tf}.ffn.in.bias"))?, Some(&ns), None));
+        tensors.insert(format!("{sf}.ffn.out.weight"), gather(t(&format!("{tf}.ffn.out.weight"))?, Some(&dims), Some(&ns)));
+        tensors.insert(format!("{sf}.ffn.out.bias"), gather(t(&format!("{tf}.ffn.out.bias"))?, Some(&dims), None));
+        for (s, tb) in [(&sa, &ta), (&sf, &tf)] {
+            for p in ["weight", "bias"] {
+                tensors.insert(format!("{s}.ln.{p}"), gather(t(&format!("{tb}.ln.{p}"))?, Some(&dims), None));
+            }
+        }
+    }
+    if teacher.spec.head.is_some() {
+        for (name, t2) in &teacher.tensors {
+            if let Some(rest) = name.strip_prefix("head.") {
+                let g = match rest {
+                    "pooler.weight" => gather(t2, Some(&dims), Some(&dims)),
+                    "pooler.bias" => gather(t2, Some(&dims), None),
+                    "classifier.weight" => gather(t2, None, Some(&dims)),
+                    _ => Rt::F32 { shape: t2.shape(), data: t2.to_f32() },
+                };
+                tensors.insert(name.clone(), g);
+            }
+        }
+    }
+    if *init == Init::Random {
+        for (name, t) in tensors.iter_mut() {
+            let shape = t.shape();
+            let n: usize = shape.iter().product();
+            let data = if name.ends_with("ln.weight") {
+                vec![1.0; n]
+            } else if name.ends_with("bias") {
+                vec![0.0; n]
+            } else {
+                // Approximately N(0, 0.02): the sum of four uniforms, scaled.
+                (0..n)
+                    .map(|_| {
+                        let mut s = 0.0;
+                        for _ in 0..4 {
+                            state ^= state << 13;
+                            state ^= state >> 7;
+                            state ^= state << 17;
+                            s += (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                        }
+                        s * 0.02 * 3f32.sqrt()
+                    })
+                    .collect()
+            };
+            *t = Rt::F32 { shape, data };
+        }
+    }
+    let out = ModelData { spec, tensors, tokenizer_json: teacher.tokenizer_json.clone() };
+    out.validate()?;
+    Ok(out)
+}
