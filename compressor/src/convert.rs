@@ -121,6 +121,22 @@ fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, act: Option<(u8, f32)>
     })
 }
 
+/// LSQ's initial activation step of every dense layer, from the mean |x| of its inputs over
+/// the real tokens of `batch` (`2 · mean|x| / sqrt(Q_P)`).
+pub fn calibrate_activations(enc: &Encoder, batch: &crate::student::Batch, bits: u8) -> BTreeMap<String, f32> {
+    let mut sums: BTreeMap<String, f32> = BTreeMap::new();
+    let mask = batch.mask.clone();
+    let tokens = mask.clone().sum().into_scalar::<f32>().max(1.0);
+    enc.forward_observed(batch, &mut |name, x| {
+        let [_, _, w] = x.dims();
+        let m = mask.clone().unsqueeze_dim::<3>(2);
+        let mean = (x.clone().abs() * m).sum().into_scalar::<f32>() / (tokens * w as f32);
+        sums.insert(name.to_string(), mean);
+    });
+    let (_, qp) = crate::lsq::q_range(bits);
+    sums.into_iter().map(|(k, mean)| (k, (2.0 * mean / qp.sqrt()).max(1e-8))).collect()
+}
+
 /// Every dense layer of an encoder, mutably, with its package name.
 pub fn dense_layers_mut(enc: &mut Encoder) -> Vec<(String, &mut Dense)> {
     let mut out = Vec::new();

@@ -158,6 +158,16 @@ pub struct Outputs {
 
 impl Encoder {
     pub fn forward(&self, batch: &Batch) -> Outputs {
+        self.forward_observed(batch, &mut |_, _| {})
+    }
+
+    /// [`Encoder::forward`], showing `observe` the input of every dense layer with the layer's
+    /// package name (activation calibration).
+    pub fn forward_observed(&self, batch: &Batch, observe: &mut dyn FnMut(&str, &Tensor<3>)) -> Outputs {
+        let mut dense = |name: String, d: &Dense, x: Tensor<3>| {
+            observe(&name, &x);
+            d.forward(x)
+        };
         let e = &self.embeddings;
         let [b, s] = batch.ids.dims();
         let word = match &e.word_quant {
@@ -173,10 +183,10 @@ impl Encoder {
         let key_bias = (batch.mask.clone() - 1.0).mul_scalar(1e9).reshape([b, 1, 1, s]);
         let mut hidden = vec![x.clone()];
         let mut attentions = Vec::new();
-        for block in &self.blocks {
+        for (i, block) in self.blocks.iter().enumerate() {
             if let Some(a) = &block.attention {
                 let inner = a.heads * a.head_dim;
-                let qkv = a.qkv.forward(x.clone());
+                let qkv = dense(format!("blocks.{i}.attn.qkv"), &a.qkv, x.clone());
                 let split = |i: usize| {
                     qkv.clone().narrow(2, i * inner, inner).reshape([b, s, a.heads, a.head_dim]).swap_dims(1, 2)
                 };
@@ -184,10 +194,11 @@ impl Encoder {
                 let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((a.head_dim as f32).sqrt()) + key_bias.clone();
                 let p = softmax(scores, 3);
                 let ctx = p.clone().matmul(v).swap_dims(1, 2).reshape([b, s, inner]);
-                x = a.norm.forward(x + a.out.forward(ctx));
+                x = a.norm.forward(x + dense(format!("blocks.{i}.attn.out"), &a.out, ctx));
                 attentions.push(p);
             } else if let Some(f) = &block.feed_forward {
-                x = f.norm.forward(x.clone() + f.out.forward(gelu(f.inp.forward(x))));
+                let h = gelu(dense(format!("blocks.{i}.ffn.in"), &f.inp, x.clone()));
+                x = f.norm.forward(x + dense(format!("blocks.{i}.ffn.out"), &f.out, h));
             } else if let Some(c) = &block.sep_conv {
                 // Zero the padding so that it never leaks into real tokens, then a depthwise
                 // convolution along the sequence with zero padding at both ends.
@@ -204,9 +215,9 @@ impl Encoder {
                     let tap = taps.clone().narrow(1, j, 1).reshape([1, 1, width]);
                     acc = acc + padded.clone().narrow(1, j, s) * tap;
                 }
-                x = c.norm.forward(x.clone() + c.pointwise.forward(gelu(acc)));
+                x = c.norm.forward(x.clone() + dense(format!("blocks.{i}.conv.pointwise"), &c.pointwise, gelu(acc)));
             } else if let Some(p) = &block.projection {
-                x = p.forward(x);
+                x = dense(format!("blocks.{i}.proj"), p, x);
             }
             hidden.push(x.clone());
         }
