@@ -5,7 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use bertling_compressor::convert::QuantPlan;
+use bertling_compressor::distill::{Corpus, DistillConfig, LossWeights, Progress};
+use bertling_compressor::etd::{extract, importance, Init, StudentShape};
+use bertling_compressor::eval::{agreement, glue_examples, loyalty, read_texts, stsb};
+use bertling_compressor::pipeline::{distill_student, kdlsq, RunFiles};
 use bertling_runtime::cpu::Team;
+use bertling_runtime::spec::BlockSpec;
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuOptions};
 use bertling_runtime::profile::{latency_table, percentiles, Profiler, TableConfig};
 use bertling_runtime::{cosine, load_model_data, write_package_file, Backend, Input, LoadOptions, Model, Precision};
@@ -16,6 +22,8 @@ use clap::{Args, Parser, Subcommand};
 enum CliError {
     #[error(transparent)]
     Runtime(#[from] bertling_runtime::Error),
+    #[error(transparent)]
+    Compress(#[from] bertling_compressor::CompressError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -107,6 +115,134 @@ enum Command {
     /// Measure on-device latency: the per-op latency table of the search space (--out), or the
     /// per-op breakdown of one model (--model).
     Profile(ProfileArgs),
+    /// Distil a smaller student from a teacher on plain text (task-agnostic).
+    Distill(DistillArgs),
+    /// KDLSQ: quantize a student (or the teacher) to 2..8 bits, trained by distillation.
+    Quantize(QuantizeArgs),
+    /// Compare a student with its teacher: embedding agreement, STS-B, classification loyalty.
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Clone)]
+struct TrainArgs {
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    /// Sentences per micro-batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    accumulation: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f32,
+    /// Tokens per training sentence.
+    #[arg(long, default_value_t = 128)]
+    max_len: usize,
+    /// Layer map: uniform, last, or a list of teacher layers (one per student layer), e.g. 1,3,5.
+    #[arg(long, default_value = "uniform")]
+    map: String,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Worker threads for training (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Checkpoint directory (a killed run continues from it with --resume).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: usize,
+    /// Append one JSON line per step to this file.
+    #[arg(long)]
+    log: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DistillArgs {
+    /// Hugging Face BERT directory.
+    #[arg(long)]
+    teacher: PathBuf,
+    /// Plain-text corpus, one sentence or paragraph per line (streamed).
+    #[arg(long)]
+    corpus: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    /// etd-impt, etd-rand or random.
+    #[arg(long, default_value = "etd-impt")]
+    init: String,
+    /// Student layers (default: half the teacher's).
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Student width (default: the teacher's).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Attention heads per layer (default: the teacher's, scaled with the width).
+    #[arg(long)]
+    heads: Option<usize>,
+    /// Feed-forward units per layer (default: 4 × width).
+    #[arg(long)]
+    inner: Option<usize>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    /// The full-precision teacher (Hugging Face directory).
+    #[arg(long)]
+    teacher: PathBuf,
+    /// The student to quantize (a package); default: the teacher itself.
+    #[arg(long)]
+    student: Option<PathBuf>,
+    /// Weight bits, 2..8.
+    #[arg(long)]
+    bits: u8,
+    /// Columns per step (32, 64, 128); default one step per output channel.
+    #[arg(long)]
+    group: Option<usize>,
+    /// Bits of the word-embedding table.
+    #[arg(long, default_value_t = 8)]
+    embedding_bits: u8,
+    /// Bits of the activations entering each matrix: 8, 4, or 0 for float activations.
+    #[arg(long, default_value_t = 8)]
+    act_bits: u8,
+    #[arg(long)]
+    corpus: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long)]
+    teacher: PathBuf,
+    #[arg(long)]
+    student: PathBuf,
+    /// stsb, sst2, cola, mrpc, rte or qnli (with --data).
+    #[arg(long)]
+    task: Option<String>,
+    /// The task's GLUE directory (holding dev.tsv).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Texts for embedding agreement, one per line.
+    #[arg(long)]
+    texts: Option<PathBuf>,
+    /// At most this many texts or examples.
+    #[arg(long, default_value_t = 2000)]
+    limit: usize,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -223,6 +359,9 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Demo { model, threads, backend } => demo(&model, threads, &backend),
         Command::Profile(a) => profile(&a),
+        Command::Distill(a) => distill_cmd(&a),
+        Command::Quantize(a) => quantize_cmd(&a),
+        Command::Eval(a) => eval_cmd(&a),
     }
 }
 
@@ -461,5 +600,153 @@ fn profile(a: &ProfileArgs) -> Result<()> {
     std::fs::write(&tmp, text).map_err(io(format!("writing {}", tmp.display())))?;
     std::fs::rename(&tmp, out).map_err(io(format!("writing {}", out.display())))?;
     eprintln!("wrote {} ({} ops, {} on {})", out.display(), table.entries.len(), table.backend, table.device);
+    Ok(())
+}
+
+impl TrainArgs {
+    fn config(&self) -> Result<DistillConfig> {
+        if let Some(n) = self.threads {
+            // Training runs on rayon's global pool; it can be sized once per process.
+            rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| CliError::Usage(format!("--threads: {e}")))?;
+        }
+        Ok(DistillConfig {
+            steps: self.steps,
+            batch_size: self.batch,
+            accumulation: self.accumulation,
+            lr: self.lr,
+            warmup: self.warmup.min(self.steps),
+            weight_decay: self.weight_decay,
+            max_len: self.max_len,
+            seed: self.seed,
+            checkpoint_every: self.checkpoint_every,
+            map: self.map.parse()?,
+            weights: LossWeights::default(),
+        })
+    }
+
+    fn files(&self) -> RunFiles<'_> {
+        RunFiles { checkpoint: self.checkpoint.as_deref(), resume: self.resume, log: self.log.as_deref() }
+    }
+}
+
+/// A one-line progress report on stderr (rewritten in place on a terminal, every 5 % otherwise).
+fn progress_printer(what: &'static str) -> impl FnMut(&Progress) {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    move |p: &Progress| {
+        let line = format!(
+            "{what} [{:>5}/{}] loss {:.4} (hidden {:.4}, attention {:.4}, embedding {:.4})  {:.0} tok/s  lr {:.2e}  eta {:.0}s",
+            p.step, p.steps, p.losses.total, p.losses.hidden, p.losses.attention, p.losses.embedding, p.tokens_per_s, p.lr, p.eta_s
+        );
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+            if p.step == p.steps {
+                eprintln!();
+            }
+        } else if p.step == p.steps || p.step % (p.steps / 20).max(1) == 0 {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn distill_cmd(a: &DistillArgs) -> Result<()> {
+    let cfg = a.train.config()?;
+    let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
+    let t = &teacher.spec;
+    let (layers, tw) = (t.blocks.len() / 2, t.embeddings.width);
+    let (heads, head_dim) = match t.blocks.first() {
+        Some(BlockSpec::Attention { heads, head_dim, .. }) => (*heads, *head_dim),
+        _ => return Err(CliError::Usage("the teacher must start with an attention block".into())),
+    };
+    let width = a.width.unwrap_or(tw);
+    let shape = StudentShape {
+        layers: a.layers.unwrap_or((layers / 2).max(1)),
+        width,
+        heads: a.heads.unwrap_or((heads * width / tw).max(1)),
+        inner: a.inner.unwrap_or(4 * width),
+    };
+    let _ = head_dim;
+    let init = match a.init.as_str() {
+        "etd-rand" => Init::EtdRand,
+        "random" => Init::Random,
+        "etd-impt" => {
+            let mut corpus = Corpus::open(&a.corpus, &teacher.tokenizer_json, cfg.max_len.min(t.max_seq_len))?;
+            let sample = corpus.next_batch(64)?;
+            eprintln!("measuring unit importance on {} sentences ...", sample.len());
+            Init::EtdImpt(importance(&teacher, &sample)?)
+        }
+        other => return Err(CliError::Usage(format!("--init {other}: use etd-impt, etd-rand or random"))),
+    };
+    let student = extract(&teacher, &shape, &init, cfg.seed)?;
+    let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(), &mut progress_printer("distill"))?;
+    write_package_file(&out, &a.out)?;
+    eprintln!("wrote {} ({:.1} MB, {:.1} M parameters)", a.out.display(), out.stored_bytes() as f64 / 1e6, out.parameters() as f64 / 1e6);
+    Ok(())
+}
+
+fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
+    let cfg = a.train.config()?;
+    let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
+    let student = match &a.student {
+        Some(p) => load_model_data(p)?,
+        None => teacher.clone(),
+    };
+    let act_bits = match a.act_bits {
+        0 => None,
+        4 | 8 => Some(a.act_bits),
+        other => return Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
+    };
+    let plan = QuantPlan { bits: a.bits, group: a.group, embedding_bits: a.embedding_bits, act_bits };
+    let out = kdlsq(&teacher, &student, &plan, &a.corpus, &cfg, &a.train.files(), &mut progress_printer("kdlsq"))?;
+    write_package_file(&out, &a.out)?;
+    eprintln!("wrote {} ({:.1} MB, {}-bit)", a.out.display(), out.stored_bytes() as f64 / 1e6, a.bits);
+    Ok(())
+}
+
+fn eval_cmd(a: &EvalArgs) -> Result<()> {
+    let opts = LoadOptions { threads: a.threads, ..Default::default() };
+    let teacher = Model::load(&a.teacher, &opts)?;
+    let student = Model::load(&a.student, &opts)?;
+    let mut report = serde_json::Map::new();
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    if let Some(texts) = &a.texts {
+        let t = read_texts(texts, a.limit)?;
+        let ag = agreement(&teacher, &student, &t)?;
+        rows.push(("embedding cosine to teacher (mean)".into(), "1".into(), format!("{:.4}", ag.mean)));
+        rows.push(("embedding cosine to teacher (5th pct)".into(), "1".into(), format!("{:.4}", ag.p5)));
+        report.insert("agreement".into(), serde_json::to_value(ag).unwrap_or_default());
+    }
+    match (a.task.as_deref(), &a.data) {
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => return Err(CliError::Usage("--task and --data go together".into())),
+        (Some("stsb"), Some(dir)) => {
+            let (ts, ss) = (stsb(&teacher, dir)?, stsb(&student, dir)?);
+            rows.push(("STS-B dev Spearman".into(), format!("{ts:.4}"), format!("{ss:.4}")));
+            report.insert("stsb".into(), serde_json::json!({"teacher": ts, "student": ss}));
+        }
+        (Some(task), Some(dir)) => {
+            let mut ex = glue_examples(task, dir)?;
+            ex.truncate(a.limit);
+            let l = loyalty(&teacher, &student, &ex)?;
+            rows.push((format!("{task} accuracy"), format!("{:.4}", l.teacher_accuracy), format!("{:.4}", l.student_accuracy)));
+            rows.push(("label loyalty".into(), "1".into(), format!("{:.4}", l.label_loyalty)));
+            rows.push(("probability loyalty".into(), "1".into(), format!("{:.4}", l.probability_loyalty)));
+            report.insert(task.to_string(), serde_json::to_value(l).unwrap_or_default());
+        }
+    }
+    if rows.is_empty() {
+        return Err(CliError::Usage("nothing to evaluate: give --texts FILE and/or --task T --data DIR".into()));
+    }
+    let (ti, si) = (teacher.info(), student.info());
+    report.insert("teacher".into(), serde_json::json!({"path": a.teacher, "parameters": ti.parameters, "bytes": ti.bytes}));
+    report.insert("student".into(), serde_json::json!({"path": a.student, "parameters": si.parameters, "bytes": si.bytes, "matrix_bits": si.matrix_bits}));
+    if a.json {
+        println!("{}", serde_json::Value::Object(report));
+    } else {
+        println!("| metric | teacher | student |\n|---|---|---|");
+        println!("| size (MB) | {:.1} | {:.1} |", ti.bytes as f64 / 1e6, si.bytes as f64 / 1e6);
+        for (m, t, s) in rows {
+            println!("| {m} | {t} | {s} |");
+        }
+    }
     Ok(())
 }

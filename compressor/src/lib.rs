@@ -9,7 +9,9 @@ pub mod convert;
 pub mod distill;
 pub mod error;
 pub mod etd;
+pub mod eval;
 pub mod lsq;
+pub mod pipeline;
 pub mod student;
 
 pub use error::{CompressError, Result};

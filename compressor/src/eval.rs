@@ -1,0 +1,221 @@
+//! Evaluation of a student against its teacher (both run by the runtime's CPU backend):
+//! sentence-embedding agreement, STS-B Spearman from embeddings, and for classification
+//! packages accuracy, label loyalty and probability loyalty (Xu et al. 2021,
+//! `../shared/papers/NOTES.md` §6).
+
+use std::path::Path;
+
+use bertling_runtime::{cosine, Model};
+use serde::Serialize;
+
+use crate::error::{CompressError, Result};
+
+/// Cosine of the student's sentence embeddings to the teacher's over a set of texts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Agreement {
+    pub mean: f64,
+    /// 5th percentile.
+    pub p5: f64,
+    pub texts: usize,
+}
+
+/// Embedding agreement over `texts` (batched).
+pub fn agreement(teacher: &Model, student: &Model, texts: &[String]) -> Result<Agreement> {
+    if texts.is_empty() {
+        return Err(CompressError::InvalidArgument("no texts to compare on".into()));
+    }
+    let mut cos = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(32) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let (a, b) = (teacher.embed(&refs)?, student.embed(&refs)?);
+        cos.extend(a.iter().zip(&b).map(|(x, y)| cosine(x, y) as f64));
+    }
+    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+    cos.sort_by(f64::total_cmp);
+    let p5 = cos[((cos.len() - 1) as f64 * 0.05).round() as usize];
+    Ok(Agreement { mean, p5, texts: cos.len() })
+}
+
+/// Spearman's rank correlation (average ranks for ties).
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    fn ranks(v: &[f64]) -> Vec<f64> {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut r = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < idx.len() {
+            let mut j = i;
+            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+                j += 1;
+            }
+            let avg = (i + j) as f64 / 2.0 + 1.0;
+            for k in i..=j {
+                r[idx[k]] = avg;
+            }
+            i = j + 1;
+        }
+        r
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    if va == 0.0 || vb == 0.0 {
+        0.0
+    } else {
+        cov / (va * vb).sqrt()
+    }
+}
+
+fn read_tsv(path: &Path) -> Result<Vec<Vec<String>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| CompressError::InvalidArgument(format!("cannot read {}: {e}", path.display())))?;
+    Ok(text.lines().map(|l| l.trim_start_matches('\u{feff}').split('\t').map(str::to_string).collect()).collect())
+}
+
+/// STS-B (dev.tsv in `dir`): Spearman correlation of the embeddings' cosine with the gold
+/// scores.
+pub fn stsb(model: &Model, dir: &Path) -> Result<f64> {
+    let rows = read_tsv(&dir.join("dev.tsv"))?;
+    let (mut pred, mut gold) = (Vec::new(), Vec::new());
+    let data: Vec<&Vec<String>> = rows.iter().skip(1).filter(|r| r.len() >= 10).collect();
+    if data.is_empty() {
+        return Err(CompressError::InvalidArgument(format!("{}: no STS-B rows (score in column 10)", dir.display())));
+    }
+    for chunk in data.chunks(32) {
+        let a: Vec<&str> = chunk.iter().map(|r| r[7].as_str()).collect();
+        let b: Vec<&str> = chunk.iter().map(|r| r[8].as_str()).collect();
+        let (ea, eb) = (model.embed(&a)?, model.embed(&b)?);
+        for ((x, y), r) in ea.iter().zip(&eb).zip(chunk) {
+            pred.push(cosine(x, y) as f64);
+            gold.push(r[9].trim().parse::<f64>().map_err(|_| CompressError::InvalidArgument(format!("bad STS-B score `{}`", r[9])))?);
+        }
+    }
+    Ok(spearman(&pred, &gold))
+}
+
+/// A classification example: one text or a pair, and the gold label index.
+pub struct Example {
+    pub a: String,
+    pub b: Option<String>,
+    pub label: usize,
+}
+
+/// Dev examples of a GLUE classification task (`sst2`, `cola`, `mrpc`, `rte`, `qnli`) in `dir`.
+/// Labels are indices in GLUE's order (RTE/QNLI: entailment = 0, not_entailment = 1).
+pub fn glue_examples(task: &str, dir: &Path) -> Result<Vec<Example>> {
+    let rows = read_tsv(&dir.join("dev.tsv"))?;
+    let entail = |s: &str| if s.trim() == "entailment" { 0 } else { 1 };
+    let num = |s: &str| s.trim().parse::<usize>().map_err(|_| CompressError::InvalidArgument(format!("bad label `{s}`")));
+    let mut out = Vec::new();
+    match task {
+        "sst2" => {
+            for r in rows.iter().skip(1).filter(|r| r.len() >= 2) {
+                out.push(Example { a: r[0].clone(), b: None, label: num(&r[1])? });
+            }
+        }
+        "cola" => {
+            for r in rows.iter().filter(|r| r.len() >= 4) {
+                out.push(Example { a: r[3].clone(), b: None, label: num(&r[1])? });
+            }
+        }
+        "mrpc" => {
+            for r in rows.iter().skip(1).filter(|r| r.len() >= 5) {
+                out.push(Example { a: r[3].clone(), b: Some(r[4].clone()), label: num(&r[0])? });
+            }
+        }
+        "rte" | "qnli" => {
+            for r in rows.iter().skip(1).filter(|r| r.len() >= 4) {
+                out.push(Example { a: r[1].clone(), b: Some(r[2].clone()), label: entail(&r[3]) });
+            }
+        }
+        other => return Err(CompressError::InvalidArgument(format!("unknown task `{other}`: stsb, sst2, cola, mrpc, rte or qnli"))),
+    }
+    if out.is_empty() {
+        return Err(CompressError::InvalidArgument(format!("no {task} examples in {}", dir.display())));
+    }
+    Ok(out)
+}
+
+/// Classification quality of a student and its loyalty to the teacher.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Loyalty {
+    pub teacher_accuracy: f64,
+    pub student_accuracy: f64,
+    /// Fraction of inputs where student and teacher predict the same label.
+    pub label_loyalty: f64,
+    /// Mean of 1 - sqrt(JSD(P_teacher ‖ P_student)), JSD with base-2 logarithms.
+    pub probability_loyalty: f64,
+    pub examples: usize,
+}
+
+/// Jensen–Shannon divergence with base-2 logarithms (in [0, 1]).
+pub fn jsd(p: &[f64], q: &[f64]) -> f64 {
+    let kl = |a: &[f64], m: &[f64]| -> f64 { a.iter().zip(m).filter(|(x, _)| **x > 0.0).map(|(x, y)| x * (x / y).log2()).sum() };
+    let m: Vec<f64> = p.iter().zip(q).map(|(a, b)| (a + b) / 2.0).collect();
+    (0.5 * kl(p, &m) + 0.5 * kl(q, &m)).max(0.0)
+}
+
+/// Accuracy and loyalty on examples.
+pub fn loyalty(teacher: &Model, student: &Model, examples: &[Example]) -> Result<Loyalty> {
+    let (mut ta, mut sa, mut ll, mut pl) = (0usize, 0usize, 0usize, 0f64);
+    for chunk in examples.chunks(32) {
+        let run = |m: &Model| -> Result<Vec<bertling_runtime::Classification>> {
+            if chunk.iter().all(|e| e.b.is_none()) {
+                let t: Vec<&str> = chunk.iter().map(|e| e.a.as_str()).collect();
+                Ok(m.classify(&t)?)
+            } else {
+                let p: Vec<(&str, &str)> = chunk.iter().map(|e| (e.a.as_str(), e.b.as_deref().unwrap_or(""))).collect();
+                Ok(m.classify_pairs(&p)?)
+            }
+        };
+        let (t, s) = (run(teacher)?, run(student)?);
+        for ((e, ct), cs) in chunk.iter().zip(&t).zip(&s) {
+            ta += (ct.label_id == e.label) as usize;
+            sa += (cs.label_id == e.label) as usize;
+            ll += (ct.label_id == cs.label_id) as usize;
+            let (p, q): (Vec<f64>, Vec<f64>) = (ct.probs.iter().map(|&v| v as f64).collect(), cs.probs.iter().map(|&v| v as f64).collect());
+            pl += 1.0 - jsd(&p, &q).sqrt();
+        }
+    }
+    let n = examples.len() as f64;
+    Ok(Loyalty {
+        teacher_accuracy: ta as f64 / n,
+        student_accuracy: sa as f64 / n,
+        label_loyalty: ll as f64 / n,
+        probability_loyalty: pl / n,
+        examples: examples.len(),
+    })
+}
+
+/// Non-empty lines of a text file, at most `limit`.
+pub fn read_texts(path: &Path, limit: usize) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| CompressError::InvalidArgument(format!("cannot read {}: {e}", path.display())))?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).take(limit).map(str::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spearman_closed_forms() {
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 30.0, 40.0]) - 1.0).abs() < 1e-12);
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // Monotone but not linear: still 1.
+        assert!((spearman(&[1.0, 2.0, 3.0], &[1.0, 8.0, 27.0]) - 1.0).abs() < 1e-12);
+        // With ties: ranks [1.5, 1.5, 3] vs [1, 2, 3] -> 0.8660254.
+        assert!((spearman(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]) - 0.866_025_403_784_438_6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn jsd_closed_forms() {
+        assert_eq!(jsd(&[0.5, 0.5], &[0.5, 0.5]), 0.0);
+        // Disjoint distributions: JSD = 1 bit.
+        assert!((jsd(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-12);
+        // p = (1, 0), q = (1/2, 1/2): m = (3/4, 1/4); JSD = ½·log2(4/3) + ½·(½·log2(2/3) + ½·log2(2)).
+        let want = 0.5 * (4.0f64 / 3.0).log2() + 0.5 * (0.5 * (2.0f64 / 3.0).log2() + 0.5);
+        assert!((jsd(&[1.0, 0.0], &[0.5, 0.5]) - want).abs() < 1e-12);
+    }
+}
