@@ -149,3 +149,81 @@ fn wgpu_backend_gives_the_cpu_results() {
         }
     }
 }
+
+fn small_corpus() -> PathBuf {
+    let words = ["good", "bad", "movie", "film", "great", "plot", "acting", "not", "very", "i", "love", "hate", "boring", "fun", "story", "music", "the", "a"];
+    let mut s = 11u64;
+    let text: String = (0..120)
+        .map(|i| {
+            let n = 3 + i % 7;
+            let line: Vec<&str> = (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    words[(s % words.len() as u64) as usize]
+                })
+                .collect();
+            line.join(" ") + "\n"
+        })
+        .collect();
+    let p = tmp("corpus.txt");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// distill -> quantize -> eval on the tiny teacher: packages come out, are loadable, and the
+/// report has the metrics; a second run into the same checkpoint needs --resume.
+#[test]
+fn distill_quantize_and_eval() {
+    let corpus = small_corpus();
+    let student = tmp("student.bertling");
+    let ck = tmp("ck-distill");
+    let _ = std::fs::remove_dir_all(&ck);
+    let common = ["--steps", "6", "--batch", "4", "--max-len", "16", "--lr", "1e-3", "--warmup", "2", "--checkpoint-every", "3", "--threads", "1"];
+    let out = bin()
+        .args(["distill", "--teacher"])
+        .arg(tiny())
+        .arg("--corpus")
+        .arg(&corpus)
+        .args(["--layers", "1", "--width", "16", "--init", "etd-impt", "--out"])
+        .arg(&student)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info = Model::load(&student, &LoadOptions::default()).unwrap();
+    assert_eq!(info.info().blocks.len(), 2);
+    assert_eq!(info.info().output_width, 16);
+    assert_eq!(info.info().spec.provenance.recipe["method"], "distill");
+    // The checkpoint is there: running again without --resume is refused.
+    let again = bin().args(["distill", "--teacher"]).arg(tiny()).arg("--corpus").arg(&corpus).args(["--layers", "1", "--width", "16", "--out"]).arg(tmp("x.bertling")).arg("--checkpoint").arg(&ck).args(common).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+
+    let q = tmp("student-w4.bertling");
+    let out = bin()
+        .args(["quantize", "--teacher"])
+        .arg(tiny())
+        .arg("--student")
+        .arg(&student)
+        .args(["--bits", "4", "--group", "32", "--act-bits", "8", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(&q)
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let qm = Model::load(&q, &LoadOptions::default()).unwrap();
+    assert_eq!(qm.info().matrix_bits, vec![4]);
+    assert_eq!(qm.info().spec.quantized["blocks.0.attn.qkv.weight"].act_bits, Some(8));
+
+    let out = bin().args(["eval", "--json", "--teacher"]).arg(tiny()).arg("--student").arg(&q).arg("--texts").arg(&corpus).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mean = report["agreement"]["mean"].as_f64().unwrap();
+    assert!(mean > -1.0 && mean <= 1.0 && report["agreement"]["texts"] == 120);
+}
