@@ -6,15 +6,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bertling_compressor::convert::QuantPlan;
-use bertling_compressor::distill::{Corpus, DistillConfig, LossWeights, Progress};
-use bertling_compressor::etd::{extract, importance, Init, StudentShape};
+use bertling_compressor::distill::{DistillConfig, LossWeights, Progress};
+use bertling_compressor::etd::{extract, init_named, StudentShape};
 use bertling_compressor::eval::{agreement, glue_examples, loyalty, read_texts, stsb};
-use bertling_compressor::pipeline::{distill_student, kdlsq, RunFiles};
+use bertling_compressor::pipeline::{compress, distill_student, kdlsq, CompressPlan, RunFiles};
 use bertling_runtime::cpu::Team;
 use bertling_runtime::spec::BlockSpec;
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuOptions};
 use bertling_runtime::profile::{latency_table, percentiles, Profiler, TableConfig};
-use bertling_runtime::{cosine, load_model_data, write_package_file, Backend, Input, LoadOptions, Model, Precision};
+use bertling_runtime::{cosine, load_model_data, write_package_file, Backend, Input, LoadOptions, Model, ModelData, Precision};
 use clap::{Args, Parser, Subcommand};
 
 /// Errors of the command-line tool.
@@ -121,6 +121,52 @@ enum Command {
     Quantize(QuantizeArgs),
     /// Compare a student with its teacher: embedding agreement, STS-B, classification loyalty.
     Eval(EvalArgs),
+    /// The whole chain: init -> distill -> KDLSQ at each bit width -> export -> report.
+    Compress(CompressArgs),
+}
+
+#[derive(Args)]
+struct CompressArgs {
+    #[arg(long)]
+    teacher: PathBuf,
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Output directory: packages, checkpoints, train.jsonl, report.json, report.md.
+    #[arg(long)]
+    out: PathBuf,
+    /// Weight bit widths, one package each.
+    #[arg(long, value_delimiter = ',', default_value = "8,4,2")]
+    bits: Vec<u8>,
+    /// Columns per step (32, 64, 128); default one step per output channel.
+    #[arg(long)]
+    group: Option<usize>,
+    /// Activation bits (8, 4, or 0 for float activations).
+    #[arg(long, default_value_t = 8)]
+    act_bits: u8,
+    #[arg(long, default_value_t = 8)]
+    embedding_bits: u8,
+    /// Skip the student: KDLSQ-quantize the teacher itself.
+    #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner"])]
+    teacher_only: bool,
+    /// Student layers (default: half the teacher's).
+    #[arg(long)]
+    layers: Option<usize>,
+    #[arg(long)]
+    width: Option<usize>,
+    #[arg(long)]
+    heads: Option<usize>,
+    #[arg(long)]
+    inner: Option<usize>,
+    #[arg(long, default_value = "etd-impt")]
+    init: String,
+    /// Texts for the agreement report (default: the first 500 lines of the corpus).
+    #[arg(long)]
+    eval_texts: Option<PathBuf>,
+    /// STS-B directory (dev.tsv) for the report.
+    #[arg(long)]
+    stsb: Option<PathBuf>,
+    #[command(flatten)]
+    train: TrainArgs,
 }
 
 #[derive(Args, Clone)]
@@ -362,6 +408,7 @@ fn run(command: Command) -> Result<()> {
         Command::Distill(a) => distill_cmd(&a),
         Command::Quantize(a) => quantize_cmd(&a),
         Command::Eval(a) => eval_cmd(&a),
+        Command::Compress(a) => compress_cmd(&a),
     }
 }
 
@@ -631,6 +678,10 @@ impl TrainArgs {
 
 /// A one-line progress report on stderr (rewritten in place on a terminal, every 5 % otherwise).
 fn progress_printer(what: &'static str) -> impl FnMut(&Progress) {
+    progress_printer_named(what.to_string())
+}
+
+fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     move |p: &Progress| {
         let line = format!(
@@ -648,34 +699,28 @@ fn progress_printer(what: &'static str) -> impl FnMut(&Progress) {
     }
 }
 
+/// The student shape from the flags, defaulting from the teacher: half its layers, its width,
+/// heads scaled with the width, 4 × width feed-forward units.
+fn student_shape(teacher: &ModelData, layers: Option<usize>, width: Option<usize>, heads: Option<usize>, inner: Option<usize>) -> Result<StudentShape> {
+    let t = &teacher.spec;
+    let tw = t.embeddings.width;
+    let Some(BlockSpec::Attention { heads: th, .. }) = t.blocks.first() else {
+        return Err(CliError::Usage("the teacher must start with an attention block".into()));
+    };
+    let width = width.unwrap_or(tw);
+    Ok(StudentShape {
+        layers: layers.unwrap_or((t.blocks.len() / 4).max(1)),
+        width,
+        heads: heads.unwrap_or((th * width / tw).max(1)),
+        inner: inner.unwrap_or(4 * width),
+    })
+}
+
 fn distill_cmd(a: &DistillArgs) -> Result<()> {
     let cfg = a.train.config()?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
-    let t = &teacher.spec;
-    let (layers, tw) = (t.blocks.len() / 2, t.embeddings.width);
-    let (heads, head_dim) = match t.blocks.first() {
-        Some(BlockSpec::Attention { heads, head_dim, .. }) => (*heads, *head_dim),
-        _ => return Err(CliError::Usage("the teacher must start with an attention block".into())),
-    };
-    let width = a.width.unwrap_or(tw);
-    let shape = StudentShape {
-        layers: a.layers.unwrap_or((layers / 2).max(1)),
-        width,
-        heads: a.heads.unwrap_or((heads * width / tw).max(1)),
-        inner: a.inner.unwrap_or(4 * width),
-    };
-    let _ = head_dim;
-    let init = match a.init.as_str() {
-        "etd-rand" => Init::EtdRand,
-        "random" => Init::Random,
-        "etd-impt" => {
-            let mut corpus = Corpus::open(&a.corpus, &teacher.tokenizer_json, cfg.max_len.min(t.max_seq_len))?;
-            let sample = corpus.next_batch(64)?;
-            eprintln!("measuring unit importance on {} sentences ...", sample.len());
-            Init::EtdImpt(importance(&teacher, &sample)?)
-        }
-        other => return Err(CliError::Usage(format!("--init {other}: use etd-impt, etd-rand or random"))),
-    };
+    let shape = student_shape(&teacher, a.layers, a.width, a.heads, a.inner)?;
+    let init = init_named(&a.init, &teacher, &a.corpus, cfg.max_len)?;
     let student = extract(&teacher, &shape, &init, cfg.seed)?;
     let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(), &mut progress_printer("distill"))?;
     write_package_file(&out, &a.out)?;
@@ -748,5 +793,33 @@ fn eval_cmd(a: &EvalArgs) -> Result<()> {
             println!("| {m} | {t} | {s} |");
         }
     }
+    Ok(())
+}
+
+fn compress_cmd(a: &CompressArgs) -> Result<()> {
+    let train = a.train.config()?;
+    if a.train.checkpoint.is_some() {
+        return Err(CliError::Usage("compress keeps its checkpoints under --out; drop --checkpoint".into()));
+    }
+    let act_bits = match a.act_bits {
+        0 => None,
+        4 | 8 => Some(a.act_bits),
+        other => return Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
+    };
+    let student = if a.teacher_only {
+        None
+    } else {
+        let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
+        Some((student_shape(&teacher, a.layers, a.width, a.heads, a.inner)?, a.init.clone()))
+    };
+    let plan = CompressPlan { student, bits: a.bits.clone(), group: a.group, act_bits, embedding_bits: a.embedding_bits, train };
+    let texts = read_texts(a.eval_texts.as_deref().unwrap_or(&a.corpus), 500)?;
+    let mut printers: std::collections::BTreeMap<String, Box<dyn FnMut(&Progress)>> = Default::default();
+    let report = compress(&a.teacher, &a.corpus, &a.out, &plan, &texts, a.stsb.as_deref(), a.train.resume, &mut |stage, p| {
+        let print = printers.entry(stage.to_string()).or_insert_with(|| Box::new(progress_printer_named(stage.to_string())));
+        print(p)
+    })?;
+    println!("{}", report.markdown());
+    eprintln!("report: {}", a.out.join("report.md").display());
     Ok(())
 }

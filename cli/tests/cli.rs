@@ -150,7 +150,13 @@ fn wgpu_backend_gives_the_cpu_results() {
     }
 }
 
+/// A small corpus, written once per test process (tests run in parallel).
 fn small_corpus() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(write_small_corpus).clone()
+}
+
+fn write_small_corpus() -> PathBuf {
     let words = ["good", "bad", "movie", "film", "great", "plot", "acting", "not", "very", "i", "love", "hate", "boring", "fun", "story", "music", "the", "a"];
     let mut s = 11u64;
     let text: String = (0..120)
@@ -226,4 +232,33 @@ fn distill_quantize_and_eval() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mean = report["agreement"]["mean"].as_f64().unwrap();
     assert!(mean > -1.0 && mean <= 1.0 && report["agreement"]["texts"] == 120);
+}
+
+/// The whole chain on the tiny teacher: a student, two bit widths, a report.
+#[test]
+fn compress_writes_packages_and_a_report() {
+    let out_dir = tmp("compress");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let out = bin()
+        .args(["compress", "--teacher"])
+        .arg(tiny())
+        .arg("--corpus")
+        .arg(small_corpus())
+        .arg("--out")
+        .arg(&out_dir)
+        .args(["--layers", "1", "--width", "16", "--bits", "8,2", "--group", "32", "--steps", "4", "--batch", "4", "--max-len", "16", "--warmup", "1", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    let models = report["models"].as_array().unwrap();
+    assert_eq!(models.iter().map(|m| m["name"].as_str().unwrap()).collect::<Vec<_>>(), ["student-f32", "student-w8", "student-w2"]);
+    for m in models {
+        assert!(m["cosine_mean"].as_f64().unwrap() <= 1.0 + 1e-9);
+        assert!(Model::load(m["path"].as_str().unwrap(), &LoadOptions::default()).is_ok());
+    }
+    assert!(std::fs::read_to_string(out_dir.join("report.md")).unwrap().contains("| student-w2 | 2 |"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cosine mean"));
+    let log = std::fs::read_to_string(out_dir.join("train.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3 * 4, "three stages of four steps");
 }

@@ -275,3 +275,17 @@ pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64
     out.validate()?;
     Ok(out)
 }
+
+/// The initialisation named `etd-impt`, `etd-rand` or `random`; `etd-impt` measures
+/// importance on the first 64 sentences of the corpus.
+pub fn init_named(name: &str, teacher: &ModelData, corpus: &std::path::Path, max_len: usize) -> Result<Init> {
+    match name {
+        "etd-rand" => Ok(Init::EtdRand),
+        "random" => Ok(Init::Random),
+        "etd-impt" => {
+            let mut c = crate::distill::Corpus::open(corpus, &teacher.tokenizer_json, max_len.min(teacher.spec.max_seq_len))?;
+            Ok(Init::EtdImpt(importance(teacher, &c.next_batch(64)?)?))
+        }
+        other => Err(CompressError::InvalidArgument(format!("init `{other}`: use etd-impt, etd-rand or random"))),
+    }
+}

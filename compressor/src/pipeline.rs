@@ -137,3 +137,136 @@ pub fn kdlsq(
     record(&mut out, teacher, recipe, &losses);
     Ok(out)
 }
+
+/// What `bertling compress` does.
+#[derive(Clone, Debug)]
+pub struct CompressPlan {
+    /// The student's shape and initialisation; `None` quantizes the teacher itself.
+    pub student: Option<(crate::etd::StudentShape, String)>,
+    /// Weight bit widths, one package each.
+    pub bits: Vec<u8>,
+    pub group: Option<usize>,
+    pub act_bits: Option<u8>,
+    pub embedding_bits: u8,
+    /// Settings of each training stage (distillation, then each KDLSQ run).
+    pub train: DistillConfig,
+}
+
+/// One package of a compress run and how it measures up.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CompressedModel {
+    pub name: String,
+    pub path: std::path::PathBuf,
+    pub bytes: usize,
+    pub parameters: usize,
+    pub bits: u8,
+    pub cosine_mean: f64,
+    pub cosine_p5: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stsb: Option<f64>,
+}
+
+/// The report of a compress run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CompressReport {
+    pub teacher: String,
+    pub teacher_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher_stsb: Option<f64>,
+    pub eval_texts: usize,
+    pub models: Vec<CompressedModel>,
+}
+
+impl CompressReport {
+    /// A Markdown table of the report.
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "teacher: {} ({:.1} MB{}), agreement over {} texts\n\n| model | bits | MB | params (M) | cosine mean | cosine p5 | STS-B |\n|---|---|---|---|---|---|---|\n",
+            self.teacher,
+            self.teacher_bytes as f64 / 1e6,
+            self.teacher_stsb.map(|v| format!(", STS-B {v:.4}")).unwrap_or_default(),
+            self.eval_texts
+        );
+        for m in &self.models {
+            s += &format!(
+                "| {} | {} | {:.1} | {:.1} | {:.4} | {:.4} | {} |\n",
+                m.name,
+                m.bits,
+                m.bytes as f64 / 1e6,
+                m.parameters as f64 / 1e6,
+                m.cosine_mean,
+                m.cosine_p5,
+                m.stsb.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+            );
+        }
+        s
+    }
+}
+
+/// init → distill → KDLSQ at each bit width → export → evaluation, into `out_dir`
+/// (packages, `checkpoints/`, `train.jsonl`, `report.json`, `report.md`). Stages resume from
+/// their checkpoints when `resume`.
+#[allow(clippy::too_many_arguments)]
+pub fn compress(
+    teacher_dir: &Path,
+    corpus: &Path,
+    out_dir: &Path,
+    plan: &CompressPlan,
+    eval_texts: &[String],
+    stsb_dir: Option<&Path>,
+    resume: bool,
+    progress: &mut dyn FnMut(&str, &Progress),
+) -> Result<CompressReport> {
+    use crate::etd::{extract, init_named};
+    let io = |e: std::io::Error| CompressError::InvalidArgument(format!("{}: {e}", out_dir.display()));
+    std::fs::create_dir_all(out_dir.join("checkpoints")).map_err(io)?;
+    let teacher = bertling_runtime::load_hf_dir(teacher_dir)?;
+    let log = out_dir.join("train.jsonl");
+    let files = |stage: &str| -> std::path::PathBuf { out_dir.join("checkpoints").join(stage) };
+    let mut written: Vec<(String, std::path::PathBuf, u8)> = Vec::new();
+    let base = match &plan.student {
+        None => teacher.clone(),
+        Some((shape, init)) => {
+            let init = init_named(init, &teacher, corpus, plan.train.max_len)?;
+            let student = extract(&teacher, shape, &init, plan.train.seed)?;
+            let dir = files("distill");
+            let run = RunFiles { checkpoint: Some(&dir), resume, log: Some(&log) };
+            let distilled = distill_student(&teacher, &student, corpus, &plan.train, &run, &mut |p| progress("distill", p))?;
+            let path = out_dir.join("student-f32.bertling");
+            bertling_runtime::write_package_file(&distilled, &path)?;
+            written.push(("student-f32".into(), path, 32));
+            distilled
+        }
+    };
+    for &bits in &plan.bits {
+        let q = QuantPlan { bits, group: plan.group, embedding_bits: plan.embedding_bits.max(bits), act_bits: plan.act_bits };
+        let stage = format!("kdlsq-w{bits}");
+        let dir = files(&stage);
+        let run = RunFiles { checkpoint: Some(&dir), resume, log: Some(&log) };
+        let out = kdlsq(&teacher, &base, &q, corpus, &plan.train, &run, &mut |p| progress(&stage, p))?;
+        let name = format!("student-w{bits}");
+        let path = out_dir.join(format!("{name}.bertling"));
+        bertling_runtime::write_package_file(&out, &path)?;
+        written.push((name, path, bits));
+    }
+    let opts = bertling_runtime::LoadOptions::default();
+    let teacher_model = bertling_runtime::Model::from_data(teacher.clone(), &opts)?;
+    let teacher_stsb = stsb_dir.map(|d| crate::eval::stsb(&teacher_model, d)).transpose()?;
+    let mut models = Vec::new();
+    for (name, path, bits) in written {
+        let m = bertling_runtime::Model::load(&path, &opts)?;
+        let ag = crate::eval::agreement(&teacher_model, &m, eval_texts)?;
+        let stsb = stsb_dir.map(|d| crate::eval::stsb(&m, d)).transpose()?;
+        models.push(CompressedModel { name, path, bytes: m.info().bytes, parameters: m.info().parameters, bits, cosine_mean: ag.mean, cosine_p5: ag.p5, stsb });
+    }
+    let report = CompressReport {
+        teacher: teacher_dir.display().to_string(),
+        teacher_bytes: teacher.stored_bytes(),
+        teacher_stsb,
+        eval_texts: eval_texts.len(),
+        models,
+    };
+    std::fs::write(out_dir.join("report.json"), serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(io)?;
+    std::fs::write(out_dir.join("report.md"), report.markdown()).map_err(io)?;
+    Ok(report)
+}

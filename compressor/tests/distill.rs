@@ -22,8 +22,14 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-/// A small corpus over the tiny fixture's vocabulary.
+/// A small corpus over the tiny fixture's vocabulary, written once per test process (tests
+/// run in parallel).
 fn corpus_file() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(write_corpus).clone()
+}
+
+fn write_corpus() -> PathBuf {
     let words = "the a good bad movie film great terrible plot acting not very really i it this that and or but love hate boring fun story music ending actors scene".split(' ').collect::<Vec<_>>();
     let mut s = 7u64;
     let mut text = String::new();
