@@ -298,19 +298,12 @@ pub fn projections(student: &Encoder, teacher: &Encoder, pairs: &[(usize, usize)
     let (sl, tl) = (layer_outputs(student), layer_outputs(teacher));
     let mut want: Vec<(usize, usize)> = pairs.iter().map(|&(js, jt)| (probe_width(student, sl[js]), probe_width(teacher, tl[jt]))).collect();
     want.push((probe_width(student, 0), probe_width(teacher, 0)));
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = bertling_runtime::rng::XorShift::new(seed);
     want.into_iter()
         .map(|(ws, wt)| {
             (ws != wt).then(|| {
                 let scale = 1.0 / (ws as f32).sqrt();
-                let v: Vec<f32> = (0..ws * wt)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-                    })
-                    .collect();
+                let v: Vec<f32> = (0..ws * wt).map(|_| rng.symmetric(scale)).collect();
                 Dense::new(Tensor::from_data(TensorData::new(v, [wt, ws]), device), Tensor::zeros([wt], device))
             })
         })

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use bertling_runtime::rng::XorShift;
 use bertling_runtime::spec::BlockSpec;
 use bertling_runtime::{Input, ModelData, TensorData as Rt};
 use burn::prelude::*;
@@ -134,13 +135,10 @@ fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// `k` of `n` indices at random, in increasing order.
-fn random_k(n: usize, k: usize, state: &mut u64) -> Vec<usize> {
+fn random_k(n: usize, k: usize, rng: &mut XorShift) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        idx.swap(i, (*state % (i as u64 + 1)) as usize);
+        idx.swap(i, rng.below(i as u64 + 1) as usize);
     }
     let mut keep = idx[..k.min(n)].to_vec();
     keep.sort_unstable();
@@ -177,11 +175,11 @@ pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64
             "student {shape:?} must fit in the teacher (layers ≤ {layers}, width ≤ {width}, heads ≤ {heads}, inner ≤ {inner}), all at least 1"
         )));
     }
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = XorShift::new(seed);
     let picked_layers: Vec<usize> = (0..shape.layers).map(|j| ((j + 1) * layers).div_ceil(shape.layers) - 1).collect();
     let dims = match init {
         Init::EtdImpt(imp) => top_k(&imp.hidden, shape.width),
-        _ => random_k(width, shape.width, &mut state),
+        _ => random_k(width, shape.width, &mut rng),
     };
     let mut spec = teacher.spec.clone();
     spec.embeddings.width = shape.width;
@@ -210,11 +208,11 @@ pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64
         let (sa, sf) = (format!("blocks.{}", 2 * j), format!("blocks.{}", 2 * j + 1));
         let hs = match init {
             Init::EtdImpt(imp) => top_k(&imp.heads[l], shape.heads),
-            _ => random_k(heads, shape.heads, &mut state),
+            _ => random_k(heads, shape.heads, &mut rng),
         };
         let ns = match init {
             Init::EtdImpt(imp) => top_k(&imp.neurons[l], shape.inner),
-            _ => random_k(inner, shape.inner, &mut state),
+            _ => random_k(inner, shape.inner, &mut rng),
         };
         let head_cols: Vec<usize> = hs.iter().flat_map(|&h| h * head_dim..(h + 1) * head_dim).collect();
         let qkv_rows: Vec<usize> = (0..3).flat_map(|part| head_cols.iter().map(move |&c| part * heads * head_dim + c)).collect();
@@ -259,10 +257,7 @@ pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64
                     .map(|_| {
                         let mut s = 0.0;
                         for _ in 0..4 {
-                            state ^= state << 13;
-                            state ^= state >> 7;
-                            state ^= state << 17;
-                            s += (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                            s += rng.unit() - 0.5;
                         }
                         s * 0.02 * 3f32.sqrt()
                     })

@@ -21,6 +21,7 @@ pub mod model;
 pub mod package;
 pub mod profile;
 pub mod quant;
+pub mod rng;
 pub mod spec;
 
 pub use cpu::Input;

@@ -136,19 +136,12 @@ pub fn one_block_model(block: &BlockSpec, precision: Precision, max_seq: usize, 
         quantized: Default::default(),
         provenance: Default::default(),
     };
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = crate::rng::XorShift::new(seed);
     let mut tensors = BTreeMap::new();
     for t in spec.expected_tensors() {
         let n: usize = t.shape.iter().product();
         let scale = 1.0 / (*t.shape.last().unwrap_or(&1) as f32).sqrt();
-        let data = (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-            })
-            .collect();
+        let data = (0..n).map(|_| rng.symmetric(scale)).collect();
         tensors.insert(t.name, TensorData::F32 { shape: t.shape, data });
     }
     ModelData { spec, tensors, tokenizer_json: String::new() }.convert(precision)

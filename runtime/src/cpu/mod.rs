@@ -29,17 +29,10 @@ impl Input {
     /// `[CLS]` (101) first and `[SEP]` (102) last, one segment, deterministic.
     pub fn synthetic(batch: usize, seq: usize, vocab_size: usize) -> Vec<Input> {
         let vocab = vocab_size.max(1) as u64;
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rng = crate::rng::XorShift::new(1);
         (0..batch)
             .map(|_| {
-                let mut ids: Vec<u32> = (0..seq)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        ((1000 + state % 29000) % vocab) as u32
-                    })
-                    .collect();
+                let mut ids: Vec<u32> = (0..seq).map(|_| ((1000 + rng.below(29000)) % vocab) as u32).collect();
                 if seq > 0 {
                     ids[0] = (101 % vocab) as u32;
                     ids[seq - 1] = (102 % vocab) as u32;
