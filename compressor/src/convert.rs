@@ -54,6 +54,8 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
         token_type: Param::from_tensor(t2(model, "embeddings.token_type", device)?),
         norm: norm(model, "embeddings.ln", device)?,
         word_quant: None,
+        position_quant: None,
+        token_type_quant: None,
     };
     let mut blocks = Vec::with_capacity(model.spec.blocks.len());
     for (i, b) in model.spec.blocks.iter().enumerate() {
@@ -94,7 +96,7 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
 }
 
 /// Weight quantization of a student: every matrix at `bits` (`group` columns per step, `None`
-/// per output channel), the word embedding table at `embedding_bits`, and, with `act_bits`,
+/// per output channel), the embedding tables at `embedding_bits`, and, with `act_bits`,
 /// activations entering every matrix (steps from [`Encoder`] calibration or set directly).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QuantPlan {
@@ -160,7 +162,7 @@ pub fn dense_layers_mut(enc: &mut Encoder) -> Vec<(String, &mut Dense)> {
     out
 }
 
-/// Turns on LSQ for every matrix and the word embeddings, with steps initialised by LSQ's
+/// Turns on LSQ for every matrix and the embedding tables, with steps initialised by LSQ's
 /// rule; `act_steps` gives the activation step of each matrix by name when `plan.act_bits`.
 pub fn quantize(mut enc: Encoder, plan: &QuantPlan, act_steps: &BTreeMap<String, f32>) -> Result<Encoder> {
     for (name, d) in dense_layers_mut(&mut enc) {
@@ -178,8 +180,10 @@ pub fn quantize(mut enc: Encoder, plan: &QuantPlan, act_steps: &BTreeMap<String,
         };
         d.quant = Some(lsq_for(&d.weight.val(), plan.bits, plan.group, act)?);
     }
-    let word = enc.embeddings.word.val();
-    enc.embeddings.word_quant = Some(lsq_for(&word, plan.embedding_bits, plan.group, None)?);
+    let e = &mut enc.embeddings;
+    e.word_quant = Some(lsq_for(&e.word.val(), plan.embedding_bits, plan.group, None)?);
+    e.position_quant = Some(lsq_for(&e.position.val(), plan.embedding_bits, plan.group, None)?);
+    e.token_type_quant = Some(lsq_for(&e.token_type.val(), plan.embedding_bits, plan.group, None)?);
     Ok(enc)
 }
 
@@ -230,8 +234,8 @@ pub fn encoder_to_data(enc: &Encoder, template: &ModelData) -> Result<ModelData>
     };
     let e = &enc.embeddings;
     put(&mut out, "embeddings.word".into(), export_matrix(e.word.val(), e.word_quant.as_ref())?);
-    put(&mut out, "embeddings.position".into(), (float(read2(e.position.val())?), None));
-    put(&mut out, "embeddings.token_type".into(), (float(read2(e.token_type.val())?), None));
+    put(&mut out, "embeddings.position".into(), export_matrix(e.position.val(), e.position_quant.as_ref())?);
+    put(&mut out, "embeddings.token_type".into(), export_matrix(e.token_type.val(), e.token_type_quant.as_ref())?);
     let norm = |out: &mut ModelData, p: &str, n: &Norm| -> Result<()> {
         out.tensors.insert(format!("{p}.weight"), float(read1(n.gamma.val())?));
         out.tensors.insert(format!("{p}.bias"), float(read1(n.beta.val())?));

@@ -110,7 +110,18 @@ pub struct Embeddings {
     pub position: Param<Tensor<2>>,
     pub token_type: Param<Tensor<2>>,
     pub norm: Norm,
+    /// LSQ of the word, position and segment tables.
     pub word_quant: Option<Lsq>,
+    pub position_quant: Option<Lsq>,
+    pub token_type_quant: Option<Lsq>,
+}
+
+/// A table as the forward pass sees it (fake-quantized when quantized).
+fn table(t: &Param<Tensor<2>>, q: &Option<Lsq>) -> Tensor<2> {
+    match q {
+        None => t.val(),
+        Some(q) => fake_quant_weight(t.val(), q.step.val(), q.bits as u8, (q.group > 0).then_some(q.group)),
+    }
 }
 
 /// The encoder.
@@ -170,13 +181,9 @@ impl Encoder {
         };
         let e = &self.embeddings;
         let [b, s] = batch.ids.dims();
-        let word = match &e.word_quant {
-            None => e.word.val(),
-            Some(q) => fake_quant_weight(e.word.val(), q.step.val(), q.bits as u8, (q.group > 0).then_some(q.group)),
-        };
-        let words = burn::tensor::module::embedding(word, batch.ids.clone());
-        let types = burn::tensor::module::embedding(e.token_type.val(), batch.type_ids.clone());
-        let positions = e.position.val().narrow(0, 0, s).unsqueeze::<3>();
+        let words = burn::tensor::module::embedding(table(&e.word, &e.word_quant), batch.ids.clone());
+        let types = burn::tensor::module::embedding(table(&e.token_type, &e.token_type_quant), batch.type_ids.clone());
+        let positions = table(&e.position, &e.position_quant).narrow(0, 0, s).unsqueeze::<3>();
         let mut x = e.norm.forward(words + types + positions);
         let mask3 = batch.mask.clone().unsqueeze_dim::<3>(2); // [b, s, 1]
         // Additive attention mask: 0 for tokens, a large negative number for padding.

@@ -134,7 +134,7 @@ fn quantized_export_matches_fake_quantized_forward() {
         let plan = QuantPlan { bits, group, embedding_bits: 8.max(bits), act_bits: None };
         let enc = quantize(encoder_from_data(&base, &device).unwrap(), &plan, &BTreeMap::new()).unwrap();
         let exported = encoder_to_data(&enc, &base).unwrap();
-        assert_eq!(exported.spec.quantized.len(), 8 + 1, "every matrix and the word table");
+        assert_eq!(exported.spec.quantized.len(), 8 + 3, "every matrix and the three embedding tables");
         let bytes = write_package(&exported).unwrap();
         let back = bertling_runtime::read_package(&bytes).unwrap();
         assert_same_hidden(&enc, &back, &inputs(bits as u64, 44), 1e-4, &format!("w{bits} {group:?}"));
