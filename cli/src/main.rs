@@ -685,8 +685,8 @@ fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     move |p: &Progress| {
         let line = format!(
-            "{what} [{:>5}/{}] loss {:.4} (hidden {:.4}, attention {:.4}, embedding {:.4})  {:.0} tok/s  lr {:.2e}  eta {:.0}s",
-            p.step, p.steps, p.losses.total, p.losses.hidden, p.losses.attention, p.losses.embedding, p.tokens_per_s, p.lr, p.eta_s
+            "{what} [{:>5}/{}] loss {:.4} (hidden {:.4}, attention {:.4}, embedding {:.4}, logits {:.4})  {:.0} tok/s  lr {:.2e}  eta {:.0}s",
+            p.step, p.steps, p.losses.total, p.losses.hidden, p.losses.attention, p.losses.embedding, p.losses.logits, p.tokens_per_s, p.lr, p.eta_s
         );
         if tty {
             eprint!("\r\x1b[2K{line}");

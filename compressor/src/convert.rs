@@ -12,7 +12,7 @@ use burn::prelude::*;
 
 use crate::error::{CompressError, Result};
 use crate::lsq::init_weight_steps;
-use crate::student::{Attention, Block, Dense, Embeddings, Encoder, FeedForward, Lsq, Norm, SepConv};
+use crate::student::{Attention, Block, Dense, Embeddings, Encoder, FeedForward, Head, Lsq, Norm, SepConv};
 
 fn values(model: &ModelData, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
     let t = model
@@ -92,7 +92,14 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
         }
         blocks.push(block);
     }
-    Ok(Encoder { embeddings, blocks })
+    let head = match &model.spec.head {
+        None => None,
+        Some(h) => Some(Head {
+            pooler: if h.pooler { Some(dense(model, "head.pooler", device)?) } else { None },
+            classifier: dense(model, "head.classifier", device)?,
+        }),
+    };
+    Ok(Encoder { embeddings, blocks, head })
 }
 
 /// Weight quantization of a student: every matrix at `bits` (`group` columns per step, `None`
@@ -272,6 +279,12 @@ pub fn encoder_to_data(enc: &Encoder, template: &ModelData) -> Result<ModelData>
         if let Some(d) = &b.projection {
             dense(&mut out, &format!("{p}.proj"), d)?;
         }
+    }
+    if let Some(h) = &enc.head {
+        if let Some(p) = &h.pooler {
+            dense(&mut out, "head.pooler", p)?;
+        }
+        dense(&mut out, "head.classifier", &h.classifier)?;
     }
     // Anything left quantized in the template but float here would be inconsistent.
     for t in out.spec.expected_tensors() {

@@ -1,6 +1,6 @@
 //! Task-agnostic distillation on plain text: the student learns the teacher's hidden states
-//! (through learned projections where widths differ), attention distributions and embedding
-//! output. The same loop trains KDLSQ students: a quantized student is distilled from the
+//! (through learned projections where widths differ), attention distributions, embedding
+//! output and, when both have a classification head, its label distribution. The same loop trains KDLSQ students: a quantized student is distilled from the
 //! full-precision teacher.
 //!
 //! Deterministic: no dropout, data in file order, AdamW state and the corpus position saved
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Dense, Encoder, Outputs};
+use burn::tensor::activation::{log_softmax, softmax};
 
 /// Which teacher layer each student layer learns from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,11 +97,13 @@ pub struct LossWeights {
     pub hidden: f32,
     pub attention: f32,
     pub embedding: f32,
+    /// KL(teacher ‖ student) of the head's label distributions, when both have a head.
+    pub logits: f32,
 }
 
 impl Default for LossWeights {
     fn default() -> Self {
-        LossWeights { hidden: 1.0, attention: 1.0, embedding: 1.0 }
+        LossWeights { hidden: 1.0, attention: 1.0, embedding: 1.0, logits: 1.0 }
     }
 }
 
@@ -226,6 +229,7 @@ pub struct Losses {
     pub hidden: f32,
     pub attention: f32,
     pub embedding: f32,
+    pub logits: f32,
 }
 
 fn masked_mse(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>) -> Tensor<1> {
@@ -276,9 +280,25 @@ pub fn distill_loss(
         }
     }
     let emb = masked_mse(project(pairs.len(), out.hidden[0].clone()), teacher.hidden[0].clone(), &batch.mask);
-    let total = hidden.clone().mul_scalar(weights.hidden) + attention.clone().mul_scalar(weights.attention) + emb.clone().mul_scalar(weights.embedding);
+    let logits = match (&teacher.logits, &out.logits) {
+        (Some(t), Some(s)) => {
+            let (pt, lt, ls) = (softmax(t.clone(), 1), log_softmax(t.clone(), 1), log_softmax(s.clone(), 1));
+            (pt * (lt - ls)).sum_dim(1).mean().reshape([1])
+        }
+        _ => zero(),
+    };
+    let total = hidden.clone().mul_scalar(weights.hidden)
+        + attention.clone().mul_scalar(weights.attention)
+        + emb.clone().mul_scalar(weights.embedding)
+        + logits.clone().mul_scalar(weights.logits);
     let scalar = |t: &Tensor<1>| t.clone().into_scalar::<f32>();
-    let losses = Losses { total: scalar(&total), hidden: scalar(&hidden), attention: scalar(&attention), embedding: scalar(&emb) };
+    let losses = Losses {
+        total: scalar(&total),
+        hidden: scalar(&hidden),
+        attention: scalar(&attention),
+        embedding: scalar(&emb),
+        logits: scalar(&logits),
+    };
     (total, losses)
 }
 
@@ -405,7 +425,13 @@ pub fn distill(
             let loss = loss.div_scalar(cfg.accumulation as f32);
             acc.accumulate(&trainee, GradientsParams::from_grads(loss.backward(), &trainee));
             let n = cfg.accumulation as f32;
-            sum = Losses { total: sum.total + l.total / n, hidden: sum.hidden + l.hidden / n, attention: sum.attention + l.attention / n, embedding: sum.embedding + l.embedding / n };
+            sum = Losses {
+                total: sum.total + l.total / n,
+                hidden: sum.hidden + l.hidden / n,
+                attention: sum.attention + l.attention / n,
+                embedding: sum.embedding + l.embedding / n,
+                logits: sum.logits + l.logits / n,
+            };
         }
         let lr = cfg.lr_at(step);
         trainee = optim.step(lr, trainee, acc.grads());
@@ -415,7 +441,7 @@ pub fn distill(
         let eta = elapsed / done as f64 * (cfg.steps - step - 1) as f64;
         let flow = progress(&Progress { step: step + 1, steps: cfg.steps, losses: sum, tokens_per_s: tokens as f64 / elapsed, eta_s: eta, lr });
         if let Some(w) = log.as_deref_mut() {
-            let line = serde_json::json!({"step": step + 1, "lr": lr, "loss": sum.total, "hidden": sum.hidden, "attention": sum.attention, "embedding": sum.embedding, "tokens_per_s": tokens as f64 / elapsed});
+            let line = serde_json::json!({"step": step + 1, "lr": lr, "loss": sum.total, "hidden": sum.hidden, "attention": sum.attention, "embedding": sum.embedding, "logits": sum.logits, "tokens_per_s": tokens as f64 / elapsed});
             writeln!(w, "{line}").map_err(|e| CompressError::InvalidArgument(format!("writing the log: {e}")))?;
         }
         let at_checkpoint = cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0;

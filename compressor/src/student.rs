@@ -129,6 +129,29 @@ fn table(t: &Param<Tensor<2>>, q: &Option<Lsq>) -> Tensor<2> {
 pub struct Encoder {
     pub embeddings: Embeddings,
     pub blocks: Vec<Block>,
+    /// The sequence-classification head, when the model has one.
+    pub head: Option<Head>,
+}
+
+/// `logits = C·tanh(P·h_CLS + p) + c` (the pooler is optional), as the runtime computes it.
+#[derive(Module, Debug)]
+pub struct Head {
+    pub pooler: Option<Dense>,
+    pub classifier: Dense,
+}
+
+impl Head {
+    /// Logits `[batch, labels]` from the final states `[batch, seq, width]`.
+    pub fn forward(&self, states: Tensor<3>) -> Tensor<2> {
+        let b = states.dims()[0];
+        let mut cls = states.narrow(1, 0, 1); // [b, 1, width]
+        if let Some(p) = &self.pooler {
+            cls = p.forward(cls).tanh();
+        }
+        let logits = self.classifier.forward(cls);
+        let labels = logits.dims()[2];
+        logits.reshape([b, labels])
+    }
 }
 
 /// A padded batch: ids and segment ids `[batch, seq]`, mask `[batch, seq]` (1 = token).
@@ -161,10 +184,12 @@ impl Batch {
 }
 
 /// What a forward pass returns: the embedding output and every block's output
-/// (`[batch, seq, width]`), and each attention block's probabilities (`[batch, heads, seq, seq]`).
+/// (`[batch, seq, width]`), each attention block's probabilities (`[batch, heads, seq, seq]`),
+/// and the head's logits (`[batch, labels]`) when there is a head.
 pub struct Outputs {
     pub hidden: Vec<Tensor<3>>,
     pub attentions: Vec<Tensor<4>>,
+    pub logits: Option<Tensor<2>>,
 }
 
 impl Encoder {
@@ -228,7 +253,8 @@ impl Encoder {
             }
             hidden.push(x.clone());
         }
-        Outputs { hidden, attentions }
+        let logits = self.head.as_ref().map(|h| h.forward(x));
+        Outputs { hidden, attentions, logits }
     }
 }
 

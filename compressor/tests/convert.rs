@@ -183,3 +183,30 @@ fn activation_quantized_dense_matches_runtime_linear() {
         assert_eq!(q, rq);
     }
 }
+
+/// The classification head: the burn logits of the teacher and of a quantized export give the
+/// runtime's probabilities.
+#[test]
+fn head_logits_match_the_runtime() {
+    let device = Device::flex();
+    let tiny = bertling_runtime::load_hf_dir(&fixtures().join("tiny_cls")).unwrap();
+    let ins = inputs(4, 44);
+    for (what, data, enc) in [
+        ("float", tiny.clone(), encoder_from_data(&tiny, &device).unwrap()),
+        ("w3", tiny.clone(), {
+            let plan = QuantPlan { bits: 3, group: Some(32), embedding_bits: 8, act_bits: None };
+            quantize(encoder_from_data(&tiny, &device).unwrap(), &plan, &BTreeMap::new()).unwrap()
+        }),
+    ] {
+        let exported = encoder_to_data(&enc, &data).unwrap();
+        let model = Model::from_data(exported, &LoadOptions::default()).unwrap();
+        let want = model.classify_inputs(&ins).unwrap();
+        let logits = enc.forward(&Batch::new(&ins, &device)).logits.expect("a head");
+        let probs: Vec<f32> = burn::tensor::activation::softmax(logits, 1).into_data().try_into_vec_as::<f32>().unwrap();
+        for (i, c) in want.iter().enumerate() {
+            for (j, p) in c.probs.iter().enumerate() {
+                assert!((probs[i * 3 + j] - p).abs() < 1e-5, "{what}: input {i} label {j}");
+            }
+        }
+    }
+}

@@ -166,3 +166,27 @@ fn a_killed_run_resumes_exactly() {
     let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, other.max_len).unwrap();
     assert!(distill(t, &teacher, &mut c, &other, Some(&dir), &device, None, |_| ControlFlow::Continue(())).is_err());
 }
+
+/// KDLSQ of a classifier: the quantized copy learns the teacher's label distribution too.
+#[test]
+fn kdlsq_of_a_classifier_distils_its_logits() {
+    use bertling_compressor::convert::{quantize, QuantPlan};
+    let device = Device::flex().autodiff();
+    let teacher_data = bertling_runtime::load_hf_dir(&fixtures().join("tiny_cls")).unwrap();
+    let teacher = encoder_from_data(&teacher_data, &Device::flex()).unwrap();
+    let plan = QuantPlan { bits: 2, group: None, embedding_bits: 4, act_bits: None };
+    let student = quantize(encoder_from_data(&teacher_data, &Device::flex()).unwrap(), &plan, &BTreeMap::new()).unwrap();
+    let cfg = DistillConfig { lr: 2e-3, ..config(30) };
+    let t = trainee(student, &teacher, &cfg, &device).unwrap();
+    let mut corpus = Corpus::open(&corpus_file(), &teacher_data.tokenizer_json, cfg.max_len).unwrap();
+    let mut first = None;
+    let (_, last) = distill(t, &teacher, &mut corpus, &cfg, None, &device, None, |p| {
+        first.get_or_insert(p.losses);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    let first = first.unwrap();
+    eprintln!("logits KL {} -> {}, total {} -> {}", first.logits, last.logits, first.total, last.total);
+    assert!(first.logits > 0.0, "2-bit weights move the label distribution");
+    assert!(last.logits < first.logits && last.total < first.total);
+}
