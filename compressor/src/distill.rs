@@ -330,29 +330,42 @@ pub fn projections(student: &Encoder, teacher: &Encoder, pairs: &[(usize, usize)
         .collect()
 }
 
-/// Where a run keeps its checkpoints.
+/// Where a run keeps its checkpoints: `state.json` names the complete checkpoint
+/// subdirectory (`step-N/`, with the model and optimizer state) it belongs to.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckpointState {
     /// Optimizer steps done.
     pub step: usize,
     pub lines_read: u64,
     pub config: DistillConfig,
+    /// The subdirectory holding this step's model and optimizer state.
+    pub files: String,
 }
 
 fn optimizer(cfg: &DistillConfig) -> ModuleOptimizer {
     AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(cfg.weight_decay).init()
 }
 
+/// Writes a checkpoint so that a kill at any moment leaves a complete one: the model and
+/// optimizer go into a fresh `step-N/` directory, then `state.json` is switched to it
+/// atomically (write + rename), then older step directories are removed.
 fn save_checkpoint(dir: &Path, trainee: &Trainee, optim: &ModuleOptimizer, state: &CheckpointState) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| CompressError::InvalidArgument(format!("creating {}: {e}", dir.display())))?;
+    let io = |e: std::io::Error| CompressError::InvalidArgument(format!("writing a checkpoint in {}: {e}", dir.display()));
+    let files = dir.join(&state.files);
+    std::fs::create_dir_all(&files).map_err(io)?;
     let err = |e: burn::store::RecordError| CompressError::InvalidArgument(format!("writing a checkpoint in {}: {e:?}", dir.display()));
-    trainee.clone().save_file(dir.join("trainee")).map_err(err)?;
-    optim.save(dir.join("optimizer")).map_err(err)?;
-    // The state file is written last and atomically: a checkpoint without it is incomplete.
+    trainee.clone().save_file(files.join("trainee")).map_err(err)?;
+    optim.save(files.join("optimizer")).map_err(err)?;
     let tmp = dir.join("state.json.partial");
-    std::fs::write(&tmp, serde_json::to_string_pretty(state).unwrap_or_default())
-        .and_then(|_| std::fs::rename(&tmp, dir.join("state.json")))
-        .map_err(|e| CompressError::InvalidArgument(format!("writing {}: {e}", dir.display())))
+    std::fs::write(&tmp, serde_json::to_string_pretty(state).unwrap_or_default()).map_err(io)?;
+    std::fs::rename(&tmp, dir.join("state.json")).map_err(io)?;
+    for entry in std::fs::read_dir(dir).map_err(io)?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("step-") && name != state.files {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(())
 }
 
 /// Progress of a run, reported after every optimizer step.
@@ -403,8 +416,9 @@ pub fn distill(
                 )));
             }
             let err = |e: burn::store::RecordError| CompressError::InvalidArgument(format!("reading the checkpoint: {e:?}"));
-            trainee = trainee.try_load_file(dir.join("trainee")).map_err(err)?;
-            optim = optim.load(dir.join("optimizer")).map_err(err)?;
+            let files = dir.join(&state.files);
+            trainee = trainee.try_load_file(files.join("trainee")).map_err(err)?;
+            optim = optim.load(files.join("optimizer")).map_err(err)?;
             corpus.seek(state.lines_read)?;
             start = state.step;
         }
@@ -446,7 +460,8 @@ pub fn distill(
         }
         let at_checkpoint = cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0;
         if let (Some(dir), true) = (checkpoint_dir, at_checkpoint || step + 1 == cfg.steps) {
-            save_checkpoint(dir, &trainee, &optim, &CheckpointState { step: step + 1, lines_read: corpus.lines_read, config: cfg.clone() })?;
+            let state = CheckpointState { step: step + 1, lines_read: corpus.lines_read, config: cfg.clone(), files: format!("step-{}", step + 1) };
+            save_checkpoint(dir, &trainee, &optim, &state)?;
         }
         if flow.is_break() {
             break;

@@ -9,6 +9,14 @@
 
 use burn::prelude::*;
 
+/// The smallest step a quantizer uses.
+pub const MIN_STEP: f32 = 1e-8;
+
+/// The step a quantizer uses for a learned value `s`.
+pub fn effective_step(s: f32) -> f32 {
+    s.abs().max(MIN_STEP)
+}
+
 /// `Q_N` and `Q_P` for a bit width.
 pub fn q_range(bits: u8) -> (f32, f32) {
     let qn = (1u32 << (bits - 1)) as f32;
@@ -34,7 +42,7 @@ pub fn fake_quant_weight(w: Tensor<2>, step: Tensor<2>, bits: u8, group: Option<
     let g = group.unwrap_or(cols);
     let groups = cols.div_ceil(g);
     let per_step = g.min(cols);
-    let s = grad_scale(step, 1.0 / ((per_step as f32) * qp).sqrt());
+    let s = grad_scale(step, 1.0 / ((per_step as f32) * qp).sqrt()).abs().clamp_min(MIN_STEP);
     // Expand each step over its columns: [rows, groups] -> [rows, groups * g] -> [rows, cols].
     let s_full = s.unsqueeze_dim::<3>(2).expand([rows, groups, g]).reshape([rows, groups * g]).narrow(1, 0, cols);
     round_ste((w / s_full.clone()).clamp(-qn, qp)) * s_full
@@ -45,7 +53,7 @@ pub fn fake_quant_weight(w: Tensor<2>, step: Tensor<2>, bits: u8, group: Option<
 pub fn fake_quant_act<const D: usize>(x: Tensor<D>, step: Tensor<1>, bits: u8) -> Tensor<D> {
     let (qn, qp) = q_range(bits);
     let n = x.shape().num_elements();
-    let s = grad_scale(step, 1.0 / ((n as f32) * qp).sqrt());
+    let s = grad_scale(step, 1.0 / ((n as f32) * qp).sqrt()).abs().clamp_min(MIN_STEP);
     let s = s.reshape([1usize; D]);
     round_ste((x * s.clone().recip()).clamp(-qn, qp)) * s
 }

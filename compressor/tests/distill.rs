@@ -152,6 +152,7 @@ fn a_killed_run_resumes_exactly() {
     run(&dir, Some(7));
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["step"], 4);
+    assert!(dir.join("step-4").is_dir() && !dir.join("step-8").exists(), "one complete checkpoint, the one state.json names");
     let resumed = run(&dir, None);
     let a = param_values(&straight.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight);
     let b = param_values(&resumed.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight);

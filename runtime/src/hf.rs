@@ -195,8 +195,9 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
         let p = format!("encoder.layer.{l}");
         let (a, f) = (2 * l, 2 * l + 1);
         // Fuse query, key and value into one [3h, h] matrix: one matrix product per layer.
-        let mut qkv_w = Vec::with_capacity(3 * h * h);
-        let mut qkv_b = Vec::with_capacity(3 * h);
+        // No pre-reservation: sizes come from config.json and are only trusted once checked.
+        let mut qkv_w = Vec::new();
+        let mut qkv_b = Vec::new();
         for which in ["query", "key", "value"] {
             let (ws, w) = get(&format!("{p}.attention.self.{which}.weight"))?;
             let (bs, b) = get(&format!("{p}.attention.self.{which}.bias"))?;

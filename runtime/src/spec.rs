@@ -198,8 +198,10 @@ impl ModelSpec {
                 )));
             }
             let ok = match *b {
-                BlockSpec::Attention { width, heads, head_dim } => width > 0 && heads > 0 && head_dim > 0,
-                BlockSpec::FeedForward { width, inner } => width > 0 && inner > 0,
+                BlockSpec::Attention { width, heads, head_dim } => {
+                    width > 0 && heads > 0 && head_dim > 0 && heads.checked_mul(head_dim).and_then(|i| i.checked_mul(3)).is_some_and(|n| n < 1 << 24)
+                }
+                BlockSpec::FeedForward { width, inner } => width > 0 && inner > 0 && inner < 1 << 24 && width < 1 << 24,
                 BlockSpec::SepConv { width, kernel } => width > 0 && matches!(kernel, 3 | 5 | 7),
                 BlockSpec::Identity { width } => width > 0,
                 BlockSpec::Projection { input, output } => input > 0 && output > 0,

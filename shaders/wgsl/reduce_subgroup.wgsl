@@ -2,7 +2,9 @@
 // the SUBGROUP feature and subgroups of at most 64 (wgpu's WGSL front end takes the subgroup
 // built-ins without an `enable` directive once the device has the feature). Each subgroup
 // reduces in registers, then one value per subgroup goes through workgroup memory.
-// Same interface as reduce_shared.wgsl.
+// Same interface as reduce_shared.wgsl. Assumes subgroup k of the 1-D workgroup holds local
+// invocations [k·size, (k+1)·size), as every driver we know lays them out; GpuOptions can
+// switch to reduce_shared.wgsl where that does not hold.
 
 var<workgroup> red: array<f32, 64>;
 

@@ -20,12 +20,12 @@ struct Shared {
     /// `(generation << 32) | next task index`: claiming a task and checking that it belongs to
     /// the current step is one compare-and-swap.
     state: AtomicU64,
-    /// Tasks in the current step.
-    tasks: AtomicUsize,
     /// Tasks of the current step not yet finished.
     remaining: AtomicUsize,
-    /// The current step's function, valid while `remaining > 0`.
-    job: Mutex<Option<&'static Task>>,
+    /// The current step as one snapshot — (generation, task count, function) — so that a
+    /// worker never pairs one step's function or count with another step's generation. The
+    /// function is valid while tasks of its generation are unfinished.
+    job: Mutex<Option<(u64, usize, &'static Task)>>,
     panicked: AtomicBool,
     shutdown: AtomicBool,
     sleep: Mutex<()>,
@@ -46,7 +46,6 @@ impl Team {
     pub fn new(size: usize) -> std::io::Result<Team> {
         let shared = Arc::new(Shared {
             state: AtomicU64::new(0),
-            tasks: AtomicUsize::new(0),
             remaining: AtomicUsize::new(0),
             job: Mutex::new(None),
             panicked: AtomicBool::new(false),
@@ -81,16 +80,16 @@ impl Team {
         // SAFETY: the reference is only used by workers while `remaining > 0`, and this call
         // does not return before `remaining` reaches 0; the lifetime is erased for storage.
         let f_static: &'static Task = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync + '_), &'static Task>(f) };
-        *s.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(f_static);
-        s.tasks.store(tasks, Ordering::Relaxed);
-        s.remaining.store(tasks, Ordering::Relaxed);
         let gen = (s.state.load(Ordering::Relaxed) >> 32).wrapping_add(1) & 0xFFFF_FFFF;
+        *s.job.lock().unwrap_or_else(|e| e.into_inner()) = Some((gen, tasks, f_static));
+        s.remaining.store(tasks, Ordering::Relaxed);
+        // Publishing the generation opens the step; claims of older generations now fail.
         s.state.store(gen << 32, Ordering::Release);
         {
             let _g = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
             s.wake.notify_all();
         }
-        work(s, gen, f_static);
+        work(s, gen, tasks, f_static);
         while s.remaining.load(Ordering::Acquire) != 0 {
             std::hint::spin_loop();
         }
@@ -101,9 +100,10 @@ impl Team {
     }
 }
 
-/// Claims and runs tasks of generation `gen` until none are left.
-fn work(s: &Shared, gen: u64, f: &Task) {
-    let tasks = s.tasks.load(Ordering::Relaxed) as u64;
+/// Claims and runs tasks of generation `gen` (which has `tasks` tasks) until none are left. A
+/// claim is a compare-and-swap on (generation, next index), so it fails once the step is over.
+fn work(s: &Shared, gen: u64, tasks: usize, f: &Task) {
+    let tasks = tasks as u64;
     loop {
         let cur = s.state.load(Ordering::Acquire);
         if cur >> 32 != gen || (cur & 0xFFFF_FFFF) >= tasks {
@@ -144,11 +144,13 @@ fn worker(s: &Shared) {
             }
         };
         seen = gen;
-        // The job is set before the generation is published and cleared only after all tasks
-        // of the generation finished, so a task claimed below always finds it.
+        // The snapshot is stored before its generation is published. Work only on the step
+        // whose generation was seen: a later snapshot means that step is already over.
         let job = *s.job.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = job {
-            work(s, gen, f);
+        if let Some((g, tasks, f)) = job {
+            if g == gen {
+                work(s, gen, tasks, f);
+            }
         }
     }
 }

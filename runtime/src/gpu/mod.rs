@@ -33,6 +33,8 @@ const SLOT: u64 = 256;
 const PARAM_BYTES: u64 = 32;
 /// Sentences longer than this do not fit the attention kernel's workgroup memory.
 pub const MAX_GPU_SEQ: usize = 512;
+/// Attention heads wider than this do not fit the attention kernel's workgroup memory.
+pub const MAX_GPU_HEAD_DIM: usize = 256;
 
 /// A compute kernel with its specialisation constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -409,6 +411,13 @@ impl GpuEncoder {
     pub fn new(ctx: Arc<GpuContext>, model: &ModelData, options: &GpuOptions) -> Result<GpuEncoder> {
         model.validate()?;
         let spec = model.spec.clone();
+        for b in &spec.blocks {
+            if let BlockSpec::Attention { head_dim, .. } = *b {
+                if head_dim > MAX_GPU_HEAD_DIM {
+                    return Err(Error::Gpu(format!("the wgpu backend runs heads of up to {MAX_GPU_HEAD_DIM} dimensions; this model has {head_dim}")));
+                }
+            }
+        }
         if spec.max_seq_len > MAX_GPU_SEQ {
             return Err(Error::Gpu(format!(
                 "the wgpu backend runs sentences of up to {MAX_GPU_SEQ} tokens; this model allows {}",
@@ -471,6 +480,7 @@ impl GpuEncoder {
                     encoder.push(step(b.layer_norm(&format!("{p}.ln"), xb, Some(Buf::Out), width)?));
                 }
                 BlockSpec::SepConv { width, kernel } => {
+                    widths.big = widths.big.max(width);
                     let taps = b.vector(&format!("{p}.conv.depthwise.weight"))?;
                     let bias = b.vector(&format!("{p}.conv.depthwise.bias"))?;
                     encoder.push(step(Dispatch {
@@ -642,7 +652,7 @@ impl GpuEncoder {
         }
         let ctx = &*self.ctx;
         let mut slot = self.workspace.lock().unwrap_or_else(|p| p.into_inner());
-        ctx.scoped("allocating GPU buffers", || self.workspace(m, 1, &mut slot))?;
+        self.ensure_workspace(m, 1, &mut slot)?;
         let ws = slot.as_ref().ok_or_else(|| Error::Gpu("no workspace".into()))?;
         ctx.queue.write_buffer(&ws.bufs[&Buf::X(0)], 0, bytemuck::cast_slice(x));
         let (p, wg) = Self::params(d, m, 1);
@@ -693,13 +703,22 @@ impl GpuEncoder {
         (floats.max(4) * 4) as u64
     }
 
-    fn workspace(&self, tokens: usize, sents: usize, slot: &mut Option<Workspace>) {
+    /// Makes `slot` hold a workspace for `tokens` and `sents`, growing it if needed. A failed
+    /// allocation leaves the previous workspace in place.
+    fn ensure_workspace(&self, tokens: usize, sents: usize, slot: &mut Option<Workspace>) -> Result<()> {
         if let Some(ws) = slot {
             if ws.tokens >= tokens && ws.sents >= sents {
-                return;
+                return Ok(());
             }
         }
-        let tokens = tokens.next_power_of_two().max(64);
+        let ws = self.ctx.scoped("allocating GPU buffers", || self.new_workspace(tokens, sents))?;
+        *slot = Some(ws);
+        Ok(())
+    }
+
+    fn new_workspace(&self, tokens: usize, sents: usize) -> Workspace {
+        // Powers of two so that buffers grow rarely, but never past one storage binding.
+        let tokens = tokens.next_power_of_two().max(64).min(self.max_tokens()).max(tokens);
         let sents = sents.next_power_of_two().max(8);
         let device = &self.ctx.device;
         let mut bufs = HashMap::new();
@@ -730,7 +749,7 @@ impl GpuEncoder {
                 })
                 .collect()
         });
-        *slot = Some(Workspace { tokens, sents, bufs, uniform, staging: Mutex::new(None), groups });
+        Workspace { tokens, sents, bufs, uniform, staging: Mutex::new(None), groups }
     }
 
     fn bind_group(&self, d: &Dispatch, bufs: &HashMap<Buf, wgpu::Buffer>, uniform: &wgpu::Buffer) -> wgpu::BindGroup {
@@ -811,7 +830,7 @@ impl GpuEncoder {
         }
         let ctx = &*self.ctx;
         let mut slot = self.workspace.lock().unwrap_or_else(|p| p.into_inner());
-        ctx.scoped("allocating GPU buffers", || self.workspace(t, s, &mut slot))?;
+        self.ensure_workspace(t, s, &mut slot)?;
         let ws = slot.as_ref().ok_or_else(|| Error::Gpu("no workspace".into()))?;
 
         // Token and sentence tables.
