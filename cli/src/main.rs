@@ -148,17 +148,8 @@ struct CompressArgs {
     /// Skip the student: KDLSQ-quantize the teacher itself.
     #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner"])]
     teacher_only: bool,
-    /// Student layers (default: half the teacher's).
-    #[arg(long)]
-    layers: Option<usize>,
-    #[arg(long)]
-    width: Option<usize>,
-    #[arg(long)]
-    heads: Option<usize>,
-    #[arg(long)]
-    inner: Option<usize>,
-    #[arg(long, default_value = "etd-impt")]
-    init: String,
+    #[command(flatten)]
+    student: StudentArgs,
     /// Texts for the agreement report (default: the first 500 lines of the corpus).
     #[arg(long)]
     eval_texts: Option<PathBuf>,
@@ -219,6 +210,15 @@ struct DistillArgs {
     corpus: PathBuf,
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    student: StudentArgs,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+/// The student's shape and initialisation.
+#[derive(Args)]
+struct StudentArgs {
     /// etd-impt, etd-rand or random.
     #[arg(long, default_value = "etd-impt")]
     init: String,
@@ -234,8 +234,6 @@ struct DistillArgs {
     /// Feed-forward units per layer (default: 4 × width).
     #[arg(long)]
     inner: Option<usize>,
-    #[command(flatten)]
-    train: TrainArgs,
 }
 
 #[derive(Args)]
@@ -447,7 +445,7 @@ fn stream(a: &RunArgs, f: impl Fn(&Model, &[&str], &mut dyn Write) -> Result<()>
 
 fn inspect(path: &PathBuf, json: bool) -> Result<()> {
     let data = load_model_data(path)?;
-    let model = Model::from_data(data.clone(), &LoadOptions { threads: Some(1), ..Default::default() })?;
+    let model = Model::from_data(data, &LoadOptions { threads: Some(1), ..Default::default() })?;
     let info = model.info();
     if json {
         println!("{}", serde_json::to_string_pretty(info).map_err(|e| CliError::Usage(e.to_string()))?);
@@ -701,7 +699,8 @@ fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
 
 /// The student shape from the flags, defaulting from the teacher: half its layers, its width,
 /// heads scaled with the width, 4 × width feed-forward units.
-fn student_shape(teacher: &ModelData, layers: Option<usize>, width: Option<usize>, heads: Option<usize>, inner: Option<usize>) -> Result<StudentShape> {
+fn student_shape(teacher: &ModelData, a: &StudentArgs) -> Result<StudentShape> {
+    let StudentArgs { layers, width, heads, inner, .. } = *a;
     let t = &teacher.spec;
     let tw = t.embeddings.width;
     let Some(BlockSpec::Attention { heads: th, .. }) = t.blocks.first() else {
@@ -719,8 +718,8 @@ fn student_shape(teacher: &ModelData, layers: Option<usize>, width: Option<usize
 fn distill_cmd(a: &DistillArgs) -> Result<()> {
     let cfg = a.train.config()?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
-    let shape = student_shape(&teacher, a.layers, a.width, a.heads, a.inner)?;
-    let init = init_named(&a.init, &teacher, &a.corpus, cfg.max_len)?;
+    let shape = student_shape(&teacher, &a.student)?;
+    let init = init_named(&a.student.init, &teacher, &a.corpus, cfg.max_len)?;
     let student = extract(&teacher, &shape, &init, cfg.seed)?;
     let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(), &mut progress_printer("distill"))?;
     write_package_file(&out, &a.out)?;
@@ -806,16 +805,12 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
         4 | 8 => Some(a.act_bits),
         other => return Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
     };
-    let student = if a.teacher_only {
-        None
-    } else {
-        let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
-        Some((student_shape(&teacher, a.layers, a.width, a.heads, a.inner)?, a.init.clone()))
-    };
+    let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
+    let student = if a.teacher_only { None } else { Some((student_shape(&teacher, &a.student)?, a.student.init.clone())) };
     let plan = CompressPlan { student, bits: a.bits.clone(), group: a.group, act_bits, embedding_bits: a.embedding_bits, train };
     let texts = read_texts(a.eval_texts.as_deref().unwrap_or(&a.corpus), 500)?;
     let mut printers: std::collections::BTreeMap<String, Box<dyn FnMut(&Progress)>> = Default::default();
-    let report = compress(&a.teacher, &a.corpus, &a.out, &plan, &texts, a.stsb.as_deref(), a.train.resume, &mut |stage, p| {
+    let report = compress(&teacher, &a.teacher.display().to_string(), &a.corpus, &a.out, &plan, &texts, a.stsb.as_deref(), a.train.resume, &mut |stage, p| {
         let print = printers.entry(stage.to_string()).or_insert_with(|| Box::new(progress_printer_named(stage.to_string())));
         print(p)
     })?;

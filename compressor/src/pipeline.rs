@@ -203,12 +203,14 @@ impl CompressReport {
     }
 }
 
-/// init → distill → KDLSQ at each bit width → export → evaluation, into `out_dir`
+/// init → distill → KDLSQ at each bit width → export → evaluation of `teacher` (named
+/// `teacher_name` in the report), into `out_dir`
 /// (packages, `checkpoints/`, `train.jsonl`, `report.json`, `report.md`). Stages resume from
 /// their checkpoints when `resume`.
 #[allow(clippy::too_many_arguments)]
 pub fn compress(
-    teacher_dir: &Path,
+    teacher: &ModelData,
+    teacher_name: &str,
     corpus: &Path,
     out_dir: &Path,
     plan: &CompressPlan,
@@ -220,18 +222,17 @@ pub fn compress(
     use crate::etd::{extract, init_named};
     let io = |e: std::io::Error| CompressError::InvalidArgument(format!("{}: {e}", out_dir.display()));
     std::fs::create_dir_all(out_dir.join("checkpoints")).map_err(io)?;
-    let teacher = bertling_runtime::load_hf_dir(teacher_dir)?;
     let log = out_dir.join("train.jsonl");
     let files = |stage: &str| -> std::path::PathBuf { out_dir.join("checkpoints").join(stage) };
     let mut written: Vec<(String, std::path::PathBuf, u8)> = Vec::new();
     let base = match &plan.student {
         None => teacher.clone(),
         Some((shape, init)) => {
-            let init = init_named(init, &teacher, corpus, plan.train.max_len)?;
-            let student = extract(&teacher, shape, &init, plan.train.seed)?;
+            let init = init_named(init, teacher, corpus, plan.train.max_len)?;
+            let student = extract(teacher, shape, &init, plan.train.seed)?;
             let dir = files("distill");
             let run = RunFiles { checkpoint: Some(&dir), resume, log: Some(&log) };
-            let distilled = distill_student(&teacher, &student, corpus, &plan.train, &run, &mut |p| progress("distill", p))?;
+            let distilled = distill_student(teacher, &student, corpus, &plan.train, &run, &mut |p| progress("distill", p))?;
             let path = out_dir.join("student-f32.bertling");
             bertling_runtime::write_package_file(&distilled, &path)?;
             written.push(("student-f32".into(), path, 32));
@@ -243,7 +244,7 @@ pub fn compress(
         let stage = format!("kdlsq-w{bits}");
         let dir = files(&stage);
         let run = RunFiles { checkpoint: Some(&dir), resume, log: Some(&log) };
-        let out = kdlsq(&teacher, &base, &q, corpus, &plan.train, &run, &mut |p| progress(&stage, p))?;
+        let out = kdlsq(teacher, &base, &q, corpus, &plan.train, &run, &mut |p| progress(&stage, p))?;
         let name = format!("student-w{bits}");
         let path = out_dir.join(format!("{name}.bertling"));
         bertling_runtime::write_package_file(&out, &path)?;
@@ -260,7 +261,7 @@ pub fn compress(
         models.push(CompressedModel { name, path, bytes: m.info().bytes, parameters: m.info().parameters, bits, cosine_mean: ag.mean, cosine_p5: ag.p5, stsb });
     }
     let report = CompressReport {
-        teacher: teacher_dir.display().to_string(),
+        teacher: teacher_name.to_string(),
         teacher_bytes: teacher.stored_bytes(),
         teacher_stsb,
         eval_texts: eval_texts.len(),
