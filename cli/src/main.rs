@@ -11,9 +11,9 @@ use bertling_compressor::etd::{extract, init_named, StudentShape};
 use bertling_compressor::eval::{agreement, glue_examples, loyalty, read_texts, stsb};
 use bertling_compressor::pipeline::{compress, distill_student, kdlsq, CompressPlan, RunFiles};
 use bertling_runtime::cpu::Team;
-use bertling_runtime::spec::BlockSpec;
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuOptions};
 use bertling_runtime::profile::{latency_table, percentiles, Profiler, TableConfig};
+use bertling_runtime::spec::BlockSpec;
 use bertling_runtime::{cosine, load_model_data, write_package_file, Backend, Input, LoadOptions, Model, ModelData, Precision};
 use clap::{Args, Parser, Subcommand};
 
@@ -150,9 +150,9 @@ struct CompressArgs {
     teacher_only: bool,
     #[command(flatten)]
     student: StudentArgs,
-    /// Texts for the agreement report (default: the first 500 lines of the corpus).
+    /// Steps of each KDLSQ stage (default: --steps).
     #[arg(long)]
-    eval_texts: Option<PathBuf>,
+    quant_steps: Option<usize>,
     /// STS-B directory (dev.tsv) for the report.
     #[arg(long)]
     stsb: Option<PathBuf>,
@@ -195,9 +195,26 @@ struct TrainArgs {
     resume: bool,
     #[arg(long, default_value_t = 200)]
     checkpoint_every: usize,
-    /// Append one JSON line per step to this file.
+    /// Append one JSON line per step and per evaluation to this file.
     #[arg(long)]
     log: Option<PathBuf>,
+    /// Held-out texts, one per line, evaluated during training (and, for compress, in the
+    /// report's embedding agreement over its first 500 lines). Default: the corpus's first lines,
+    /// which training also sees.
+    #[arg(long)]
+    eval_texts: Option<PathBuf>,
+    /// Evaluate every this many steps (0: only before the first and after the last step).
+    #[arg(long, default_value_t = 100)]
+    eval_every: usize,
+    /// Texts evaluated during training (the first N of --eval-texts).
+    #[arg(long, default_value_t = 128)]
+    eval_size: usize,
+    /// Weight of the sentence-embedding loss (1 − cosine of the pooled last-layer states).
+    #[arg(long, default_value_t = 1.0)]
+    sentence_weight: f32,
+    /// Stop after this optimizer step with a checkpoint; continue later with --resume.
+    #[arg(long)]
+    stop_after: Option<usize>,
 }
 
 #[derive(Args)]
@@ -231,7 +248,7 @@ struct StudentArgs {
     /// Attention heads per layer (default: the teacher's, scaled with the width).
     #[arg(long)]
     heads: Option<usize>,
-    /// Feed-forward units per layer (default: 4 × width).
+    /// Feed-forward units per layer (default: the teacher's, scaled with the width).
     #[arg(long)]
     inner: Option<usize>,
 }
@@ -244,6 +261,10 @@ struct QuantizeArgs {
     /// The student to quantize (a package); default: the teacher itself.
     #[arg(long)]
     student: Option<PathBuf>,
+    /// The full-precision model the quantized one learns from: `student` (the student's own
+    /// float weights: same shapes, no projections) or `teacher`.
+    #[arg(long, default_value = "student")]
+    reference: String,
     /// Weight bits, 2..8.
     #[arg(long)]
     bits: u8,
@@ -360,6 +381,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Compress(e @ bertling_compressor::CompressError::Stopped { .. })) => {
+            eprintln!("{e}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             let mut source = std::error::Error::source(&e);
@@ -443,7 +468,7 @@ fn stream(a: &RunArgs, f: impl Fn(&Model, &[&str], &mut dyn Write) -> Result<()>
     Ok(())
 }
 
-fn inspect(path: &PathBuf, json: bool) -> Result<()> {
+fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
     let data = load_model_data(path)?;
     let model = Model::from_data(data, &LoadOptions { threads: Some(1), ..Default::default() })?;
     let info = model.info();
@@ -483,7 +508,7 @@ fn inspect(path: &PathBuf, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn pack(from: &PathBuf, bits: u8, group: Option<usize>, embedding_bits: u8, out: &PathBuf) -> Result<()> {
+fn pack(from: &std::path::Path, bits: u8, group: Option<usize>, embedding_bits: u8, out: &std::path::Path) -> Result<()> {
     let precision = match bits {
         32 => Precision::F32,
         16 => Precision::F16,
@@ -504,13 +529,7 @@ fn pack(from: &PathBuf, bits: u8, group: Option<usize>, embedding_bits: u8, out:
     });
     packed.spec.provenance.created_by = format!("bertling {}", env!("CARGO_PKG_VERSION"));
     write_package_file(&packed, out)?;
-    eprintln!(
-        "wrote {} ({:.1} MB, {} parameters, {}-bit matrices)",
-        out.display(),
-        packed.stored_bytes() as f64 / 1e6,
-        packed.parameters(),
-        bits
-    );
+    eprintln!("wrote {} ({:.1} MB, {} parameters, {}-bit matrices)", out.display(), packed.stored_bytes() as f64 / 1e6, packed.parameters(), bits);
     Ok(())
 }
 
@@ -584,10 +603,7 @@ fn profiler(backend: &str, threads: Option<usize>) -> Result<Profiler> {
             let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
             Profiler::Cpu { team: Team::new(n).map_err(io("starting worker threads"))? }
         }
-        Backend::Wgpu | Backend::Auto => Profiler::Gpu {
-            ctx: std::sync::Arc::new(GpuContext::new(AdapterChoice::Any)?),
-            options: Default::default(),
-        },
+        Backend::Wgpu | Backend::Auto => Profiler::Gpu { ctx: std::sync::Arc::new(GpuContext::new(AdapterChoice::Any)?), options: Default::default() },
     })
 }
 
@@ -665,12 +681,35 @@ impl TrainArgs {
             seed: self.seed,
             checkpoint_every: self.checkpoint_every,
             map: self.map.parse()?,
-            weights: LossWeights::default(),
+            weights: LossWeights { sentence: self.sentence_weight, ..LossWeights::default() },
         })
     }
 
-    fn files(&self) -> RunFiles<'_> {
-        RunFiles { checkpoint: self.checkpoint.as_deref(), resume: self.resume, log: self.log.as_deref() }
+    /// The texts evaluated during training.
+    fn eval_texts(&self, corpus: &std::path::Path) -> Result<Vec<String>> {
+        if self.eval_size == 0 {
+            return Err(CliError::Usage("--eval-size must be at least 1".into()));
+        }
+        Ok(read_texts(self.eval_texts.as_deref().unwrap_or(corpus), self.eval_size)?)
+    }
+
+    fn files<'a>(&'a self, eval_texts: &'a [String]) -> RunFiles<'a> {
+        RunFiles {
+            checkpoint: self.checkpoint.as_deref(),
+            resume: self.resume,
+            log: self.log.as_deref(),
+            eval_texts: Some(eval_texts),
+            eval_every: self.eval_every,
+            stop_after: self.stop_after,
+        }
+    }
+
+    /// --stop-after only makes sense with a checkpoint to continue from.
+    fn check_stop(&self) -> Result<()> {
+        if self.stop_after.is_some() && self.checkpoint.is_none() {
+            return Err(CliError::Usage("--stop-after needs --checkpoint DIR to save the run in".into()));
+        }
+        Ok(())
     }
 }
 
@@ -683,8 +722,18 @@ fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     move |p: &Progress| {
         let line = format!(
-            "{what} [{:>5}/{}] loss {:.4} (hidden {:.4}, attention {:.4}, embedding {:.4}, logits {:.4})  {:.0} tok/s  lr {:.2e}  eta {:.0}s",
-            p.step, p.steps, p.losses.total, p.losses.hidden, p.losses.attention, p.losses.embedding, p.losses.logits, p.tokens_per_s, p.lr, p.eta_s
+            "{what} [{:>5}/{}] loss {:.4} (hidden {:.4}, attention {:.4}, embedding {:.4}, logits {:.4}, sentence {:.4})  {:.0} tok/s  lr {:.2e}  eta {:.0}s",
+            p.step,
+            p.steps,
+            p.losses.total,
+            p.losses.hidden,
+            p.losses.attention,
+            p.losses.embedding,
+            p.losses.logits,
+            p.losses.sentence,
+            p.tokens_per_s,
+            p.lr,
+            p.eta_s
         );
         if tty {
             eprint!("\r\x1b[2K{line}");
@@ -694,11 +743,20 @@ fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
         } else if p.step == p.steps || p.step % (p.steps / 20).max(1) == 0 {
             eprintln!("{line}");
         }
+        if let Some(e) = &p.eval {
+            let cos = e.cosine_mean.zip(e.cosine_p5).map(|(m, p5)| format!(", cosine to teacher {m:.4} (p5 {p5:.4})")).unwrap_or_default();
+            let line = format!("{what} eval at step {}: loss {:.4} over {} texts{cos}", p.step, e.loss.total, e.texts);
+            if tty {
+                eprint!("\r\x1b[2K{line}\n");
+            } else {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
 /// The student shape from the flags, defaulting from the teacher: half its layers, its width,
-/// heads scaled with the width, 4 × width feed-forward units.
+/// heads and feed-forward units scaled with the width.
 fn student_shape(teacher: &ModelData, a: &StudentArgs) -> Result<StudentShape> {
     let StudentArgs { layers, width, heads, inner, .. } = *a;
     let t = &teacher.spec;
@@ -706,28 +764,36 @@ fn student_shape(teacher: &ModelData, a: &StudentArgs) -> Result<StudentShape> {
     let Some(BlockSpec::Attention { heads: th, .. }) = t.blocks.first() else {
         return Err(CliError::Usage("the teacher must start with an attention block".into()));
     };
+    let t_inner = t.blocks.iter().find_map(|b| match b {
+        BlockSpec::FeedForward { inner, .. } => Some(*inner),
+        _ => None,
+    });
+    let t_inner = t_inner.unwrap_or(4 * tw);
     let width = width.unwrap_or(tw);
     Ok(StudentShape {
         layers: layers.unwrap_or((t.blocks.len() / 4).max(1)),
         width,
         heads: heads.unwrap_or((th * width / tw).max(1)),
-        inner: inner.unwrap_or(4 * width),
+        inner: inner.unwrap_or((t_inner * width / tw).max(1)),
     })
 }
 
 fn distill_cmd(a: &DistillArgs) -> Result<()> {
+    a.train.check_stop()?;
     let cfg = a.train.config()?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let shape = student_shape(&teacher, &a.student)?;
     let init = init_named(&a.student.init, &teacher, &a.corpus, cfg.max_len)?;
     let student = extract(&teacher, &shape, &init, cfg.seed)?;
-    let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(), &mut progress_printer("distill"))?;
+    let texts = a.train.eval_texts(&a.corpus)?;
+    let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(&texts), &mut progress_printer("distill"))?;
     write_package_file(&out, &a.out)?;
     eprintln!("wrote {} ({:.1} MB, {:.1} M parameters)", a.out.display(), out.stored_bytes() as f64 / 1e6, out.parameters() as f64 / 1e6);
     Ok(())
 }
 
 fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
+    a.train.check_stop()?;
     let cfg = a.train.config()?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = match &a.student {
@@ -740,7 +806,13 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
         other => return Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
     };
     let plan = QuantPlan { bits: a.bits, group: a.group, embedding_bits: a.embedding_bits, act_bits };
-    let out = kdlsq(&teacher, &student, &plan, &a.corpus, &cfg, &a.train.files(), &mut progress_printer("kdlsq"))?;
+    let texts = a.train.eval_texts(&a.corpus)?;
+    let reference = match a.reference.as_str() {
+        "student" => &student,
+        "teacher" => &teacher,
+        other => return Err(CliError::Usage(format!("--reference {other}: use student or teacher"))),
+    };
+    let out = kdlsq(reference, &student, &plan, &a.corpus, &cfg, &a.train.files(&texts), &mut progress_printer("kdlsq"))?;
     write_package_file(&out, &a.out)?;
     eprintln!("wrote {} ({:.1} MB, {}-bit)", a.out.display(), out.stored_bytes() as f64 / 1e6, a.bits);
     Ok(())
@@ -807,13 +879,25 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
     };
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = if a.teacher_only { None } else { Some((student_shape(&teacher, &a.student)?, a.student.init.clone())) };
-    let plan = CompressPlan { student, bits: a.bits.clone(), group: a.group, act_bits, embedding_bits: a.embedding_bits, train };
-    let texts = read_texts(a.eval_texts.as_deref().unwrap_or(&a.corpus), 500)?;
-    let mut printers: std::collections::BTreeMap<String, Box<dyn FnMut(&Progress)>> = Default::default();
-    let report = compress(&teacher, &a.teacher.display().to_string(), &a.corpus, &a.out, &plan, &texts, a.stsb.as_deref(), a.train.resume, &mut |stage, p| {
-        let print = printers.entry(stage.to_string()).or_insert_with(|| Box::new(progress_printer_named(stage.to_string())));
-        print(p)
-    })?;
+    let plan = CompressPlan { student, bits: a.bits.clone(), group: a.group, act_bits, embedding_bits: a.embedding_bits, train, quant_steps: a.quant_steps };
+    let texts = read_texts(a.train.eval_texts.as_deref().unwrap_or(&a.corpus), 500.max(a.train.eval_size))?;
+    let train_texts = a.train.eval_texts(&a.corpus)?;
+    type Printer = Box<dyn FnMut(&Progress)>;
+    let mut printers: std::collections::BTreeMap<String, Printer> = Default::default();
+    let report = compress(
+        &teacher,
+        &a.teacher.display().to_string(),
+        &a.corpus,
+        &a.out,
+        &plan,
+        &texts,
+        a.stsb.as_deref(),
+        &a.train.files(&train_texts),
+        &mut |stage, p| {
+            let print = printers.entry(stage.to_string()).or_insert_with(|| Box::new(progress_printer_named(stage.to_string())));
+            print(p)
+        },
+    )?;
     println!("{}", report.markdown());
     eprintln!("report: {}", a.out.join("report.md").display());
     Ok(())

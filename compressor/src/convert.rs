@@ -15,10 +15,7 @@ use crate::lsq::init_weight_steps;
 use crate::student::{Attention, Block, Dense, Embeddings, Encoder, FeedForward, Head, Lsq, Norm, SepConv};
 
 fn values(model: &ModelData, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-    let t = model
-        .tensors
-        .get(name)
-        .ok_or_else(|| CompressError::Tensor { name: name.into(), what: "is missing".into() })?;
+    let t = model.tensors.get(name).ok_or_else(|| CompressError::Tensor { name: name.into(), what: "is missing".into() })?;
     Ok((t.shape(), t.to_f32()))
 }
 
@@ -179,9 +176,10 @@ pub fn quantize(mut enc: Encoder, plan: &QuantPlan, act_steps: &BTreeMap<String,
                 if !matches!(bits, 4 | 8) {
                     return Err(CompressError::InvalidArgument(format!("activation bits {bits}: use 4 or 8")));
                 }
-                let step = act_steps.get(&name).copied().ok_or_else(|| {
-                    CompressError::InvalidArgument(format!("no activation step for {name}; calibrate the activations first"))
-                })?;
+                let step = act_steps
+                    .get(&name)
+                    .copied()
+                    .ok_or_else(|| CompressError::InvalidArgument(format!("no activation step for {name}; calibrate the activations first")))?;
                 Some((bits, step))
             }
         };

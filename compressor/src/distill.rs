@@ -99,11 +99,15 @@ pub struct LossWeights {
     pub embedding: f32,
     /// KL(teacher ‖ student) of the head's label distributions, when both have a head.
     pub logits: f32,
+    /// 1 − cosine of the mean-pooled last-layer states (the sentence embedding of a
+    /// sentence-transformer teacher), when the layer map pairs the two last layers.
+    #[serde(default)]
+    pub sentence: f32,
 }
 
 impl Default for LossWeights {
     fn default() -> Self {
-        LossWeights { hidden: 1.0, attention: 1.0, embedding: 1.0, logits: 1.0 }
+        LossWeights { hidden: 1.0, attention: 1.0, embedding: 1.0, logits: 1.0, sentence: 1.0 }
     }
 }
 
@@ -230,6 +234,36 @@ pub struct Losses {
     pub attention: f32,
     pub embedding: f32,
     pub logits: f32,
+    #[serde(default)]
+    pub sentence: f32,
+}
+
+impl Losses {
+    /// `self + w · other`, part by part.
+    pub fn add_scaled(self, o: &Losses, w: f32) -> Losses {
+        Losses {
+            total: self.total + w * o.total,
+            hidden: self.hidden + w * o.hidden,
+            attention: self.attention + w * o.attention,
+            embedding: self.embedding + w * o.embedding,
+            logits: self.logits + w * o.logits,
+            sentence: self.sentence + w * o.sentence,
+        }
+    }
+}
+
+/// Cosine of the mean-pooled states `[batch, seq, width]` of two models, `[batch, 1]`.
+fn pooled_cosine(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>) -> Tensor<2> {
+    let a = crate::student::mean_pool(a, mask.clone());
+    let b = crate::student::mean_pool(b, mask.clone());
+    let dot = (a.clone() * b.clone()).sum_dim(1);
+    let norms = (a.powi_scalar(2).sum_dim(1) * b.powi_scalar(2).sum_dim(1)).sqrt().clamp_min(1e-12);
+    dot / norms
+}
+
+/// The pair (index into `pairs`) joining the student's and the teacher's last layers.
+fn last_pair(pairs: &[(usize, usize)], student_layers: usize, teacher_layers: usize) -> Option<usize> {
+    pairs.iter().position(|&(js, jt)| js + 1 == student_layers && jt + 1 == teacher_layers)
 }
 
 fn masked_mse(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>) -> Tensor<1> {
@@ -260,6 +294,18 @@ pub fn distill_loss(
     weights: &LossWeights,
 ) -> (Tensor<1>, Losses) {
     let out = trainee.student.forward(batch);
+    loss_of_outputs(trainee, &out, teacher, teacher_encoder, batch, pairs, weights)
+}
+
+fn loss_of_outputs(
+    trainee: &Trainee,
+    out: &Outputs,
+    teacher: &Outputs,
+    teacher_encoder: &Encoder,
+    batch: &Batch,
+    pairs: &[(usize, usize)],
+    weights: &LossWeights,
+) -> (Tensor<1>, Losses) {
     let s_layers = layer_outputs(&trainee.student);
     let t_layers = layer_outputs(teacher_encoder);
     let s_att = attention_of_layers(&trainee.student, &s_layers);
@@ -280,6 +326,14 @@ pub fn distill_loss(
         }
     }
     let emb = masked_mse(project(pairs.len(), out.hidden[0].clone()), teacher.hidden[0].clone(), &batch.mask);
+    let sentence = match last_pair(pairs, s_layers.len(), t_layers.len()) {
+        Some(k) if weights.sentence != 0.0 => {
+            let (js, jt) = pairs[k];
+            let cos = pooled_cosine(project(k, out.hidden[s_layers[js]].clone()), teacher.hidden[t_layers[jt]].clone(), &batch.mask);
+            (cos.neg() + 1.0).mean().reshape([1])
+        }
+        _ => zero(),
+    };
     let logits = match (&teacher.logits, &out.logits) {
         (Some(t), Some(s)) => {
             let (pt, lt, ls) = (softmax(t.clone(), 1), log_softmax(t.clone(), 1), log_softmax(s.clone(), 1));
@@ -290,7 +344,8 @@ pub fn distill_loss(
     let total = hidden.clone().mul_scalar(weights.hidden)
         + attention.clone().mul_scalar(weights.attention)
         + emb.clone().mul_scalar(weights.embedding)
-        + logits.clone().mul_scalar(weights.logits);
+        + logits.clone().mul_scalar(weights.logits)
+        + sentence.clone().mul_scalar(weights.sentence);
     let scalar = |t: &Tensor<1>| t.clone().into_scalar::<f32>();
     let losses = Losses {
         total: scalar(&total),
@@ -298,6 +353,7 @@ pub fn distill_loss(
         attention: scalar(&attention),
         embedding: scalar(&emb),
         logits: scalar(&logits),
+        sentence: scalar(&sentence),
     };
     (total, losses)
 }
@@ -340,6 +396,9 @@ pub struct CheckpointState {
     pub config: DistillConfig,
     /// The subdirectory holding this step's model and optimizer state.
     pub files: String,
+    /// The losses of the last step (reported when a finished run is resumed).
+    #[serde(default)]
+    pub losses: Losses,
 }
 
 fn optimizer(cfg: &DistillConfig) -> ModuleOptimizer {
@@ -377,12 +436,113 @@ pub struct Progress {
     pub tokens_per_s: f64,
     pub eta_s: f64,
     pub lr: f64,
+    /// The held-out evaluation made at this step, if one was due.
+    pub eval: Option<EvalResult>,
+}
+
+/// How a progress callback stops a run early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Write a checkpoint of the step just done, then stop (continue it with `--resume`).
+    Save,
+    /// Stop as if killed: only the checkpoints written so far remain.
+    Abandon,
+}
+
+/// Held-out texts evaluated every `every` optimizer steps (and before the first step and
+/// after the last): the distillation loss without gradients, and the cosine of the student's
+/// mean-pooled last-layer states (through the learned projection where widths differ) to the
+/// teacher's.
+#[derive(Clone, Debug)]
+pub struct EvalSet {
+    pub every: usize,
+    batches: Vec<Vec<Input>>,
+}
+
+impl EvalSet {
+    /// Tokenizes `texts` (in batches of `batch_size`) with the teacher's tokenizer.
+    pub fn new(texts: &[String], tokenizer_json: &str, max_len: usize, batch_size: usize, every: usize) -> Result<EvalSet> {
+        if texts.is_empty() {
+            return Err(CompressError::InvalidArgument("no evaluation texts: give a file with at least one line".into()));
+        }
+        let tok = TextTokenizer::new(tokenizer_json, max_len)?;
+        let batches = texts
+            .chunks(batch_size.max(1))
+            .map(|c| tok.encode(&c.iter().map(String::as_str).collect::<Vec<_>>()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(EvalSet { every, batches })
+    }
+
+    pub fn texts(&self) -> usize {
+        self.batches.iter().map(Vec::len).sum()
+    }
+}
+
+/// One held-out evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    /// Distillation losses averaged over the texts.
+    pub loss: Losses,
+    /// Cosine of the pooled last-layer states to the teacher's (mean, 5th percentile); absent
+    /// when the layer map does not pair the two last layers.
+    pub cosine_mean: Option<f64>,
+    pub cosine_p5: Option<f64>,
+    pub texts: usize,
+}
+
+/// Evaluates `trainee` (its inference copy, no gradients) on `set`.
+pub fn evaluate(trainee: &Trainee, teacher: &Encoder, set: &EvalSet, pairs: &[(usize, usize)], weights: &LossWeights, device: &Device) -> EvalResult {
+    let model = trainee.clone().valid();
+    let s_layers = layer_outputs(&model.student);
+    let t_layers = layer_outputs(teacher);
+    let last = last_pair(pairs, s_layers.len(), t_layers.len());
+    let mut sum = Losses::default();
+    let mut cos = Vec::new();
+    let mut n = 0usize;
+    for inputs in &set.batches {
+        let batch = Batch::new(inputs, device);
+        let t_out = teacher.forward(&batch);
+        let out = model.student.forward(&batch);
+        let (_, l) = loss_of_outputs(&model, &out, &t_out, teacher, &batch, pairs, weights);
+        let w = inputs.len() as f32;
+        sum = sum.add_scaled(&l, w);
+        n += inputs.len();
+        if let Some(k) = last {
+            let (js, jt) = pairs[k];
+            let hs = out.hidden[s_layers[js]].clone();
+            let hs = match &model.proj[k] {
+                Some(p) => p.forward(hs),
+                None => hs,
+            };
+            let c = pooled_cosine(hs, t_out.hidden[t_layers[jt]].clone(), &batch.mask).into_data().try_into_vec_as::<f32>().unwrap_or_default();
+            cos.extend(c.into_iter().map(f64::from));
+        }
+    }
+    let n = n.max(1) as f32;
+    let loss = Losses::default().add_scaled(&sum, 1.0 / n);
+    let (cosine_mean, cosine_p5) = if cos.is_empty() {
+        (None, None)
+    } else {
+        let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+        cos.sort_by(f64::total_cmp);
+        (Some(mean), Some(cos[((cos.len() - 1) as f64 * 0.05).round() as usize]))
+    };
+    EvalResult { loss, cosine_mean, cosine_p5, texts: n as usize }
+}
+
+/// What [`distill`] returns.
+pub struct Trained {
+    pub trainee: Trainee,
+    /// The losses of the last step.
+    pub losses: Losses,
+    /// Optimizer steps done (less than the configured steps when stopped early).
+    pub step: usize,
 }
 
 /// Distils `trainee.student` from `teacher` on `corpus`, resuming from `checkpoint_dir` when
-/// it holds a checkpoint of the same configuration. Returns the trained trainee and the final
-/// losses. `log` receives one JSON line per step; `progress` is called after every step and
-/// may stop the run early (the checkpoints written so far stay, as after a kill).
+/// it holds a checkpoint of the same configuration. `log` receives one JSON line per step and
+/// one per evaluation of `eval` (`{"step": N, "eval": {...}}`); `progress` is called after
+/// every step and may stop the run early ([`Stop`]).
 #[allow(clippy::too_many_arguments)]
 pub fn distill(
     mut trainee: Trainee,
@@ -391,9 +551,10 @@ pub fn distill(
     cfg: &DistillConfig,
     checkpoint_dir: Option<&Path>,
     device: &Device,
+    eval: Option<&EvalSet>,
     mut log: Option<&mut dyn Write>,
-    mut progress: impl FnMut(&Progress) -> std::ops::ControlFlow<()>,
-) -> Result<(Trainee, Losses)> {
+    mut progress: impl FnMut(&Progress) -> std::ops::ControlFlow<Stop>,
+) -> Result<Trained> {
     if cfg.steps == 0 || cfg.batch_size == 0 || cfg.accumulation == 0 {
         return Err(CompressError::InvalidArgument("steps, batch size and accumulation must be at least 1".into()));
     }
@@ -404,11 +565,11 @@ pub fn distill(
     device.seed(cfg.seed);
     let mut optim = optimizer(cfg);
     let mut start = 0;
+    let mut last = Losses::default();
     if let Some(dir) = checkpoint_dir {
         if dir.join("state.json").is_file() {
             let text = std::fs::read_to_string(dir.join("state.json")).map_err(|e| CompressError::InvalidArgument(e.to_string()))?;
-            let state: CheckpointState =
-                serde_json::from_str(&text).map_err(|e| CompressError::InvalidArgument(format!("checkpoint state: {e}")))?;
+            let state: CheckpointState = serde_json::from_str(&text).map_err(|e| CompressError::InvalidArgument(format!("checkpoint state: {e}")))?;
             if state.config != *cfg {
                 return Err(CompressError::InvalidArgument(format!(
                     "the checkpoint in {} was made with other settings; use the same ones, or another checkpoint directory",
@@ -421,12 +582,29 @@ pub fn distill(
             optim = optim.load(files.join("optimizer")).map_err(err)?;
             corpus.seek(state.lines_read)?;
             start = state.step;
+            last = state.losses;
         }
     }
     let teacher_device = device.clone().without_autodiff();
+    let write_log = |log: &mut Option<&mut dyn Write>, line: serde_json::Value| -> Result<()> {
+        if let Some(w) = log.as_deref_mut() {
+            writeln!(w, "{line}").map_err(|e| CompressError::InvalidArgument(format!("writing the log: {e}")))?;
+        }
+        Ok(())
+    };
+    let run_eval = |trainee: &Trainee, step: usize| -> Option<EvalResult> {
+        let set = eval?;
+        let due = step == 0 || step == cfg.steps || (set.every > 0 && step % set.every == 0);
+        due.then(|| evaluate(trainee, teacher, set, &pairs, &cfg.weights, &teacher_device))
+    };
+    if start == 0 {
+        if let Some(e) = run_eval(&trainee, 0) {
+            write_log(&mut log, serde_json::json!({"step": 0, "eval": e}))?;
+        }
+    }
     let started = Instant::now();
     let mut tokens = 0usize;
-    let mut last = Losses::default();
+    let mut step_done = start;
     for step in start..cfg.steps {
         let mut acc = GradientsAccumulator::<Trainee>::new();
         let mut sum = Losses::default();
@@ -439,35 +617,35 @@ pub fn distill(
             let loss = loss.div_scalar(cfg.accumulation as f32);
             acc.accumulate(&trainee, GradientsParams::from_grads(loss.backward(), &trainee));
             let n = cfg.accumulation as f32;
-            sum = Losses {
-                total: sum.total + l.total / n,
-                hidden: sum.hidden + l.hidden / n,
-                attention: sum.attention + l.attention / n,
-                embedding: sum.embedding + l.embedding / n,
-                logits: sum.logits + l.logits / n,
-            };
+            sum = sum.add_scaled(&l, 1.0 / n);
         }
         let lr = cfg.lr_at(step);
         trainee = optim.step(lr, trainee, acc.grads());
         last = sum;
+        step_done = step + 1;
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);
         let done = step + 1 - start;
         let eta = elapsed / done as f64 * (cfg.steps - step - 1) as f64;
-        let flow = progress(&Progress { step: step + 1, steps: cfg.steps, losses: sum, tokens_per_s: tokens as f64 / elapsed, eta_s: eta, lr });
-        if let Some(w) = log.as_deref_mut() {
-            let line = serde_json::json!({"step": step + 1, "lr": lr, "loss": sum.total, "hidden": sum.hidden, "attention": sum.attention, "embedding": sum.embedding, "logits": sum.logits, "tokens_per_s": tokens as f64 / elapsed});
-            writeln!(w, "{line}").map_err(|e| CompressError::InvalidArgument(format!("writing the log: {e}")))?;
+        let line = serde_json::json!({"step": step + 1, "lr": lr, "loss": sum.total, "hidden": sum.hidden, "attention": sum.attention, "embedding": sum.embedding, "logits": sum.logits, "sentence": sum.sentence, "tokens_per_s": tokens as f64 / elapsed});
+        write_log(&mut log, line)?;
+        let evaluated = run_eval(&trainee, step + 1);
+        if let Some(e) = &evaluated {
+            write_log(&mut log, serde_json::json!({"step": step + 1, "eval": e}))?;
         }
+        let flow =
+            progress(&Progress { step: step + 1, steps: cfg.steps, losses: sum, tokens_per_s: tokens as f64 / elapsed, eta_s: eta, lr, eval: evaluated });
         let at_checkpoint = cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0;
-        if let (Some(dir), true) = (checkpoint_dir, at_checkpoint || step + 1 == cfg.steps) {
-            let state = CheckpointState { step: step + 1, lines_read: corpus.lines_read, config: cfg.clone(), files: format!("step-{}", step + 1) };
+        let save = at_checkpoint || step + 1 == cfg.steps || flow == std::ops::ControlFlow::Break(Stop::Save);
+        if let (Some(dir), true) = (checkpoint_dir, save) {
+            let state =
+                CheckpointState { step: step + 1, lines_read: corpus.lines_read, config: cfg.clone(), files: format!("step-{}", step + 1), losses: sum };
             save_checkpoint(dir, &trainee, &optim, &state)?;
         }
         if flow.is_break() {
             break;
         }
     }
-    Ok((trainee, last))
+    Ok(Trained { trainee, losses: last, step: step_done })
 }
 
 /// Turns a plain module into the student of a trainee on `device` (autodiff for training).

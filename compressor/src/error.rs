@@ -11,6 +11,10 @@ pub enum CompressError {
 
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A run stopped where it was asked to (`--stop-after`); its checkpoint is saved.
+    #[error("stopped after step {step} of {steps} as asked; the checkpoint is saved: run the same command with --resume to continue")]
+    Stopped { step: usize, steps: usize },
 }
 
 /// The compressor's result type.

@@ -170,7 +170,15 @@ fn gather(t: &Rt, rows: Option<&[usize]>, cols: Option<&[usize]>) -> Rt {
 /// teacher's tokenizer, pooling and head.
 pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64) -> Result<ModelData> {
     let (width, heads, head_dim, inner, layers) = bert_dims(teacher)?;
-    if shape.layers == 0 || shape.layers > layers || shape.width == 0 || shape.width > width || shape.heads == 0 || shape.heads > heads || shape.inner == 0 || shape.inner > inner {
+    if shape.layers == 0
+        || shape.layers > layers
+        || shape.width == 0
+        || shape.width > width
+        || shape.heads == 0
+        || shape.heads > heads
+        || shape.inner == 0
+        || shape.inner > inner
+    {
         return Err(CompressError::InvalidArgument(format!(
             "student {shape:?} must fit in the teacher (layers ≤ {layers}, width ≤ {width}, heads ≤ {heads}, inner ≤ {inner}), all at least 1"
         )));
@@ -194,9 +202,7 @@ pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64
         "shape": shape, "layers": picked_layers, "seed": seed,
     });
     let mut tensors = BTreeMap::new();
-    let t = |name: &str| -> Result<&Rt> {
-        teacher.tensors.get(name).ok_or_else(|| CompressError::Tensor { name: name.into(), what: "is missing".into() })
-    };
+    let t = |name: &str| -> Result<&Rt> { teacher.tensors.get(name).ok_or_else(|| CompressError::Tensor { name: name.into(), what: "is missing".into() }) };
     for name in ["embeddings.word", "embeddings.position", "embeddings.token_type"] {
         tensors.insert(name.to_string(), gather(t(name)?, None, Some(&dims)));
     }

@@ -24,6 +24,12 @@ pub fn agreement(teacher: &Model, student: &Model, texts: &[String]) -> Result<A
     if texts.is_empty() {
         return Err(CompressError::InvalidArgument("no texts to compare on".into()));
     }
+    let (tw, sw) = (teacher.info().output_width, student.info().output_width);
+    if tw != sw {
+        return Err(CompressError::InvalidArgument(format!(
+            "the student's embeddings have {sw} dimensions and the teacher's {tw}: embedding cosine needs the same width (compare them on a task instead, e.g. --task stsb)"
+        )));
+    }
     let mut cos = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(32) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();

@@ -122,7 +122,13 @@ mod tests {
                         assert!((got[r * cols + c] - q * s).abs() < 1e-6, "bits {bits}: forward");
                         assert_eq!(gw[r * cols + c], if inside { 1.0 } else { 0.0 }, "bits {bits}: weight gradient");
                         let n = g.min(cols) as f32;
-                        let dv = if inside { q - v } else if v < 0.0 { -qn } else { qp };
+                        let dv = if inside {
+                            q - v
+                        } else if v < 0.0 {
+                            -qn
+                        } else {
+                            qp
+                        };
                         want_gs[si] += dv / (n * qp).sqrt();
                     }
                 }

@@ -12,19 +12,26 @@ use burn::module::Module;
 use burn::prelude::*;
 
 use crate::convert::{calibrate_activations, encoder_from_data, encoder_to_data, quantize, QuantPlan};
-use crate::distill::{distill, trainee, Corpus, DistillConfig, Losses, Progress};
+use crate::distill::{distill, trainee, Corpus, DistillConfig, EvalSet, Losses, Progress, Stop};
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Encoder};
 
-/// Where a training job keeps its state.
+/// Where a training job keeps its state, and how it is watched.
 #[derive(Clone, Debug, Default)]
 pub struct RunFiles<'a> {
     /// Checkpoint directory.
     pub checkpoint: Option<&'a Path>,
     /// Continue from the checkpoint there (otherwise an existing checkpoint is an error).
     pub resume: bool,
-    /// JSON lines of every step.
+    /// JSON lines of every step and every evaluation.
     pub log: Option<&'a Path>,
+    /// Held-out texts evaluated during training (see [`EvalSet`]).
+    pub eval_texts: Option<&'a [String]>,
+    /// Evaluate every this many steps (0: only before the first and after the last).
+    pub eval_every: usize,
+    /// Stop (with a checkpoint) after this optimizer step; the job then fails with
+    /// [`CompressError::Stopped`] and continues with `resume`.
+    pub stop_after: Option<usize>,
 }
 
 fn check_resume(files: &RunFiles) -> Result<()> {
@@ -67,20 +74,21 @@ fn train(
     let t = trainee(student, &teacher_enc, cfg, &device)?;
     let mut corpus = Corpus::open(corpus, &teacher.tokenizer_json, cfg.max_len.min(teacher.spec.max_seq_len))?;
     let mut log = open_log(files)?;
-    let (trained, losses) = distill(
-        t,
-        &teacher_enc,
-        &mut corpus,
-        cfg,
-        files.checkpoint,
-        &device,
-        log.as_mut().map(|f| f as &mut dyn Write),
-        |p| {
-            progress(p);
-            ControlFlow::Continue(())
-        },
-    )?;
-    Ok((trained.student.valid(), losses))
+    let eval = files
+        .eval_texts
+        .map(|texts| EvalSet::new(texts, &teacher.tokenizer_json, cfg.max_len.min(teacher.spec.max_seq_len), cfg.batch_size, files.eval_every))
+        .transpose()?;
+    let trained = distill(t, &teacher_enc, &mut corpus, cfg, files.checkpoint, &device, eval.as_ref(), log.as_mut().map(|f| f as &mut dyn Write), |p| {
+        progress(p);
+        match files.stop_after {
+            Some(n) if p.step >= n && p.step < p.steps => ControlFlow::Break(Stop::Save),
+            _ => ControlFlow::Continue(()),
+        }
+    })?;
+    if trained.step < cfg.steps {
+        return Err(CompressError::Stopped { step: trained.step, steps: cfg.steps });
+    }
+    Ok((trained.trainee.student.valid(), trained.losses))
 }
 
 fn record(data: &mut ModelData, teacher: &ModelData, recipe: serde_json::Value, losses: &Losses) {
@@ -108,11 +116,12 @@ pub fn distill_student(
     Ok(out)
 }
 
-/// KDLSQ: quantizes `student` (or the teacher itself) with learned step sizes, trained by
-/// distillation from the full-precision teacher. Activation steps are calibrated on the first
-/// batch of the corpus when the plan quantizes activations.
+/// KDLSQ: quantizes `student` with learned step sizes, trained by distillation from the
+/// full-precision `reference` (the student's own float weights, or the teacher it came from;
+/// the package's provenance is taken from the reference). Activation steps are calibrated on
+/// the first batch of the corpus when the plan quantizes activations.
 pub fn kdlsq(
-    teacher: &ModelData,
+    reference: &ModelData,
     student: &ModelData,
     plan: &QuantPlan,
     corpus: &Path,
@@ -125,16 +134,16 @@ pub fn kdlsq(
     let act_steps = match plan.act_bits {
         None => BTreeMap::new(),
         Some(bits) => {
-            let mut c = Corpus::open(corpus, &teacher.tokenizer_json, cfg.max_len.min(teacher.spec.max_seq_len))?;
+            let mut c = Corpus::open(corpus, &reference.tokenizer_json, cfg.max_len.min(reference.spec.max_seq_len))?;
             let batch = Batch::new(&c.next_batch(cfg.batch_size.max(8))?, &plain);
             calibrate_activations(&enc, &batch, bits)
         }
     };
     let enc = quantize(enc, plan, &act_steps)?;
-    let (trained, losses) = train(teacher, enc, corpus, cfg, files, progress)?;
+    let (trained, losses) = train(reference, enc, corpus, cfg, files, progress)?;
     let mut out = encoder_to_data(&trained, student)?;
-    let recipe = serde_json::json!({"method": "kdlsq", "plan": {"bits": plan.bits, "group": plan.group, "embedding_bits": plan.embedding_bits, "act_bits": plan.act_bits}, "from": student.spec.provenance.recipe, "config": cfg});
-    record(&mut out, teacher, recipe, &losses);
+    let recipe = serde_json::json!({"method": "kdlsq", "plan": {"bits": plan.bits, "group": plan.group, "embedding_bits": plan.embedding_bits, "act_bits": plan.act_bits}, "from": student.spec.provenance.recipe, "reference": if reference.spec == student.spec { "self (full precision)" } else { "teacher" }, "config": cfg});
+    record(&mut out, reference, recipe, &losses);
     Ok(out)
 }
 
@@ -150,6 +159,8 @@ pub struct CompressPlan {
     pub embedding_bits: u8,
     /// Settings of each training stage (distillation, then each KDLSQ run).
     pub train: DistillConfig,
+    /// Steps of each KDLSQ run when they differ from the distillation's.
+    pub quant_steps: Option<usize>,
 }
 
 /// One package of a compress run and how it measures up.
@@ -160,8 +171,12 @@ pub struct CompressedModel {
     pub bytes: usize,
     pub parameters: usize,
     pub bits: u8,
-    pub cosine_mean: f64,
-    pub cosine_p5: f64,
+    /// Embedding cosine to the teacher; absent when the student's embeddings have another
+    /// width than the teacher's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosine_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosine_p5: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stsb: Option<f64>,
 }
@@ -180,6 +195,7 @@ pub struct CompressReport {
 impl CompressReport {
     /// A Markdown table of the report.
     pub fn markdown(&self) -> String {
+        let fmt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
         let mut s = format!(
             "teacher: {} ({:.1} MB{}), agreement over {} texts\n\n| model | bits | MB | params (M) | cosine mean | cosine p5 | STS-B |\n|---|---|---|---|---|---|---|\n",
             self.teacher,
@@ -189,14 +205,14 @@ impl CompressReport {
         );
         for m in &self.models {
             s += &format!(
-                "| {} | {} | {:.1} | {:.1} | {:.4} | {:.4} | {} |\n",
+                "| {} | {} | {:.1} | {:.1} | {} | {} | {} |\n",
                 m.name,
                 m.bits,
                 m.bytes as f64 / 1e6,
                 m.parameters as f64 / 1e6,
-                m.cosine_mean,
-                m.cosine_p5,
-                m.stsb.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())
+                fmt(m.cosine_mean),
+                fmt(m.cosine_p5),
+                fmt(m.stsb)
             );
         }
         s
@@ -205,8 +221,9 @@ impl CompressReport {
 
 /// init → distill → KDLSQ at each bit width → export → evaluation of `teacher` (named
 /// `teacher_name` in the report), into `out_dir`
-/// (packages, `checkpoints/`, `train.jsonl`, `report.json`, `report.md`). Stages resume from
-/// their checkpoints when `resume`.
+/// (packages, `checkpoints/`, `train.jsonl`, `report.json`, `report.md`). `run` gives the
+/// resume, evaluation and stop settings of every stage (its checkpoint and log are ignored:
+/// they live under `out_dir`); stages resume from their checkpoints when `run.resume`.
 #[allow(clippy::too_many_arguments)]
 pub fn compress(
     teacher: &ModelData,
@@ -216,7 +233,7 @@ pub fn compress(
     plan: &CompressPlan,
     eval_texts: &[String],
     stsb_dir: Option<&Path>,
-    resume: bool,
+    run: &RunFiles,
     progress: &mut dyn FnMut(&str, &Progress),
 ) -> Result<CompressReport> {
     use crate::etd::{extract, init_named};
@@ -231,7 +248,7 @@ pub fn compress(
             let init = init_named(init, teacher, corpus, plan.train.max_len)?;
             let student = extract(teacher, shape, &init, plan.train.seed)?;
             let dir = files("distill");
-            let run = RunFiles { checkpoint: Some(&dir), resume, log: Some(&log) };
+            let run = RunFiles { checkpoint: Some(&dir), log: Some(&log), ..run.clone() };
             let distilled = distill_student(teacher, &student, corpus, &plan.train, &run, &mut |p| progress("distill", p))?;
             let path = out_dir.join("student-f32.bertling");
             bertling_runtime::write_package_file(&distilled, &path)?;
@@ -243,8 +260,15 @@ pub fn compress(
         let q = QuantPlan { bits, group: plan.group, embedding_bits: plan.embedding_bits.max(bits), act_bits: plan.act_bits };
         let stage = format!("kdlsq-w{bits}");
         let dir = files(&stage);
-        let run = RunFiles { checkpoint: Some(&dir), resume, log: Some(&log) };
-        let out = kdlsq(teacher, &base, &q, corpus, &plan.train, &run, &mut |p| progress(&stage, p))?;
+        let run = RunFiles { checkpoint: Some(&dir), log: Some(&log), ..run.clone() };
+        // The quantized model learns from its own full-precision weights: same shapes, so every
+        // hidden state and attention map is compared directly, without fresh projections.
+        let cfg = DistillConfig {
+            steps: plan.quant_steps.unwrap_or(plan.train.steps),
+            warmup: plan.train.warmup.min(plan.quant_steps.unwrap_or(usize::MAX)),
+            ..plan.train.clone()
+        };
+        let out = kdlsq(&base, &base, &q, corpus, &cfg, &run, &mut |p| progress(&stage, p))?;
         let name = format!("student-w{bits}");
         let path = out_dir.join(format!("{name}.bertling"));
         bertling_runtime::write_package_file(&out, &path)?;
@@ -256,17 +280,13 @@ pub fn compress(
     let mut models = Vec::new();
     for (name, path, bits) in written {
         let m = bertling_runtime::Model::load(&path, &opts)?;
-        let ag = crate::eval::agreement(&teacher_model, &m, eval_texts)?;
+        let ag = if m.info().output_width == teacher_model.info().output_width { Some(crate::eval::agreement(&teacher_model, &m, eval_texts)?) } else { None };
         let stsb = stsb_dir.map(|d| crate::eval::stsb(&m, d)).transpose()?;
-        models.push(CompressedModel { name, path, bytes: m.info().bytes, parameters: m.info().parameters, bits, cosine_mean: ag.mean, cosine_p5: ag.p5, stsb });
+        let (cosine_mean, cosine_p5) = (ag.map(|a| a.mean), ag.map(|a| a.p5));
+        models.push(CompressedModel { name, path, bytes: m.info().bytes, parameters: m.info().parameters, bits, cosine_mean, cosine_p5, stsb });
     }
-    let report = CompressReport {
-        teacher: teacher_name.to_string(),
-        teacher_bytes: teacher.stored_bytes(),
-        teacher_stsb,
-        eval_texts: eval_texts.len(),
-        models,
-    };
+    let report =
+        CompressReport { teacher: teacher_name.to_string(), teacher_bytes: teacher.stored_bytes(), teacher_stsb, eval_texts: eval_texts.len(), models };
     std::fs::write(out_dir.join("report.json"), serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(io)?;
     std::fs::write(out_dir.join("report.md"), report.markdown()).map_err(io)?;
     Ok(report)

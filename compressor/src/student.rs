@@ -211,7 +211,7 @@ impl Encoder {
         let positions = table(&e.position, &e.position_quant).narrow(0, 0, s).unsqueeze::<3>();
         let mut x = e.norm.forward(words + types + positions);
         let mask3 = batch.mask.clone().unsqueeze_dim::<3>(2); // [b, s, 1]
-        // Additive attention mask: 0 for tokens, a large negative number for padding.
+                                                              // Additive attention mask: 0 for tokens, a large negative number for padding.
         let key_bias = (batch.mask.clone() - 1.0).mul_scalar(1e9).reshape([b, 1, 1, s]);
         let mut hidden = vec![x.clone()];
         let mut attentions = Vec::new();
@@ -219,9 +219,7 @@ impl Encoder {
             if let Some(a) = &block.attention {
                 let inner = a.heads * a.head_dim;
                 let qkv = dense(format!("blocks.{i}.attn.qkv"), &a.qkv, x.clone());
-                let split = |i: usize| {
-                    qkv.clone().narrow(2, i * inner, inner).reshape([b, s, a.heads, a.head_dim]).swap_dims(1, 2)
-                };
+                let split = |i: usize| qkv.clone().narrow(2, i * inner, inner).reshape([b, s, a.heads, a.head_dim]).swap_dims(1, 2);
                 let (q, k, v) = (split(0), split(1), split(2));
                 let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((a.head_dim as f32).sqrt()) + key_bias.clone();
                 let p = softmax(scores, 3);
@@ -237,10 +235,7 @@ impl Encoder {
                 let xm = x.clone() * mask3.clone();
                 let width = xm.dims()[2];
                 let half = c.kernel / 2;
-                let padded = Tensor::cat(
-                    vec![Tensor::zeros([b, half, width], &xm.device()), xm, Tensor::zeros([b, half, width], &x.device())],
-                    1,
-                );
+                let padded = Tensor::cat(vec![Tensor::zeros([b, half, width], &xm.device()), xm, Tensor::zeros([b, half, width], &x.device())], 1);
                 let taps = c.taps.val(); // [width, kernel]
                 let mut acc = c.taps_bias.val().unsqueeze::<3>().expand([b, s, width]);
                 for j in 0..c.kernel {

@@ -112,9 +112,9 @@ fn teacher_import_matches_the_runtime() {
 /// all-MiniLM-L6-v2 (fetched by scripts/fetch_model.sh; the test fails without it).
 #[test]
 fn minilm_teacher_matches_the_runtime() {
-    let dir = std::env::var_os("BERTLING_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/bertling/models/all-MiniLM-L6-v2")
-    });
+    let dir = std::env::var_os("BERTLING_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/bertling/models/all-MiniLM-L6-v2"));
     assert!(dir.join("model.safetensors").is_file(), "run scripts/fetch_model.sh first");
     let data = bertling_runtime::load_hf_dir(&dir).unwrap();
     let model = Model::from_data(data.clone(), &LoadOptions::default()).unwrap();
@@ -165,8 +165,7 @@ fn activation_quantized_dense_matches_runtime_linear() {
                 act_bits: act_bits as usize,
             }),
         };
-        let got: Vec<f32> =
-            dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, m, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
+        let got: Vec<f32> = dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, m, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
         let matrix = QuantMatrix::from_steps(&w, n, k, bits, Some(32), steps).unwrap();
         let lin = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(ActQuant { bits: act_bits, step }));
         let want = lin.forward(&x, m, &Team::new(1).unwrap());
@@ -174,10 +173,14 @@ fn activation_quantized_dense_matches_runtime_linear() {
             assert!((a - e).abs() < 1e-5, "w{bits}a{act_bits}: {a} vs {e}");
         }
         // The activation quantizer alone equals the runtime's.
-        let q: Vec<f32> = fake_quant_act(Tensor::<2>::from_data(TensorData::new(x.clone(), [m, k]), &device), Tensor::from_data(TensorData::new(vec![step], [1]), &device), act_bits)
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let q: Vec<f32> = fake_quant_act(
+            Tensor::<2>::from_data(TensorData::new(x.clone(), [m, k]), &device),
+            Tensor::from_data(TensorData::new(vec![step], [1]), &device),
+            act_bits,
+        )
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap();
         let mut rq = x.clone();
         bertling_runtime::quant::fake_quantize_activations(&mut rq, step, act_bits);
         assert_eq!(q, rq);

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use bertling_compressor::convert::encoder_from_data;
-use bertling_compressor::distill::{distill, pair_layers, param_values, trainee, Corpus, DistillConfig, LayerMap};
+use bertling_compressor::distill::{distill, evaluate, layer_outputs, pair_layers, param_values, trainee, Corpus, DistillConfig, EvalSet, LayerMap, Stop};
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec};
 use bertling_runtime::{ModelData, TensorData as Rt};
 use burn::prelude::*;
@@ -30,7 +30,10 @@ fn corpus_file() -> PathBuf {
 }
 
 fn write_corpus() -> PathBuf {
-    let words = "the a good bad movie film great terrible plot acting not very really i it this that and or but love hate boring fun story music ending actors scene".split(' ').collect::<Vec<_>>();
+    let words =
+        "the a good bad movie film great terrible plot acting not very really i it this that and or but love hate boring fun story music ending actors scene"
+            .split(' ')
+            .collect::<Vec<_>>();
     let mut s = 7u64;
     let mut text = String::new();
     for line in 0..200 {
@@ -111,18 +114,62 @@ fn the_student_learns_the_teacher() {
     let mut corpus = Corpus::open(&corpus_file(), &teacher_data.tokenizer_json, cfg.max_len).unwrap();
     let mut first = None;
     let mut log = Vec::new();
-    let (_, last) = distill(t, &teacher, &mut corpus, &cfg, None, &device, Some(&mut log), |p| {
+    // Held-out texts the corpus does not contain, evaluated every 10 steps.
+    let held_out: Vec<String> = ["a quiet river runs past the old mill", "numbers like 42 and 7 appear here", "completely different words entirely"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let eval = EvalSet::new(&held_out, &teacher_data.tokenizer_json, cfg.max_len, 2, 10).unwrap();
+    let mut evals_seen = 0;
+    let last = distill(t, &teacher, &mut corpus, &cfg, None, &device, Some(&eval), Some(&mut log), |p| {
         first.get_or_insert(p.losses);
+        evals_seen += p.eval.is_some() as usize;
         ControlFlow::Continue(())
     })
-    .unwrap();
+    .unwrap()
+    .losses;
     let first = first.unwrap();
     eprintln!("loss {} -> {} (hidden {} -> {}, attention {} -> {})", first.total, last.total, first.hidden, last.hidden, first.attention, last.attention);
     assert!(last.total < 0.5 * first.total, "loss {} -> {}", first.total, last.total);
     assert!(last.hidden < first.hidden && last.attention < first.attention);
+    // The sentence-embedding term (through the last layers' projection) is trained too.
+    assert!(first.sentence > 0.0 && last.sentence < first.sentence, "sentence loss {} -> {}", first.sentence, last.sentence);
     let lines: Vec<serde_json::Value> = String::from_utf8(log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 40);
-    assert_eq!(lines[39]["step"], 40);
+    let steps: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("eval").is_none()).collect();
+    assert_eq!(steps.len(), 40);
+    assert_eq!(steps[39]["step"], 40);
+    // Evaluations before the first step, every 10 steps, and after the last (reported to
+    // progress too, except the one before training).
+    let evals: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("eval").is_some()).collect();
+    assert_eq!(evals.iter().map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 10, 20, 30, 40]);
+    assert_eq!(evals_seen, 4);
+    let (e0, e40) = (&evals[0]["eval"], &evals[4]["eval"]);
+    assert_eq!(e0["texts"], 3);
+    let loss = |e: &serde_json::Value| e["loss"]["total"].as_f64().unwrap();
+    assert!(loss(e40) < 0.5 * loss(e0), "held-out loss {} -> {}", loss(e0), loss(e40));
+    // The student is narrower than the teacher: the cosine goes through the learned projection.
+    let cos = |e: &serde_json::Value| e["cosine_mean"].as_f64().unwrap();
+    assert!(cos(e40) > cos(e0) && cos(e40) <= 1.0 + 1e-6, "cosine {} -> {}", cos(e0), cos(e40));
+}
+
+/// The evaluation of a model against itself: zero loss, cosine one (closed form).
+#[test]
+fn evaluating_the_teacher_against_itself_gives_zero_loss_and_cosine_one() {
+    let device = Device::flex().autodiff();
+    let teacher_data = bertling_runtime::load_hf_dir(&fixtures().join("tiny_cls")).unwrap();
+    let teacher = encoder_from_data(&teacher_data, &Device::flex()).unwrap();
+    let cfg = config(1);
+    let t = trainee(encoder_from_data(&teacher_data, &Device::flex()).unwrap(), &teacher, &cfg, &device).unwrap();
+    assert!(t.proj.iter().all(Option::is_none), "same widths: no projections");
+    let texts: Vec<String> = ["one text", "and a second, longer text with more tokens than the first"].iter().map(|s| s.to_string()).collect();
+    let set = EvalSet::new(&texts, &teacher_data.tokenizer_json, 32, 8, 1).unwrap();
+    let layers = layer_outputs(&teacher).len();
+    let pairs = pair_layers(&LayerMap::Uniform, layers, layers).unwrap();
+    let e = evaluate(&t, &teacher, &set, &pairs, &cfg.weights, &Device::flex());
+    assert_eq!(e.texts, 2);
+    assert!(e.loss.total.abs() < 1e-6, "{:?}", e.loss);
+    assert!((e.cosine_mean.unwrap() - 1.0).abs() < 1e-5 && (e.cosine_p5.unwrap() - 1.0).abs() < 1e-5);
+    assert!(EvalSet::new(&[], &teacher_data.tokenizer_json, 32, 8, 1).is_err());
 }
 
 #[test]
@@ -132,28 +179,39 @@ fn a_killed_run_resumes_exactly() {
     let teacher = encoder_from_data(&teacher_data, &Device::flex()).unwrap();
     let cfg = config(10);
     let corpus = corpus_file();
-    let run = |dir: &PathBuf, stop_at: Option<usize>| {
+    let run = |dir: &PathBuf, stop_at: Option<(usize, Stop)>| {
         let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
         let t = trainee(student, &teacher, &cfg, &device).unwrap();
         let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, cfg.max_len).unwrap();
-        distill(t, &teacher, &mut c, &cfg, Some(dir), &device, None, |p| {
-            if Some(p.step) == stop_at {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+        distill(t, &teacher, &mut c, &cfg, Some(dir), &device, None, None, |p| match stop_at {
+            Some((n, how)) if p.step == n => ControlFlow::Break(how),
+            _ => ControlFlow::Continue(()),
         })
         .unwrap()
-        .0
     };
-    let straight = run(&tmpdir("straight"), None);
+    let straight = run(&tmpdir("straight"), None).trainee;
     let dir = tmpdir("killed");
     // Killed at step 7: the last checkpoint is step 4; steps 5..7 are lost and redone.
-    run(&dir, Some(7));
+    assert_eq!(run(&dir, Some((7, Stop::Abandon))).step, 7);
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["step"], 4);
     assert!(dir.join("step-4").is_dir() && !dir.join("step-8").exists(), "one complete checkpoint, the one state.json names");
-    let resumed = run(&dir, None);
+    let resumed = run(&dir, None).trainee;
+    // Stopped on request at step 6 (not a checkpoint step): a checkpoint of step 6 is written.
+    let saved = tmpdir("stopped");
+    run(&saved, Some((6, Stop::Save)));
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(saved.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["step"], 6);
+    let finished = run(&saved, None);
+    assert_eq!(finished.step, 10);
+    assert_eq!(
+        param_values(&finished.trainee.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight),
+        param_values(&straight.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight)
+    );
+    // Resuming a finished run does nothing and reports its last losses.
+    let again = run(&saved, None);
+    assert_eq!(again.step, 10);
+    assert!(again.losses.total > 0.0);
     let a = param_values(&straight.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight);
     let b = param_values(&resumed.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight);
     assert_eq!(a, b, "resumed weights equal the uninterrupted run's");
@@ -165,7 +223,7 @@ fn a_killed_run_resumes_exactly() {
     let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
     let t = trainee(student, &teacher, &other, &device).unwrap();
     let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, other.max_len).unwrap();
-    assert!(distill(t, &teacher, &mut c, &other, Some(&dir), &device, None, |_| ControlFlow::Continue(())).is_err());
+    assert!(distill(t, &teacher, &mut c, &other, Some(&dir), &device, None, None, |_| ControlFlow::Continue(())).is_err());
 }
 
 /// KDLSQ of a classifier: the quantized copy learns the teacher's label distribution too.
@@ -181,11 +239,12 @@ fn kdlsq_of_a_classifier_distils_its_logits() {
     let t = trainee(student, &teacher, &cfg, &device).unwrap();
     let mut corpus = Corpus::open(&corpus_file(), &teacher_data.tokenizer_json, cfg.max_len).unwrap();
     let mut first = None;
-    let (_, last) = distill(t, &teacher, &mut corpus, &cfg, None, &device, None, |p| {
+    let last = distill(t, &teacher, &mut corpus, &cfg, None, &device, None, None, |p| {
         first.get_or_insert(p.losses);
         ControlFlow::Continue(())
     })
-    .unwrap();
+    .unwrap()
+    .losses;
     let first = first.unwrap();
     eprintln!("logits KL {} -> {}, total {} -> {}", first.logits, last.logits, first.total, last.total);
     assert!(first.logits > 0.0, "2-bit weights move the label distribution");

@@ -12,10 +12,19 @@ use crate::spec::{ModelSpec, QuantSpec, TensorRole};
 /// One tensor's values.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TensorData {
-    F32 { shape: Vec<usize>, data: Vec<f32> },
-    F16 { shape: Vec<usize>, data: Vec<f16> },
+    F32 {
+        shape: Vec<usize>,
+        data: Vec<f32>,
+    },
+    F16 {
+        shape: Vec<usize>,
+        data: Vec<f16>,
+    },
     /// A quantized matrix `[rows, cols]`, with an optional per-tensor activation step.
-    Quant { matrix: QuantMatrix, act: Option<ActQuant> },
+    Quant {
+        matrix: QuantMatrix,
+        act: Option<ActQuant>,
+    },
 }
 
 /// Per-tensor activation quantization of a matrix's input.
@@ -44,9 +53,7 @@ impl TensorData {
         match self {
             TensorData::F32 { data, .. } => data.len() * 4,
             TensorData::F16 { data, .. } => data.len() * 2,
-            TensorData::Quant { matrix, act } => {
-                matrix.codes.len() * 4 + matrix.scales.len() * 4 + act.map_or(0, |_| 4)
-            }
+            TensorData::Quant { matrix, act } => matrix.codes.len() * 4 + matrix.scales.len() * 4 + act.map_or(0, |_| 4),
         }
     }
 
@@ -85,7 +92,11 @@ pub enum Precision {
     F16,
     /// Round-to-nearest quantization of every matrix at `bits`, with `group` columns per step
     /// (`None` = per output channel), and of the embedding tables at `embedding_bits`.
-    Quantized { bits: u8, group: Option<usize>, embedding_bits: u8 },
+    Quantized {
+        bits: u8,
+        group: Option<usize>,
+        embedding_bits: u8,
+    },
 }
 
 impl ModelData {
@@ -113,9 +124,7 @@ impl ModelData {
                         }
                     }
                 }
-                (TensorData::Quant { .. }, None) => {
-                    return Err(Error::tensor(&t.name, "is quantized but not listed as quantized in the description"))
-                }
+                (TensorData::Quant { .. }, None) => return Err(Error::tensor(&t.name, "is quantized but not listed as quantized in the description")),
                 (_, Some(_)) => return Err(Error::tensor(&t.name, "is listed as quantized but stored as floats")),
                 (TensorData::F32 { data, .. }, None) => {
                     if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
@@ -145,8 +154,7 @@ impl ModelData {
     /// Re-encodes every weight at the given precision (from the current values, dequantized if
     /// needed). Biases, norms, convolution taps and head weights stay `f32`.
     pub fn convert(&self, precision: Precision) -> Result<ModelData> {
-        let roles: BTreeMap<String, TensorRole> =
-            self.spec.expected_tensors().into_iter().map(|t| (t.name, t.role)).collect();
+        let roles: BTreeMap<String, TensorRole> = self.spec.expected_tensors().into_iter().map(|t| (t.name, t.role)).collect();
         let mut spec = self.spec.clone();
         spec.quantized.clear();
         let mut tensors = BTreeMap::new();
@@ -159,8 +167,7 @@ impl ModelData {
                 (Precision::F16, _) => TensorData::F16 { shape, data: values.iter().map(|&v| f16::from_f32(v)).collect() },
                 (Precision::Quantized { bits, group, embedding_bits }, role) => {
                     let bits = if role == TensorRole::Embedding { embedding_bits } else { bits };
-                    let matrix = QuantMatrix::quantize_rtn(&values, shape[0], shape[1], bits, group)
-                        .map_err(|e| Error::tensor(name, e.to_string()))?;
+                    let matrix = QuantMatrix::quantize_rtn(&values, shape[0], shape[1], bits, group).map_err(|e| Error::tensor(name, e.to_string()))?;
                     spec.quantized.insert(name.clone(), QuantSpec { bits, group, act_bits: None });
                     TensorData::Quant { matrix, act: None }
                 }

@@ -94,15 +94,7 @@ impl HfFiles {
             .unwrap_or_else(|| "1_Pooling".into());
         let pooling_json = optional(dir.join(pooling_dir).join("config.json"))?;
         let sentence_bert_json = optional(dir.join("sentence_bert_config.json"))?;
-        Ok(HfFiles {
-            config_json,
-            safetensors,
-            tokenizer_json,
-            modules_json,
-            pooling_json,
-            sentence_bert_json,
-            source: dir.display().to_string(),
-        })
+        Ok(HfFiles { config_json, safetensors, tokenizer_json, modules_json, pooling_json, sentence_bert_json, source: dir.display().to_string() })
     }
 }
 
@@ -162,21 +154,14 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
         }
     }
     if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
-        return Err(bad(format!(
-            "hidden_size {} is not divisible by num_attention_heads {}",
-            cfg.hidden_size, cfg.num_attention_heads
-        )));
+        return Err(bad(format!("hidden_size {} is not divisible by num_attention_heads {}", cfg.hidden_size, cfg.num_attention_heads)));
     }
 
-    let st = SafeTensors::deserialize(&files.safetensors)
-        .map_err(|e| Error::Container { what: "model.safetensors".into(), detail: e.to_string() })?;
+    let st = SafeTensors::deserialize(&files.safetensors).map_err(|e| Error::Container { what: "model.safetensors".into(), detail: e.to_string() })?;
     let prefixed = st.names().iter().any(|n| n.starts_with("bert."));
     let get = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
         let full = if prefixed { format!("bert.{name}") } else { name.to_string() };
-        let t = st
-            .tensor(&full)
-            .or_else(|_| st.tensor(name))
-            .map_err(|_| bad(format!("model.safetensors has no tensor `{full}`")))?;
+        let t = st.tensor(&full).or_else(|_| st.tensor(name)).map_err(|_| bad(format!("model.safetensors has no tensor `{full}`")))?;
         Ok((t.shape().to_vec(), to_f32(&full, t.dtype(), t.data())?))
     };
     let h = cfg.hidden_size;
@@ -225,7 +210,7 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
     }
 
     // A sequence-classification head (BertForSequenceClassification).
-    let head = if st.names().iter().any(|n| *n == "classifier.weight") {
+    let head = if st.names().contains(&"classifier.weight") {
         let (cs, cw) = (st.tensor("classifier.weight").map_err(|e| bad(e.to_string()))?, "classifier.weight");
         let n_labels = cs.shape().first().copied().unwrap_or(0);
         put("head.classifier.weight".into(), (cs.shape().to_vec(), to_f32(cw, cs.dtype(), cs.data())?));
@@ -261,12 +246,7 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
 
     let spec = ModelSpec {
         format_version: FORMAT_VERSION,
-        embeddings: EmbeddingSpec {
-            vocab_size: cfg.vocab_size,
-            max_positions: cfg.max_position_embeddings,
-            type_vocab_size: cfg.type_vocab_size,
-            width: h,
-        },
+        embeddings: EmbeddingSpec { vocab_size: cfg.vocab_size, max_positions: cfg.max_position_embeddings, type_vocab_size: cfg.type_vocab_size, width: h },
         blocks,
         layer_norm_eps: cfg.layer_norm_eps,
         max_seq_len,
@@ -297,18 +277,12 @@ fn pooling_spec(files: &HfFiles, has_head: bool) -> Result<PoolingSpec> {
         Some(text) => {
             let p: StPooling = json(text, "1_Pooling/config.json")?;
             if p.pooling_mode_max_tokens || p.pooling_mode_mean_sqrt_len_tokens {
-                return Err(Error::InvalidArgument(
-                    "pooling modes max and mean_sqrt_len are not supported; use cls or mean pooling".into(),
-                ));
+                return Err(Error::InvalidArgument("pooling modes max and mean_sqrt_len are not supported; use cls or mean pooling".into()));
             }
             match (p.pooling_mode_cls_token, p.pooling_mode_mean_tokens) {
                 (true, false) => PoolingMode::Cls,
                 (false, true) => PoolingMode::Mean,
-                _ => {
-                    return Err(Error::InvalidArgument(
-                        "1_Pooling/config.json must enable exactly one of cls and mean pooling".into(),
-                    ))
-                }
+                _ => return Err(Error::InvalidArgument("1_Pooling/config.json must enable exactly one of cls and mean pooling".into())),
             }
         }
         // A classifier's sentence vector is its [CLS] state; a plain encoder is mean-pooled,

@@ -8,9 +8,9 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use std::sync::{Arc, Mutex};
 
 use crate::cpu::{Encoder, Input, Team};
-use crate::gpu::{AdapterChoice, GpuContext, GpuEncoder, GpuOptions, Want};
 use crate::data::ModelData;
 use crate::error::{Error, Result};
+use crate::gpu::{AdapterChoice, GpuContext, GpuEncoder, GpuOptions, Want};
 use crate::hf::{load_hf, load_hf_dir, HfFiles};
 use crate::package::{looks_like_package, read_package};
 use crate::spec::{BlockSpec, ModelSpec};
@@ -153,13 +153,7 @@ impl Model {
             },
         };
         let bits = |role| {
-            let mut b: Vec<u8> = data
-                .spec
-                .expected_tensors()
-                .iter()
-                .filter(|t| t.role == role)
-                .map(|t| data.tensors[&t.name].bits())
-                .collect();
+            let mut b: Vec<u8> = data.spec.expected_tensors().iter().filter(|t| t.role == role).map(|t| data.tensors[&t.name].bits()).collect();
             b.sort_unstable();
             b.dedup();
             b
@@ -218,18 +212,10 @@ impl Model {
         let e = &self.info.spec.embeddings;
         for input in inputs {
             if input.ids.len() != input.type_ids.len() {
-                return Err(Error::InvalidArgument(format!(
-                    "{} token ids but {} segment ids",
-                    input.ids.len(),
-                    input.type_ids.len()
-                )));
+                return Err(Error::InvalidArgument(format!("{} token ids but {} segment ids", input.ids.len(), input.type_ids.len())));
             }
             if input.ids.is_empty() || input.ids.len() > self.info.max_seq_len {
-                return Err(Error::InvalidArgument(format!(
-                    "an input has {} tokens; this model takes 1 to {}",
-                    input.ids.len(),
-                    self.info.max_seq_len
-                )));
+                return Err(Error::InvalidArgument(format!("an input has {} tokens; this model takes 1 to {}", input.ids.len(), self.info.max_seq_len)));
             }
             if let Some(id) = input.ids.iter().find(|&&id| id as usize >= e.vocab_size) {
                 return Err(Error::InvalidArgument(format!("token id {id} is outside the vocabulary of {}", e.vocab_size)));
@@ -259,13 +245,7 @@ impl Model {
                     Want::Hidden => {
                         let widths = self.hidden_widths();
                         (0..inputs.len())
-                            .map(|i| {
-                                f.hidden
-                                    .iter()
-                                    .zip(&widths)
-                                    .flat_map(|(h, w)| h[f.offsets[i] * w..f.offsets[i + 1] * w].to_vec())
-                                    .collect()
-                            })
+                            .map(|i| f.hidden.iter().zip(&widths).flat_map(|(h, w)| h[f.offsets[i] * w..f.offsets[i + 1] * w].to_vec()).collect())
                             .collect()
                     }
                 })
@@ -401,8 +381,7 @@ pub struct TextTokenizer {
 
 impl TextTokenizer {
     pub fn new(tokenizer_json: &str, max_len: usize) -> Result<TextTokenizer> {
-        let mut inner = Tokenizer::from_bytes(tokenizer_json.as_bytes())
-            .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
+        let mut inner = Tokenizer::from_bytes(tokenizer_json.as_bytes()).map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
         inner.with_padding(None);
         inner
             .with_truncation(Some(TruncationParams {
@@ -432,8 +411,8 @@ impl TextTokenizer {
         pairs
             .iter()
             .map(|&(a, b)| {
-                let enc = if b.is_empty() { self.inner.encode(a, true) } else { self.inner.encode((a, b), true) }
-                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                let enc =
+                    if b.is_empty() { self.inner.encode(a, true) } else { self.inner.encode((a, b), true) }.map_err(|e| Error::Tokenizer(e.to_string()))?;
                 Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
             })
             .collect()

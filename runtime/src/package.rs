@@ -21,9 +21,7 @@ pub const TOKENIZER_TENSOR: &str = "tokenizer.json";
 
 /// True when the bytes start like a safetensors container whose metadata names bertling.
 pub fn looks_like_package(bytes: &[u8]) -> bool {
-    SafeTensors::read_metadata(bytes)
-        .map(|(_, m)| m.metadata().as_ref().is_some_and(|m| m.contains_key(METADATA_KEY)))
-        .unwrap_or(false)
+    SafeTensors::read_metadata(bytes).map(|(_, m)| m.metadata().as_ref().is_some_and(|m| m.contains_key(METADATA_KEY))).unwrap_or(false)
 }
 
 /// Reads a package from a file.
@@ -41,8 +39,7 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
             "the safetensors file has no `{METADATA_KEY}` metadata: it is not a bertling package (a Hugging Face model is loaded from its directory)"
         )));
     };
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|source| Error::Json { what: "package description".into(), source })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|source| Error::Json { what: "package description".into(), source })?;
     match value.get("format_version").and_then(|v| v.as_u64()) {
         Some(v) if v == FORMAT_VERSION as u64 => {}
         other => {
@@ -50,8 +47,7 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
             return Err(Error::UnsupportedVersion { found, supported: FORMAT_VERSION });
         }
     }
-    let spec: ModelSpec =
-        serde_json::from_value(value).map_err(|source| Error::Json { what: "package description".into(), source })?;
+    let spec: ModelSpec = serde_json::from_value(value).map_err(|source| Error::Json { what: "package description".into(), source })?;
     spec.validate()?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| container(e.to_string()))?;
 
@@ -64,8 +60,7 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
     if tok.dtype() != Dtype::U8 {
         return Err(Error::tensor(TOKENIZER_TENSOR, "must be U8 bytes"));
     }
-    let tokenizer_json = String::from_utf8(tok.data().to_vec())
-        .map_err(|_| Error::tensor(TOKENIZER_TENSOR, "is not valid UTF-8"))?;
+    let tokenizer_json = String::from_utf8(tok.data().to_vec()).map_err(|_| Error::tensor(TOKENIZER_TENSOR, "is not valid UTF-8"))?;
 
     let mut tensors = BTreeMap::new();
     for t in spec.expected_tensors() {
@@ -99,10 +94,7 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
         tensors.insert(t.name, data);
     }
     if used != st.len() {
-        return Err(Error::Package(format!(
-            "the package holds {} tensors but its description uses {used}; it was written by an incompatible tool",
-            st.len()
-        )));
+        return Err(Error::Package(format!("the package holds {} tensors but its description uses {used}; it was written by an incompatible tool", st.len())));
     }
     let model = ModelData { spec, tensors, tokenizer_json };
     model.validate()?;
@@ -166,10 +158,7 @@ fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u
 pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
     model.validate()?;
     let mut outs: BTreeMap<String, Out> = BTreeMap::new();
-    outs.insert(
-        TOKENIZER_TENSOR.into(),
-        Out { dtype: Dtype::U8, shape: vec![model.tokenizer_json.len()], bytes: model.tokenizer_json.as_bytes().to_vec() },
-    );
+    outs.insert(TOKENIZER_TENSOR.into(), Out { dtype: Dtype::U8, shape: vec![model.tokenizer_json.len()], bytes: model.tokenizer_json.as_bytes().to_vec() });
     for (name, t) in &model.tensors {
         match t {
             TensorData::F32 { shape, data } => {
@@ -193,8 +182,7 @@ pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
             }
         }
     }
-    let description = serde_json::to_string(&model.spec)
-        .map_err(|source| Error::Json { what: "package description".into(), source })?;
+    let description = serde_json::to_string(&model.spec).map_err(|source| Error::Json { what: "package description".into(), source })?;
     let metadata = HashMap::from([(METADATA_KEY.to_string(), description)]);
     safetensors::serialize(outs.iter().map(|(k, v)| (k.as_str(), v)), Some(metadata))
         .map_err(|e| Error::Container { what: "writing the package".into(), detail: e.to_string() })

@@ -42,9 +42,7 @@ pub fn check_bits(bits: u8) -> Result<()> {
     if (MIN_BITS..=MAX_BITS).contains(&bits) {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!(
-            "{bits}-bit codes are not supported; choose a width from {MIN_BITS} to {MAX_BITS}"
-        )))
+        Err(Error::InvalidArgument(format!("{bits}-bit codes are not supported; choose a width from {MIN_BITS} to {MAX_BITS}")))
     }
 }
 
@@ -53,9 +51,7 @@ pub fn check_group(group: Option<usize>) -> Result<()> {
     match group {
         None => Ok(()),
         Some(g) if GROUP_SIZES.contains(&g) => Ok(()),
-        Some(g) => Err(Error::InvalidArgument(format!(
-            "group size {g} is not supported; choose 32, 64 or 128, or per-channel steps"
-        ))),
+        Some(g) => Err(Error::InvalidArgument(format!("group size {g} is not supported; choose 32, 64 or 128, or per-channel steps"))),
     }
 }
 

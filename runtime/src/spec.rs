@@ -39,10 +39,9 @@ impl BlockSpec {
     /// Width of the block's input.
     pub fn input_width(&self) -> usize {
         match *self {
-            BlockSpec::Attention { width, .. }
-            | BlockSpec::FeedForward { width, .. }
-            | BlockSpec::SepConv { width, .. }
-            | BlockSpec::Identity { width } => width,
+            BlockSpec::Attention { width, .. } | BlockSpec::FeedForward { width, .. } | BlockSpec::SepConv { width, .. } | BlockSpec::Identity { width } => {
+                width
+            }
             BlockSpec::Projection { input, .. } => input,
         }
     }
@@ -180,10 +179,7 @@ impl ModelSpec {
             return Err(Error::Package("embedding sizes must be non-zero".into()));
         }
         if self.max_seq_len < 2 || self.max_seq_len > e.max_positions {
-            return Err(Error::Package(format!(
-                "max_seq_len {} must be between 2 and the {} position embeddings",
-                self.max_seq_len, e.max_positions
-            )));
+            return Err(Error::Package(format!("max_seq_len {} must be between 2 and the {} position embeddings", self.max_seq_len, e.max_positions)));
         }
         if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps.is_finite()) {
             return Err(Error::Package(format!("layer_norm_eps {} must be positive", self.layer_norm_eps)));

@@ -5,12 +5,12 @@ mod common;
 
 use std::sync::OnceLock;
 
-use bertling_runtime::data::ActQuant;
 use bertling_runtime::cpu::linear::{Linear, Weights};
 use bertling_runtime::cpu::Team;
+use bertling_runtime::data::ActQuant;
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuEncoder, GpuOptions};
-use bertling_runtime::QuantMatrix;
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec};
+use bertling_runtime::QuantMatrix;
 use bertling_runtime::{cosine, Backend, Input, LoadOptions, Model, ModelData, Precision, TensorData};
 use common::{minilm_dir, tokenizer_json, Golden, Rng};
 
@@ -77,10 +77,7 @@ fn ragged_inputs(seed: u64) -> Vec<Input> {
     let mut rng = Rng(seed);
     [1usize, 3, 129, 17, 2]
         .iter()
-        .map(|&n| Input {
-            ids: (0..n).map(|_| (rng.next_u64() % 44) as u32).collect(),
-            type_ids: (0..n).map(|i| (i * 2 >= n) as u32).collect(),
-        })
+        .map(|&n| Input { ids: (0..n).map(|_| (rng.next_u64() % 44) as u32).collect(), type_ids: (0..n).map(|i| (i * 2 >= n) as u32).collect() })
         .collect()
 }
 

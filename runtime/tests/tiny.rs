@@ -5,9 +5,7 @@
 mod common;
 
 use bertling_runtime::spec::BlockSpec;
-use bertling_runtime::{
-    cosine, load_hf_dir, read_package, write_package, Error, Input, LoadOptions, Model, ModelData, Precision, TensorData,
-};
+use bertling_runtime::{cosine, load_hf_dir, read_package, write_package, Error, Input, LoadOptions, Model, ModelData, Precision, TensorData};
 use common::{fixtures, hetero, max_abs_diff, Rng};
 
 fn tiny_dir() -> std::path::PathBuf {
@@ -193,9 +191,7 @@ fn reference(m: &ModelData, inputs: &[Input]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) 
 }
 
 fn sample_inputs(model: &Model) -> Vec<Input> {
-    let mut inputs = model
-        .tokenize(&["good movie", "", "the plot was not very good, but the music! i love it and the ending", "fun ?"])
-        .unwrap();
+    let mut inputs = model.tokenize(&["good movie", "", "the plot was not very good, but the music! i love it and the ending", "fun ?"]).unwrap();
     let mut rng = Rng(7);
     let ids: Vec<u32> = (0..48).map(|_| (rng.next_u64() % 44) as u32).collect();
     inputs.push(Input { type_ids: (0..48).map(|i| (i >= 20) as u32).collect(), ids });

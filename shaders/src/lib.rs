@@ -16,21 +16,16 @@ macro_rules! wgsl {
 }
 
 /// Dequant-matmul `y = epilogue(x·Wᵀ + b)`: entry points `main` (tiled) and `matvec`.
-pub const MATMUL: &str =
-    wgsl!("tile_f32.wgsl", "reduce_shared.wgsl", "weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "matmul.wgsl");
+pub const MATMUL: &str = wgsl!("tile_f32.wgsl", "reduce_shared.wgsl", "weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "matmul.wgsl");
 /// [`MATMUL`] with subgroup reductions in `matvec`.
-pub const MATMUL_SUBGROUP: &str =
-    wgsl!("tile_f32.wgsl", "reduce_subgroup.wgsl", "weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "matmul.wgsl");
+pub const MATMUL_SUBGROUP: &str = wgsl!("tile_f32.wgsl", "reduce_subgroup.wgsl", "weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "matmul.wgsl");
 /// [`MATMUL`] with f16 tiles and arithmetic in `main` (SHADER_F16).
-pub const MATMUL_F16: &str =
-    wgsl!("tile_f16.wgsl", "reduce_shared.wgsl", "weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "matmul.wgsl");
+pub const MATMUL_F16: &str = wgsl!("tile_f16.wgsl", "reduce_shared.wgsl", "weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "matmul.wgsl");
 
 /// Integer dequant-matmul for quantized activations, with `dot4I8Packed`.
-pub const MATMUL_INT_PACKED: &str =
-    wgsl!("weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "dot4_packed.wgsl", "matmul_int.wgsl");
+pub const MATMUL_INT_PACKED: &str = wgsl!("weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "dot4_packed.wgsl", "matmul_int.wgsl");
 /// Integer dequant-matmul for quantized activations, exact fallback without `dot4I8Packed`.
-pub const MATMUL_INT_EXACT: &str =
-    wgsl!("weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "dot4_exact.wgsl", "matmul_int.wgsl");
+pub const MATMUL_INT_EXACT: &str = wgsl!("weights.wgsl", "activations.wgsl", "matmul_common.wgsl", "dot4_exact.wgsl", "matmul_int.wgsl");
 
 /// Embedding gather-add from float or quantized tables (chunked for large tables).
 pub const EMBED: &str = wgsl!("weights.wgsl", "embed.wgsl");

@@ -1,9 +1,9 @@
 //! Matrix products of the CPU backend on the `gemm` crate: float weights in one call, f16 and
 //! quantized weights dequantized on the fly in row panels that stay in cache.
 
+use super::team::Team;
 use gemm::Parallelism;
 use half::f16;
-use super::team::Team;
 
 use crate::data::{ActQuant, TensorData};
 use crate::quant::{fake_quantize_activations, QuantMatrix};
@@ -20,7 +20,10 @@ pub enum Weights {
     F32(Vec<f32>),
     /// A linear layer's `[out, inp]` floats stored transposed (`[inp, out]` row-major): the
     /// layout the GEMM micro-kernel reads directly, so the weights are never re-packed per call.
-    F32Transposed { out: usize, data: Vec<f32> },
+    F32Transposed {
+        out: usize,
+        data: Vec<f32>,
+    },
     F16(Vec<f16>),
     Quant(QuantMatrix),
 }
@@ -179,17 +182,8 @@ pub(crate) fn split_ranges(n: usize, align: usize, team: &Team, work: usize, f: 
 ///
 /// # Safety
 /// The pointers must be valid for the extents implied by the sizes and strides.
-pub(crate) unsafe fn gemm_xwt(
-    m: usize,
-    n: usize,
-    k: usize,
-    x: *const f32,
-    w: *const f32,
-    w_rs: usize,
-    y: *mut f32,
-    y_rs: usize,
-    parallelism: Parallelism,
-) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_xwt(m: usize, n: usize, k: usize, x: *const f32, w: *const f32, w_rs: usize, y: *mut f32, y_rs: usize, parallelism: Parallelism) {
     gemm_strided(m, n, k, x, k as isize, w, 1, w_rs as isize, y, y_rs as isize, 1.0, parallelism)
 }
 

@@ -139,10 +139,7 @@ impl Encoder {
         }
         let head = match &model.spec.head {
             None => None,
-            Some(h) => Some(Head {
-                pooler: if h.pooler { Some(linear(model, "head.pooler")?) } else { None },
-                classifier: linear(model, "head.classifier")?,
-            }),
+            Some(h) => Some(Head { pooler: if h.pooler { Some(linear(model, "head.pooler")?) } else { None }, classifier: linear(model, "head.classifier")? }),
         };
         Ok(Encoder {
             spec: model.spec.clone(),

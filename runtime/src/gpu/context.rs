@@ -45,9 +45,7 @@ impl GpuContext {
     /// Opens the best adapter of the backends allowed by `WGPU_BACKEND` (all by default).
     pub fn new(choice: AdapterChoice) -> Result<GpuContext> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let packed_dot = instance
-            .wgsl_language_features()
-            .contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
+        let packed_dot = instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
@@ -55,9 +53,7 @@ impl GpuContext {
             apply_limit_buckets: false,
         }))
         .map_err(|e| {
-            Error::Gpu(format!(
-                "no GPU adapter found ({e}); install a Vulkan, Metal, DX12 or GL driver (on Debian: mesa-vulkan-drivers) or use --backend cpu"
-            ))
+            Error::Gpu(format!("no GPU adapter found ({e}); install a Vulkan, Metal, DX12 or GL driver (on Debian: mesa-vulkan-drivers) or use --backend cpu"))
         })?;
         let info = adapter.get_info();
         if choice == AdapterChoice::HardwareOnly && info.device_type == wgpu::DeviceType::Cpu {
@@ -132,9 +128,7 @@ impl GpuContext {
 
     /// Waits for all submitted work.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
         self.check()
     }
 
@@ -159,14 +153,8 @@ impl GpuContext {
             let _ = tx.send(r);
         });
         self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("the GPU never answered a read-back".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot read GPU memory back: {e}")))?;
-        let data = staging
-            .slice(..size.max(4))
-            .get_mapped_range()
-            .map_err(|e| Error::Gpu(format!("cannot read GPU memory back: {e}")))?
-            .to_vec();
+        rx.recv().map_err(|_| Error::Gpu("the GPU never answered a read-back".into()))?.map_err(|e| Error::Gpu(format!("cannot read GPU memory back: {e}")))?;
+        let data = staging.slice(..size.max(4)).get_mapped_range().map_err(|e| Error::Gpu(format!("cannot read GPU memory back: {e}")))?.to_vec();
         staging.unmap();
         Ok(data[..size as usize].to_vec())
     }

@@ -40,14 +40,37 @@ pub const MAX_GPU_HEAD_DIM: usize = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kernel {
     /// `f16`: the tiled form in f16 arithmetic (never with `matvec`).
-    Matmul { matvec: bool, f16: bool, format: u32, bits: u32, group: u32, epilogue: u32 },
+    Matmul {
+        matvec: bool,
+        f16: bool,
+        format: u32,
+        bits: u32,
+        group: u32,
+        epilogue: u32,
+    },
     /// Quantized weights and activations: integer products (`packed`: with dot4I8Packed).
-    MatmulInt { packed: bool, bits: u32, group: u32, act_bits: u32, epilogue: u32 },
-    Embed { format: u32, bits: u32, group: u32, field: u32 },
-    LayerNorm { residual: bool },
+    MatmulInt {
+        packed: bool,
+        bits: u32,
+        group: u32,
+        act_bits: u32,
+        epilogue: u32,
+    },
+    Embed {
+        format: u32,
+        bits: u32,
+        group: u32,
+        field: u32,
+    },
+    LayerNorm {
+        residual: bool,
+    },
     Attention,
     SepConv,
-    Pool { cls: bool, normalize: bool },
+    Pool {
+        cls: bool,
+        normalize: bool,
+    },
 }
 
 const GELU: u32 = 1;
@@ -83,19 +106,12 @@ impl Kernel {
 
     fn constants(&self) -> Vec<(&'static str, f64)> {
         match *self {
-            Kernel::Matmul { format, bits, group, epilogue, .. } => vec![
-                ("WFORMAT", format as f64),
-                ("BITS", bits as f64),
-                ("GROUP", group as f64),
-                ("EPILOGUE", epilogue as f64),
-            ],
-            Kernel::MatmulInt { bits, group, act_bits, epilogue, .. } => vec![
-                ("WFORMAT", 2.0),
-                ("BITS", bits as f64),
-                ("GROUP", group as f64),
-                ("ACT_BITS", act_bits as f64),
-                ("EPILOGUE", epilogue as f64),
-            ],
+            Kernel::Matmul { format, bits, group, epilogue, .. } => {
+                vec![("WFORMAT", format as f64), ("BITS", bits as f64), ("GROUP", group as f64), ("EPILOGUE", epilogue as f64)]
+            }
+            Kernel::MatmulInt { bits, group, act_bits, epilogue, .. } => {
+                vec![("WFORMAT", 2.0), ("BITS", bits as f64), ("GROUP", group as f64), ("ACT_BITS", act_bits as f64), ("EPILOGUE", epilogue as f64)]
+            }
             Kernel::Embed { format, bits, group, field } => {
                 vec![("WFORMAT", format as f64), ("BITS", bits as f64), ("GROUP", group as f64), ("FIELD", field as f64)]
             }
@@ -127,7 +143,16 @@ impl Kernel {
                     _ => format!("w{bits}{}", if group > 0 { format!("g{group}") } else { String::new() }),
                 };
                 let e = ["", "+gelu", "+tanh"][epilogue as usize];
-                format!("{}[{w}{e}]", if matvec { "matvec" } else if f16 { "matmul_f16" } else { "matmul" })
+                format!(
+                    "{}[{w}{e}]",
+                    if matvec {
+                        "matvec"
+                    } else if f16 {
+                        "matmul_f16"
+                    } else {
+                        "matmul"
+                    }
+                )
             }
             Kernel::MatmulInt { packed, bits, group, act_bits, epilogue } => {
                 let g = if group > 0 { format!("g{group}") } else { String::new() };
@@ -199,7 +224,10 @@ enum Step {
     /// Zero a buffer.
     Clear(Buf),
     /// With hidden states requested: copy the current token states (`width` columns) out.
-    Snapshot { buf: Buf, width: usize },
+    Snapshot {
+        buf: Buf,
+        width: usize,
+    },
 }
 
 /// Widths that size the activation buffers.
@@ -319,11 +347,7 @@ struct Uploaded {
 impl Builder<'_> {
     fn upload(&mut self, label: &str, bytes: &[u8]) -> Buf {
         let contents = if bytes.is_empty() { &[0u8; 4][..] } else { bytes };
-        let buf = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents,
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let buf = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage: wgpu::BufferUsages::STORAGE });
         self.statics.push(buf);
         Buf::Static(self.statics.len() - 1)
     }
@@ -354,16 +378,7 @@ impl Builder<'_> {
                 let (wpr, gpr) = (matrix.words_per_row(), matrix.groups_per_row());
                 let data = self.upload(&format!("{name}.codes"), bytemuck::cast_slice(&matrix.codes[r0 * wpr..r1 * wpr]));
                 let scales = self.upload(&format!("{name}.scales"), bytemuck::cast_slice(&matrix.scales[r0 * gpr..r1 * gpr]));
-                Uploaded {
-                    format: 2,
-                    bits: matrix.bits as u32,
-                    group: matrix.group.unwrap_or(0) as u32,
-                    wpr,
-                    gpr,
-                    data,
-                    scales,
-                    act: *act,
-                }
+                Uploaded { format: 2, bits: matrix.bits as u32, group: matrix.group.unwrap_or(0) as u32, wpr, gpr, data, scales, act: *act }
             }
         })
     }
@@ -376,10 +391,7 @@ impl Builder<'_> {
         let w = self.matrix(&name, 0, n)?;
         let bias = self.vector(&format!("{prefix}.bias"))?;
         let (kernel, act_step) = match w.act {
-            Some(a) => (
-                Kernel::MatmulInt { packed: self.opts.packed_dot, bits: w.bits, group: w.group, act_bits: a.bits as u32, epilogue },
-                a.step,
-            ),
+            Some(a) => (Kernel::MatmulInt { packed: self.opts.packed_dot, bits: w.bits, group: w.group, act_bits: a.bits as u32, epilogue }, a.step),
             None => (Kernel::Matmul { matvec: false, f16: self.opts.f16, format: w.format, bits: w.bits, group: w.group, epilogue }, 1.0),
         };
         Ok(Dispatch {
@@ -419,10 +431,7 @@ impl GpuEncoder {
             }
         }
         if spec.max_seq_len > MAX_GPU_SEQ {
-            return Err(Error::Gpu(format!(
-                "the wgpu backend runs sentences of up to {MAX_GPU_SEQ} tokens; this model allows {}",
-                spec.max_seq_len
-            )));
+            return Err(Error::Gpu(format!("the wgpu backend runs sentences of up to {MAX_GPU_SEQ} tokens; this model allows {}", spec.max_seq_len)));
         }
         let c = ctx.clone();
         let opts = options.effective(&ctx.caps);
@@ -565,17 +574,11 @@ impl GpuEncoder {
             }
             let (name, source) = k.source(self.options.subgroups);
             let module = modules.entry(name).or_insert_with(|| {
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl(source.into()),
-                })
+                device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source.into()) })
             });
             let layout = self.layouts.entry(k.bindings()).or_insert_with(|| bind_group_layout(device, k.bindings()));
-            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(name),
-                bind_group_layouts: &[Some(&*layout)],
-                immediate_size: 0,
-            });
+            let pl =
+                device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(name), bind_group_layouts: &[Some(&*layout)], immediate_size: 0 });
             let constants = k.constants();
             let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
@@ -764,19 +767,13 @@ impl GpuEncoder {
         for &(binding, buf) in &d.binds {
             entries.push(wgpu::BindGroupEntry { binding, resource: get(buf).as_entire_binding() });
         }
-        self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&d.label),
-            layout: &self.layouts[d.kernel.bindings()],
-            entries: &entries,
-        })
+        self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(&d.label), layout: &self.layouts[d.kernel.bindings()], entries: &entries })
     }
 
     /// The kernel a dispatch runs for `m` rows (matrix-vector form for a few rows).
     fn kernel_for(d: &Dispatch, m: usize) -> Kernel {
         match d.kernel {
-            Kernel::Matmul { format, bits, group, epilogue, .. } if m <= 4 => {
-                Kernel::Matmul { matvec: true, f16: false, format, bits, group, epilogue }
-            }
+            Kernel::Matmul { format, bits, group, epilogue, .. } if m <= 4 => Kernel::Matmul { matvec: true, f16: false, format, bits, group, epilogue },
             k => k,
         }
     }
@@ -885,9 +882,8 @@ impl GpuEncoder {
         let x_final = self.encoder.iter().rev().find_map(|st| if let Step::Snapshot { buf, .. } = st { Some(*buf) } else { None }).unwrap_or(Buf::X(0));
 
         let timer = profile.is_some();
-        let query = (timer && ctx.caps.timestamps).then(|| {
-            ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("profile"), ty: wgpu::QueryType::Timestamp, count: 2 })
-        });
+        let query = (timer && ctx.caps.timestamps)
+            .then(|| ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("profile"), ty: wgpu::QueryType::Timestamp, count: 2 }));
         let query_buf = query.as_ref().map(|_| {
             ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("timestamps"),
@@ -1015,22 +1011,14 @@ fn bind_group_layout(device: &wgpu::Device, bindings: &[(u32, bool)]) -> wgpu::B
     let mut entries = vec![wgpu::BindGroupLayoutEntry {
         binding: 0,
         visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: true,
-            min_binding_size: NonZeroU64::new(PARAM_BYTES),
-        },
+        ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: true, min_binding_size: NonZeroU64::new(PARAM_BYTES) },
         count: None,
     }];
     for &(binding, read_only) in bindings {
         entries.push(wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
+            ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only }, has_dynamic_offset: false, min_binding_size: None },
             count: None,
         });
     }

@@ -122,11 +122,9 @@ pub fn hetero(seed: u64) -> ModelData {
     m
 }
 
-
 /// The texts of the all-MiniLM-L6-v2 fixtures.
 pub fn golden_texts() -> Vec<String> {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("minilm_golden.json")).unwrap()).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("minilm_golden.json")).unwrap()).unwrap();
     meta["inputs"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect()
 }
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The compressor's quality benchmark (issue 4): all-MiniLM-L6-v2 compressed on WikiText-2 +
+# GLUE-train sentences, evaluated on held-out WikiText-2 test sentences (embedding cosine to the
+# teacher) and STS-B dev (Spearman). Long: hours on a 2-core machine; not part of CI.
+#
+#   benches/quality/run.sh teacher   # (a)+(b): KDLSQ of the teacher itself, W4 g32 A8 and W2 g32 A8
+#   benches/quality/run.sh student   # (c): 3 layers, width 256, ETD-Impt, distilled, then W4 g32 A8
+#   benches/quality/run.sh init      # ETD-Impt, ETD-Rand and random init, distilled like (c),
+#                                    # stopped after INIT_STEPS steps (held-out loss curves)
+#   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
+#
+# Settings through the environment: STEPS (teacher runs, default 600), STUDENT_STEPS (distillation
+# of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
+# THREADS (per job, default 1, so two jobs share a 2-core machine), OUT (default
+# ~/.cache/bertling/quality). Every job checkpoints; run the same command again to resume it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
+out="${OUT:-$BERTLING_CACHE/quality}"
+steps="${STEPS:-600}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
+init_steps="${INIT_STEPS:-300}"
+threads="${THREADS:-1}"
+shared="$root/../shared/data"
+mkdir -p "$out"
+[ -f "$out/train.txt" ] || python3 "$root/benches/quality/make_corpus.py" "$shared" "$out"
+teacher=$("$root/scripts/fetch_model.sh")
+(cd "$root" && cargo build -q --release -p bertling-cli)
+bertling="$CARGO_TARGET_DIR/release/bertling"
+common=(--teacher "$teacher" --corpus "$out/train.txt" --eval-texts "$out/eval.txt" --stsb "$shared/glue/STS-B"
+  --group 32 --act-bits 8 --batch 32 --max-len 128 --threads "$threads" --checkpoint-every 50 --eval-every 50)
+resume() { [ -f "$1/checkpoints/$2/state.json" ] && echo --resume || true; }
+
+case "${1:-}" in
+  teacher)
+    # One package per width; a finished width is not redone.
+    for bits in 4 2; do
+      dir="$out/teacher-w$bits"
+      [ -f "$dir/report.json" ] && continue
+      "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits "$bits" \
+        --steps "$steps" --lr 1e-4 --warmup 30 $(resume "$dir" "kdlsq-w$bits")
+    done ;;
+  student)
+    dir="$out/student-l3-w256"
+    "$bertling" compress "${common[@]}" --out "$dir" --layers 3 --width 256 --init etd-impt --bits 4 \
+      --steps "$student_steps" --quant-steps "$quant_steps" --lr 2e-4 --warmup 40 $(resume "$dir" distill) ;;
+  init)
+    # Same settings as the distillation stage of `student`, stopped after INIT_STEPS steps, with
+    # the held-out loss measured every 25 steps.
+    for init in etd-impt etd-rand random; do
+      dir="$out/init-$init"; mkdir -p "$dir"
+      [ -f "$dir/checkpoints/state.json" ] && grep -q "\"step\": $init_steps," "$dir/checkpoints/state.json" && continue
+      "$bertling" distill --teacher "$teacher" --corpus "$out/train.txt" --out "$dir/student.bertling" \
+        --layers 3 --width 256 --init "$init" --batch 32 --max-len 128 --threads "$threads" \
+        --steps "$student_steps" --lr 2e-4 --warmup 40 --checkpoint "$dir/checkpoints" --checkpoint-every 50 \
+        --log "$dir/train.jsonl" --eval-texts "$out/eval.txt" --eval-every 25 --stop-after "$init_steps" \
+        $( [ -f "$dir/checkpoints/state.json" ] && echo --resume || true)
+    done ;;
+  summary)
+    python3 "$root/benches/quality/summary.py" "$out" ;;
+  *)
+    echo "usage: benches/quality/run.sh teacher|student|init|summary" >&2; exit 2 ;;
+esac
