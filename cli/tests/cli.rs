@@ -363,7 +363,12 @@ fn compress_writes_packages_and_a_report() {
     for m in models {
         // 16-wide students of a wider teacher: no embedding cosine to report.
         assert!(m.get("cosine_mean").is_none());
-        assert!(Model::load(m["path"].as_str().unwrap(), &LoadOptions::default()).is_ok());
+        let pkg = Model::load(m["path"].as_str().unwrap(), &LoadOptions::default()).unwrap();
+        // Provenance: the teacher's hash, the recipe, the last held-out evaluation and the report.
+        let prov = &pkg.info().spec.provenance;
+        assert_eq!(prov.teacher_sha256.len(), 64);
+        assert!(prov.metrics["final_eval"]["loss"]["total"].as_f64().unwrap() > 0.0);
+        assert_eq!(prov.metrics["report"]["eval_texts"], 120);
     }
     assert!(std::fs::read_to_string(out_dir.join("report.md")).unwrap().contains("| student-w2 | 2 |"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cosine mean"));

@@ -537,6 +537,8 @@ pub struct Trained {
     pub losses: Losses,
     /// Optimizer steps done (less than the configured steps when stopped early).
     pub step: usize,
+    /// The last held-out evaluation of this process, if any.
+    pub eval: Option<EvalResult>,
 }
 
 /// Distils `trainee.student` from `teacher` on `corpus`, resuming from `checkpoint_dir` when
@@ -597,9 +599,11 @@ pub fn distill(
         let due = step == 0 || step == cfg.steps || (set.every > 0 && step % set.every == 0);
         due.then(|| evaluate(trainee, teacher, set, &pairs, &cfg.weights, &teacher_device))
     };
+    let mut last_eval = None;
     if start == 0 {
         if let Some(e) = run_eval(&trainee, 0) {
             write_log(&mut log, serde_json::json!({"step": 0, "eval": e}))?;
+            last_eval = Some(e);
         }
     }
     let started = Instant::now();
@@ -631,6 +635,7 @@ pub fn distill(
         let evaluated = run_eval(&trainee, step + 1);
         if let Some(e) = &evaluated {
             write_log(&mut log, serde_json::json!({"step": step + 1, "eval": e}))?;
+            last_eval = Some(*e);
         }
         let flow =
             progress(&Progress { step: step + 1, steps: cfg.steps, losses: sum, tokens_per_s: tokens as f64 / elapsed, eta_s: eta, lr, eval: evaluated });
@@ -645,7 +650,7 @@ pub fn distill(
             break;
         }
     }
-    Ok(Trained { trainee, losses: last, step: step_done })
+    Ok(Trained { trainee, losses: last, step: step_done, eval: last_eval })
 }
 
 /// Turns a plain module into the student of a trainee on `device` (autodiff for training).

@@ -66,7 +66,7 @@ fn train(
     cfg: &DistillConfig,
     files: &RunFiles,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<(Encoder, Losses)> {
+) -> Result<(Encoder, Finished)> {
     check_resume(files)?;
     let plain = Device::flex();
     let device = plain.clone().autodiff();
@@ -88,14 +88,20 @@ fn train(
     if trained.step < cfg.steps {
         return Err(CompressError::Stopped { step: trained.step, steps: cfg.steps });
     }
-    Ok((trained.trainee.student.valid(), trained.losses))
+    Ok((trained.trainee.student.valid(), Finished { losses: trained.losses, eval: trained.eval }))
 }
 
-fn record(data: &mut ModelData, teacher: &ModelData, recipe: serde_json::Value, losses: &Losses) {
+/// How a training job ended: its last step's losses and last held-out evaluation.
+struct Finished {
+    losses: Losses,
+    eval: Option<crate::distill::EvalResult>,
+}
+
+fn record(data: &mut ModelData, teacher: &ModelData, recipe: serde_json::Value, end: &Finished) {
     data.spec.provenance.teacher_sha256 = teacher.spec.provenance.teacher_sha256.clone();
     data.spec.provenance.source = teacher.spec.provenance.source.clone();
     data.spec.provenance.recipe = recipe;
-    data.spec.provenance.metrics = serde_json::json!({"final_loss": losses});
+    data.spec.provenance.metrics = serde_json::json!({"final_loss": end.losses, "final_eval": end.eval});
     data.spec.provenance.created_by = format!("bertling-compressor {}", env!("CARGO_PKG_VERSION"));
 }
 
@@ -109,10 +115,10 @@ pub fn distill_student(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ModelData> {
     let enc = encoder_from_data(student, &Device::flex())?;
-    let (trained, losses) = train(teacher, enc, corpus, cfg, files, progress)?;
+    let (trained, end) = train(teacher, enc, corpus, cfg, files, progress)?;
     let mut out = encoder_to_data(&trained, student)?;
     let recipe = serde_json::json!({"method": "distill", "init": student.spec.provenance.recipe, "config": cfg});
-    record(&mut out, teacher, recipe, &losses);
+    record(&mut out, teacher, recipe, &end);
     Ok(out)
 }
 
@@ -140,10 +146,10 @@ pub fn kdlsq(
         }
     };
     let enc = quantize(enc, plan, &act_steps)?;
-    let (trained, losses) = train(reference, enc, corpus, cfg, files, progress)?;
+    let (trained, end) = train(reference, enc, corpus, cfg, files, progress)?;
     let mut out = encoder_to_data(&trained, student)?;
     let recipe = serde_json::json!({"method": "kdlsq", "plan": {"bits": plan.bits, "group": plan.group, "embedding_bits": plan.embedding_bits, "act_bits": plan.act_bits}, "from": student.spec.provenance.recipe, "reference": if reference.spec == student.spec { "self (full precision)" } else { "teacher" }, "config": cfg});
-    record(&mut out, reference, recipe, &losses);
+    record(&mut out, reference, recipe, &end);
     Ok(out)
 }
 
@@ -283,6 +289,12 @@ pub fn compress(
         let ag = if m.info().output_width == teacher_model.info().output_width { Some(crate::eval::agreement(&teacher_model, &m, eval_texts)?) } else { None };
         let stsb = stsb_dir.map(|d| crate::eval::stsb(&m, d)).transpose()?;
         let (cosine_mean, cosine_p5) = (ag.map(|a| a.mean), ag.map(|a| a.p5));
+        // The evaluation goes into the package's provenance too.
+        let mut data = bertling_runtime::load_model_data(&path)?;
+        if let serde_json::Value::Object(m) = &mut data.spec.provenance.metrics {
+            m.insert("report".into(), serde_json::json!({"cosine_mean": cosine_mean, "cosine_p5": cosine_p5, "stsb": stsb, "eval_texts": eval_texts.len()}));
+        }
+        bertling_runtime::write_package_file(&data, &path)?;
         models.push(CompressedModel { name, path, bytes: m.info().bytes, parameters: m.info().parameters, bits, cosine_mean, cosine_p5, stsb });
     }
     let report =

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Summarises the quality benchmark (benches/quality/run.sh) in OUT_DIR as Markdown.
+
+- The compress reports of the teacher runs (W4, W2) and the student run.
+- Initialisation: the held-out distillation loss of ETD-Impt, ETD-Rand and random init at each
+  evaluation, and the steps each needs to reach the loss random init ends with (and the loss
+  ETD-Rand ends with). Standard library only.  Usage: summary.py OUT_DIR
+"""
+import json
+import os
+import sys
+
+
+def report(out, name):
+    path = os.path.join(out, name, "report.json")
+    if not os.path.isfile(path):
+        return f"{name}: no report yet\n"
+    r = json.load(open(path))
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"
+    s = f"### {name}\n\nteacher STS-B {fmt(r.get('teacher_stsb'))}, agreement over {r['eval_texts']} held-out texts\n\n"
+    s += "| model | bits | MB | cosine mean | cosine p5 | STS-B |\n|---|---|---|---|---|---|\n"
+    for m in r["models"]:
+        s += f"| {m['name']} | {m['bits']} | {m['bytes'] / 1e6:.1f} | {fmt(m.get('cosine_mean'))} | {fmt(m.get('cosine_p5'))} | {fmt(m.get('stsb'))} |\n"
+    return s + "\n"
+
+
+def evals(path):
+    out = []
+    if os.path.isfile(path):
+        for line in open(path):
+            j = json.loads(line)
+            if "eval" in j:
+                out.append((j["step"], j["eval"]["loss"]["total"], j["eval"].get("cosine_mean")))
+    return out
+
+
+def first_reaching(curve, target):
+    for step, loss, _ in curve:
+        if loss <= target:
+            return step
+    return None
+
+
+def main():
+    out = sys.argv[1]
+    s = "## Quality benchmark\n\n"
+    for name in ["teacher-w4", "teacher-w2", "student-l3-w256"]:
+        s += report(out, name)
+    inits = ["etd-impt", "etd-rand", "random"]
+    curves = {i: evals(os.path.join(out, f"init-{i}", "train.jsonl")) for i in inits}
+    if all(curves.values()):
+        steps = sorted(set.intersection(*[{c[0] for c in curves[i]} for i in inits]))
+        s += "### Initialisation (held-out distillation loss / cosine to the teacher)\n\n| step | " + " | ".join(inits) + " |\n|---|" + "---|" * len(inits) + "\n"
+        for st in steps:
+            row = []
+            for i in inits:
+                _, loss, cos = next(c for c in curves[i] if c[0] == st)
+                row.append(f"{loss:.4f} / {cos:.3f}" if cos is not None else f"{loss:.4f}")
+            s += f"| {st} | " + " | ".join(row) + " |\n"
+        last = steps[-1]
+        for ref in ["random", "etd-rand"]:
+            target = next(c[1] for c in curves[ref] if c[0] == last)
+            s += f"\nsteps to reach {ref}'s loss at step {last} ({target:.4f}): " + ", ".join(
+                f"{i} {first_reaching(curves[i], target)}" for i in inits
+            )
+        s += "\n"
+    print(s)
+
+
+if __name__ == "__main__":
+    main()
