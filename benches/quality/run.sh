@@ -9,7 +9,7 @@
 #                                    # stopped after INIT_STEPS steps (held-out loss curves)
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
 #
-# Settings through the environment: STEPS (teacher runs, default 600), STUDENT_STEPS (distillation
+# Settings through the environment: BITS (teacher widths, default "4 2"), STEPS (teacher runs, default 600), STUDENT_STEPS (distillation
 # of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
 # THREADS (per job, default 1, so two jobs share a 2-core machine), OUT (default
 # ~/.cache/bertling/quality). Every job checkpoints; run the same command again to resume it.
@@ -34,7 +34,7 @@ resume() { [ -f "$1/checkpoints/$2/state.json" ] && echo --resume || true; }
 case "${1:-}" in
   teacher)
     # One package per width; a finished width is not redone.
-    for bits in 4 2; do
+    for bits in ${BITS:-4 2}; do
       dir="$out/teacher-w$bits"
       [ -f "$dir/report.json" ] && continue
       "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits "$bits" \

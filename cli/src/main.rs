@@ -145,6 +145,10 @@ struct CompressArgs {
     act_bits: u8,
     #[arg(long, default_value_t = 8)]
     embedding_bits: u8,
+    /// Initial activation steps: mse (least quantization error on a calibration batch) or lsq
+    /// (2·mean|x|/√Q_P).
+    #[arg(long, default_value = "mse")]
+    act_init: String,
     /// Skip the student: KDLSQ-quantize the teacher itself.
     #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner"])]
     teacher_only: bool,
@@ -277,6 +281,10 @@ struct QuantizeArgs {
     /// Bits of the activations entering each matrix: 8, 4, or 0 for float activations.
     #[arg(long, default_value_t = 8)]
     act_bits: u8,
+    /// Initial activation steps: mse (least quantization error on a calibration batch) or lsq
+    /// (2·mean|x|/√Q_P).
+    #[arg(long, default_value = "mse")]
+    act_init: String,
     #[arg(long)]
     corpus: PathBuf,
     #[arg(long)]
@@ -805,7 +813,7 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
         4 | 8 => Some(a.act_bits),
         other => return Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
     };
-    let plan = QuantPlan { bits: a.bits, group: a.group, embedding_bits: a.embedding_bits, act_bits };
+    let plan = QuantPlan { bits: a.bits, group: a.group, embedding_bits: a.embedding_bits, act_bits, act_init: a.act_init.parse()? };
     let texts = a.train.eval_texts(&a.corpus)?;
     let reference = match a.reference.as_str() {
         "student" => &student,
@@ -879,7 +887,16 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
     };
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = if a.teacher_only { None } else { Some((student_shape(&teacher, &a.student)?, a.student.init.clone())) };
-    let plan = CompressPlan { student, bits: a.bits.clone(), group: a.group, act_bits, embedding_bits: a.embedding_bits, train, quant_steps: a.quant_steps };
+    let plan = CompressPlan {
+        student,
+        bits: a.bits.clone(),
+        group: a.group,
+        act_bits,
+        act_init: a.act_init.parse()?,
+        embedding_bits: a.embedding_bits,
+        train,
+        quant_steps: a.quant_steps,
+    };
     let texts = read_texts(a.train.eval_texts.as_deref().unwrap_or(&a.corpus), 500.max(a.train.eval_size))?;
     let train_texts = a.train.eval_texts(&a.corpus)?;
     type Printer = Box<dyn FnMut(&Progress)>;

@@ -108,6 +108,32 @@ pub struct QuantPlan {
     pub group: Option<usize>,
     pub embedding_bits: u8,
     pub act_bits: Option<u8>,
+    /// How the activation steps start (see [`calibrate_activations`]).
+    pub act_init: ActInit,
+}
+
+/// The initial step of an activation quantizer, measured on a calibration batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActInit {
+    /// LSQ's rule `2 · mean|x| / sqrt(Q_P)`. At 8 bits it clips at ≈ 22 · mean|x|, which cuts
+    /// the outlier channels of BERT's LayerNorm outputs.
+    Lsq,
+    /// The step (among `max|x| · r / Q_P`, r = 1/32 .. 1, and the LSQ rule) with the least
+    /// squared quantization error over the batch's real tokens.
+    #[default]
+    Mse,
+}
+
+impl std::str::FromStr for ActInit {
+    type Err = CompressError;
+    fn from_str(s: &str) -> Result<ActInit> {
+        match s {
+            "lsq" => Ok(ActInit::Lsq),
+            "mse" => Ok(ActInit::Mse),
+            other => Err(CompressError::InvalidArgument(format!("activation step init `{other}`: use mse or lsq"))),
+        }
+    }
 }
 
 fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, act: Option<(u8, f32)>) -> Result<Lsq> {
@@ -127,20 +153,42 @@ fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, act: Option<(u8, f32)>
     })
 }
 
-/// LSQ's initial activation step of every dense layer, from the mean |x| of its inputs over
-/// the real tokens of `batch` (`2 · mean|x| / sqrt(Q_P)`).
-pub fn calibrate_activations(enc: &Encoder, batch: &crate::student::Batch, bits: u8) -> BTreeMap<String, f32> {
-    let mut sums: BTreeMap<String, f32> = BTreeMap::new();
-    let mask = batch.mask.clone();
-    let tokens = mask.clone().sum().into_scalar::<f32>().max(1.0);
+/// The initial activation step of every dense layer, from its inputs over the real tokens of
+/// `batch` (see [`ActInit`]).
+pub fn calibrate_activations(enc: &Encoder, batch: &crate::student::Batch, bits: u8, init: ActInit) -> BTreeMap<String, f32> {
+    let mut steps: BTreeMap<String, f32> = BTreeMap::new();
     enc.forward_observed(batch, &mut |name, x| {
-        let [_, _, w] = x.dims();
-        let m = mask.clone().unsqueeze_dim::<3>(2);
-        let mean = (x.clone().abs() * m).sum().into_scalar::<f32>() / (tokens * w as f32);
-        sums.insert(name.to_string(), mean);
+        steps.insert(name.to_string(), activation_step(x, &batch.mask, bits, init));
     });
-    let (_, qp) = crate::lsq::q_range(bits);
-    sums.into_iter().map(|(k, mean)| (k, (2.0 * mean / qp.sqrt()).max(1e-8))).collect()
+    steps
+}
+
+/// The initial step of a `bits`-bit quantizer of `x` (`[batch, seq, width]`) over its real
+/// tokens (`mask`, `[batch, seq]`).
+pub fn activation_step(x: &Tensor<3>, mask: &Tensor<2>, bits: u8, init: ActInit) -> f32 {
+    let (qn, qp) = crate::lsq::q_range(bits);
+    let [_, _, w] = x.dims();
+    let tokens = mask.clone().sum().into_scalar::<f32>().max(1.0);
+    // Padding is zeroed: a zero quantizes exactly at any step, so it adds no error.
+    let xm = x.clone() * mask.clone().unsqueeze_dim::<3>(2);
+    let mean = xm.clone().abs().sum().into_scalar::<f32>() / (tokens * w as f32);
+    let lsq = (2.0 * mean / qp.sqrt()).max(1e-8);
+    match init {
+        ActInit::Lsq => lsq,
+        ActInit::Mse => {
+            let max = xm.clone().abs().max().into_scalar::<f32>();
+            let err = |s: f32| ((xm.clone() / s).round().clamp(-qn, qp) * s - xm.clone()).powi_scalar(2).sum().into_scalar::<f32>();
+            let mut best = (err(lsq), lsq);
+            for r in 1..=32 {
+                let s = (max * r as f32 / 32.0 / qp).max(1e-8);
+                let e = err(s);
+                if e < best.0 {
+                    best = (e, s);
+                }
+            }
+            best.1
+        }
+    }
 }
 
 /// Every dense layer of an encoder, mutably, with its package name.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bertling_compressor::convert::{encoder_from_data, encoder_to_data, quantize, QuantPlan};
+use bertling_compressor::convert::{activation_step, encoder_from_data, encoder_to_data, quantize, ActInit, QuantPlan};
 use bertling_compressor::lsq::fake_quant_act;
 use bertling_compressor::student::{Batch, Dense, Encoder, Lsq};
 use bertling_runtime::cpu::linear::{Linear, Weights};
@@ -131,7 +131,7 @@ fn quantized_export_matches_fake_quantized_forward() {
     let base = hetero(3);
     for bits in 2..=8u8 {
         let group = [None, Some(32), Some(64)][bits as usize % 3];
-        let plan = QuantPlan { bits, group, embedding_bits: 8.max(bits), act_bits: None };
+        let plan = QuantPlan { bits, group, embedding_bits: 8.max(bits), act_bits: None, act_init: Default::default() };
         let enc = quantize(encoder_from_data(&base, &device).unwrap(), &plan, &BTreeMap::new()).unwrap();
         let exported = encoder_to_data(&enc, &base).unwrap();
         assert_eq!(exported.spec.quantized.len(), 8 + 3, "every matrix and the three embedding tables");
@@ -197,7 +197,7 @@ fn head_logits_match_the_runtime() {
     for (what, data, enc) in [
         ("float", tiny.clone(), encoder_from_data(&tiny, &device).unwrap()),
         ("w3", tiny.clone(), {
-            let plan = QuantPlan { bits: 3, group: Some(32), embedding_bits: 8, act_bits: None };
+            let plan = QuantPlan { bits: 3, group: Some(32), embedding_bits: 8, act_bits: None, act_init: Default::default() };
             quantize(encoder_from_data(&tiny, &device).unwrap(), &plan, &BTreeMap::new()).unwrap()
         }),
     ] {
@@ -211,5 +211,40 @@ fn head_logits_match_the_runtime() {
                 assert!((probs[i * 3 + j] - p).abs() < 1e-5, "{what}: input {i} label {j}");
             }
         }
+    }
+}
+
+/// Activation step initialisation: the LSQ rule in closed form, and the least-error search
+/// against a plain f64 re-implementation of the same candidates (padding ignored).
+#[test]
+fn activation_steps_follow_their_rules() {
+    let mut seed = 17u64;
+    // [2, 3, 8]: uniform values, one outlier channel, and a padded last token in sentence 1.
+    let mut v = rng_vec(&mut seed, 48, 1.0);
+    for t in 0..6 {
+        v[t * 8 + 3] *= 40.0;
+    }
+    v[47] = 1000.0; // padding: must not count
+    let x = Tensor::<3>::from_data(TensorData::new(v.clone(), [2, 3, 8]), &Device::flex());
+    let mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0, 1.0, 1.0, 1.0, 0.0], [2, 3]), &Device::flex());
+    let real: Vec<f64> = v[..40].iter().map(|&a| a as f64).collect();
+    for bits in [8u8, 4] {
+        let qp = ((1u32 << (bits - 1)) - 1) as f64;
+        let qn = (1u32 << (bits - 1)) as f64;
+        let lsq = 2.0 * real.iter().map(|a| a.abs()).sum::<f64>() / real.len() as f64 / qp.sqrt();
+        let got = activation_step(&x, &mask, bits, ActInit::Lsq) as f64;
+        assert!((got - lsq).abs() < 1e-5 * lsq, "{bits} bits: lsq step {got} vs {lsq}");
+        let err = |s: f64| real.iter().map(|&a| ((a / s).round().clamp(-qn, qp) * s - a).powi(2)).sum::<f64>();
+        let max = real.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+        let mut best = (err(lsq), lsq);
+        for r in 1..=32 {
+            let s = max * r as f64 / 32.0 / qp;
+            if err(s) < best.0 {
+                best = (err(s), s);
+            }
+        }
+        let mse = activation_step(&x, &mask, bits, ActInit::Mse) as f64;
+        assert!((mse - best.1).abs() < 1e-4 * best.1, "{bits} bits: mse step {mse} vs reference {}", best.1);
+        assert!(err(mse) <= err(lsq) * (1.0 + 1e-9));
     }
 }
