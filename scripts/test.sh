@@ -35,5 +35,7 @@ echo "== cargo test (workspace; GPU tests on Vulkan: lavapipe)"
 WGPU_BACKEND=vulkan cargo test --workspace --locked 2>&1
 
 echo "== GPU tests on GL (llvmpipe)"
-# --workspace keeps the feature set of the run above, so nothing is rebuilt.
-WGPU_BACKEND=gl cargo test --workspace --locked --test gpu 2>&1
+# --workspace keeps the feature set of the run above, so nothing is rebuilt. One test at a
+# time: wgpu's GL backend serialises every call through one EGL context lock that gives up
+# after 6 s, which parallel tests on a loaded 2-core machine can exceed (seen in CI here).
+WGPU_BACKEND=gl cargo test --workspace --locked --test gpu -- --test-threads=1 2>&1
