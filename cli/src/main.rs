@@ -145,9 +145,9 @@ struct CompressArgs {
     act_bits: u8,
     #[arg(long, default_value_t = 8)]
     embedding_bits: u8,
-    /// Initial activation steps: mse (least quantization error on a calibration batch) or lsq
-    /// (2·mean|x|/√Q_P).
-    #[arg(long, default_value = "mse")]
+    /// Initial activation steps: lsq (2·mean|x|/√Q_P) or mse (least quantization error on a
+    /// calibration batch).
+    #[arg(long, default_value = "lsq")]
     act_init: String,
     /// Skip the student: KDLSQ-quantize the teacher itself.
     #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner"])]
@@ -281,9 +281,9 @@ struct QuantizeArgs {
     /// Bits of the activations entering each matrix: 8, 4, or 0 for float activations.
     #[arg(long, default_value_t = 8)]
     act_bits: u8,
-    /// Initial activation steps: mse (least quantization error on a calibration batch) or lsq
-    /// (2·mean|x|/√Q_P).
-    #[arg(long, default_value = "mse")]
+    /// Initial activation steps: lsq (2·mean|x|/√Q_P) or mse (least quantization error on a
+    /// calibration batch).
+    #[arg(long, default_value = "lsq")]
     act_init: String,
     #[arg(long)]
     corpus: PathBuf,

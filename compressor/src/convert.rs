@@ -116,12 +116,14 @@ pub struct QuantPlan {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActInit {
-    /// LSQ's rule `2 · mean|x| / sqrt(Q_P)`. At 8 bits it clips at ≈ 22 · mean|x|, which cuts
-    /// the outlier channels of BERT's LayerNorm outputs.
+    /// LSQ's rule `2 · mean|x| / sqrt(Q_P)` (the default). At 8 bits it clips at
+    /// ≈ 22 · mean|x|, which cuts the outlier channels of BERT's LayerNorm outputs; training
+    /// recovers it (benches/quality/RESULTS.md).
+    #[default]
     Lsq,
     /// The step (among `max|x| · r / Q_P`, r = 1/32 .. 1, and the LSQ rule) with the least
-    /// squared quantization error over the batch's real tokens.
-    #[default]
+    /// squared quantization error over the batch's real tokens: better before training, not
+    /// shown better after it.
     Mse,
 }
 
