@@ -125,6 +125,39 @@ enum Command {
     Compress(CompressArgs),
 }
 
+/// How `quantize` and `compress` quantize, besides the weight bits.
+#[derive(Args)]
+struct QuantFlags {
+    /// Columns per step (32, 64, 128); default one step per output channel.
+    #[arg(long)]
+    group: Option<usize>,
+    /// Bits of the embedding tables (compress raises it to each width it trains).
+    #[arg(long, default_value_t = 8)]
+    embedding_bits: u8,
+    /// Bits of the activations entering each matrix: 8, 4, or 0 for float activations.
+    #[arg(long, default_value_t = 8)]
+    act_bits: u8,
+    /// Initial activation steps: lsq (2·mean|x|/√Q_P) or mse (least quantization error on a
+    /// calibration batch).
+    #[arg(long, default_value = "lsq")]
+    act_init: String,
+}
+
+impl QuantFlags {
+    fn act_bits(&self) -> Result<Option<u8>> {
+        match self.act_bits {
+            0 => Ok(None),
+            4 | 8 => Ok(Some(self.act_bits)),
+            other => Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
+        }
+    }
+
+    /// The plan for weights of `bits` bits.
+    fn plan(&self, bits: u8) -> Result<QuantPlan> {
+        Ok(QuantPlan { bits, group: self.group, embedding_bits: self.embedding_bits, act_bits: self.act_bits()?, act_init: self.act_init.parse()? })
+    }
+}
+
 #[derive(Args)]
 struct CompressArgs {
     #[arg(long)]
@@ -137,18 +170,8 @@ struct CompressArgs {
     /// Weight bit widths, one package each.
     #[arg(long, value_delimiter = ',', default_value = "8,4,2")]
     bits: Vec<u8>,
-    /// Columns per step (32, 64, 128); default one step per output channel.
-    #[arg(long)]
-    group: Option<usize>,
-    /// Activation bits (8, 4, or 0 for float activations).
-    #[arg(long, default_value_t = 8)]
-    act_bits: u8,
-    #[arg(long, default_value_t = 8)]
-    embedding_bits: u8,
-    /// Initial activation steps: lsq (2·mean|x|/√Q_P) or mse (least quantization error on a
-    /// calibration batch).
-    #[arg(long, default_value = "lsq")]
-    act_init: String,
+    #[command(flatten)]
+    quant: QuantFlags,
     /// Skip the student: KDLSQ-quantize the teacher itself.
     #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner"])]
     teacher_only: bool,
@@ -272,19 +295,8 @@ struct QuantizeArgs {
     /// Weight bits, 2..8.
     #[arg(long)]
     bits: u8,
-    /// Columns per step (32, 64, 128); default one step per output channel.
-    #[arg(long)]
-    group: Option<usize>,
-    /// Bits of the word-embedding table.
-    #[arg(long, default_value_t = 8)]
-    embedding_bits: u8,
-    /// Bits of the activations entering each matrix: 8, 4, or 0 for float activations.
-    #[arg(long, default_value_t = 8)]
-    act_bits: u8,
-    /// Initial activation steps: lsq (2·mean|x|/√Q_P) or mse (least quantization error on a
-    /// calibration batch).
-    #[arg(long, default_value = "lsq")]
-    act_init: String,
+    #[command(flatten)]
+    quant: QuantFlags,
     #[arg(long)]
     corpus: PathBuf,
     #[arg(long)]
@@ -808,12 +820,7 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
         Some(p) => load_model_data(p)?,
         None => teacher.clone(),
     };
-    let act_bits = match a.act_bits {
-        0 => None,
-        4 | 8 => Some(a.act_bits),
-        other => return Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
-    };
-    let plan = QuantPlan { bits: a.bits, group: a.group, embedding_bits: a.embedding_bits, act_bits, act_init: a.act_init.parse()? };
+    let plan = a.quant.plan(a.bits)?;
     let texts = a.train.eval_texts(&a.corpus)?;
     let reference = match a.reference.as_str() {
         "student" => &student,
@@ -880,20 +887,17 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
     if a.train.checkpoint.is_some() {
         return Err(CliError::Usage("compress keeps its checkpoints under --out; drop --checkpoint".into()));
     }
-    let act_bits = match a.act_bits {
-        0 => None,
-        4 | 8 => Some(a.act_bits),
-        other => return Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
-    };
+    let act_bits = a.quant.act_bits()?;
+    let act_init = a.quant.act_init.parse()?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = if a.teacher_only { None } else { Some((student_shape(&teacher, &a.student)?, a.student.init.clone())) };
     let plan = CompressPlan {
         student,
         bits: a.bits.clone(),
-        group: a.group,
+        group: a.quant.group,
         act_bits,
-        act_init: a.act_init.parse()?,
-        embedding_bits: a.embedding_bits,
+        act_init,
+        embedding_bits: a.quant.embedding_bits,
         train,
         quant_steps: a.quant_steps,
     };
