@@ -38,7 +38,7 @@ fn matmul(c: &mut Criterion) {
     for bits in [8u8, 4, 2] {
         let matrix = QuantMatrix::quantize_rtn(&w, n, k, bits, Some(32)).unwrap();
         storages.push((format!("w{bits}g32"), TensorData::Quant { matrix: matrix.clone(), act: None }));
-        storages.push((format!("w{bits}g32a8"), TensorData::Quant { matrix, act: Some(ActQuant { bits: 8, step: 0.02 }) }));
+        storages.push((format!("w{bits}g32a8"), TensorData::Quant { matrix, act: Some(ActQuant::new(8, 0.02)) }));
     }
     let mut g = c.benchmark_group("gpu_linear_384x1536");
     g.sample_size(10);

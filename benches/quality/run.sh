@@ -3,13 +3,15 @@
 # GLUE-train sentences, evaluated on held-out WikiText-2 test sentences (embedding cosine to the
 # teacher) and STS-B dev (Spearman). Long: hours on a 2-core machine; not part of CI.
 #
-#   benches/quality/run.sh teacher   # (a)+(b): KDLSQ of the teacher itself, W4 g32 A8 and W2 g32 A8
+#   benches/quality/run.sh teacher   # (a)+(b): KDLSQ of the teacher itself: W4 g32 A8 without and
+#                                    # with activation smoothing, W2 g32 A8
 #   benches/quality/run.sh student   # (c): 3 layers, width 256, ETD-Impt, distilled, then W4 g32 A8
 #   benches/quality/run.sh init      # ETD-Impt, ETD-Rand and random init, distilled like (c),
 #                                    # stopped after INIT_STEPS steps (held-out loss curves)
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
 #
-# Settings through the environment: BITS (teacher widths, default "4 2"), STEPS (teacher runs, default 600), STUDENT_STEPS (distillation
+# Settings through the environment: RUNS (teacher runs, default "w4 w4-smooth w2"), STEPS (teacher
+# runs, default 1300), SMOOTH_STEPS (w4-smooth, default 700), STUDENT_STEPS (distillation
 # of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
 # THREADS (per job, default 1, so two jobs share a 2-core machine), OUT (default
 # ~/.cache/bertling/quality). Every job checkpoints; run the same command again to resume it.
@@ -18,7 +20,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
 out="${OUT:-$BERTLING_CACHE/quality}"
-steps="${STEPS:-600}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
+steps="${STEPS:-1300}"; smooth_steps="${SMOOTH_STEPS:-700}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
 init_steps="${INIT_STEPS:-300}"
 threads="${THREADS:-1}"
 shared="$root/../shared/data"
@@ -33,15 +35,20 @@ resume() { [ -f "$1/checkpoints/$2/state.json" ] && echo --resume || true; }
 
 case "${1:-}" in
   teacher)
-    # One package per width; a finished width is not redone.
-    for bits in ${BITS:-4 2}; do
-      dir="$out/teacher-w$bits"
+    # One package per run; a finished run is not redone. Least-error initial steps for weights
+    # and activations (RESULTS.md); W4 also with activation smoothing (α = 0.7), W2 without it
+    # (where the weights dominate the error, smoothing costs more than it gives).
+    for run in ${RUNS:-w4 w4-smooth w2}; do
+      dir="$out/teacher-$run"
       [ -f "$dir/report.json" ] && continue
-      # The settings of the reported runs: W4 with LSQ's activation init and no sentence term,
-      # W2 with the least-error activation init and the sentence term (RESULTS.md).
-      if [ "$bits" = 4 ]; then recipe=(--act-init lsq --sentence-weight 0); else recipe=(--act-init mse); fi
-      "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits "$bits" "${recipe[@]}" \
-        --steps "$steps" --lr 1e-4 --warmup 30 $(resume "$dir" "kdlsq-w$bits")
+      case "$run" in
+        w4) bits=4; args=(--steps "$steps") ;;
+        w4-smooth) bits=4; args=(--smooth 0.7 --steps "$smooth_steps") ;;
+        w2) bits=2; args=(--steps "$steps") ;;
+        *) echo "unknown teacher run '$run': use w4, w4-smooth or w2" >&2; exit 2 ;;
+      esac
+      "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits "$bits" --weight-init mse --act-init mse \
+        "${args[@]}" --lr 1e-4 --warmup 30 $(resume "$dir" "kdlsq-w$bits")
     done ;;
   student)
     dir="$out/student-l3-w256"

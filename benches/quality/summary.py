@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Summarises the quality benchmark (benches/quality/run.sh) in OUT_DIR as Markdown.
 
-- The compress reports of the teacher runs (W4, W2) and the student run.
+- The compress reports of the teacher runs (W4, W4 with smoothing, W2) and the student run,
+  and the held-out cosine of the teacher runs during training.
 - Initialisation: the held-out distillation loss of ETD-Impt, ETD-Rand and random init at each
   evaluation, and the steps each needs to reach the loss random init ends with (and the loss
   ETD-Rand ends with). Standard library only.  Usage: summary.py OUT_DIR
@@ -44,8 +45,14 @@ def first_reaching(curve, target):
 def main():
     out = sys.argv[1]
     s = "## Quality benchmark\n\n"
-    for name in ["teacher-w4", "teacher-w2", "student-l3-w256"]:
+    for name in ["teacher-w4", "teacher-w4-smooth", "teacher-w2", "student-l3-w256"]:
         s += report(out, name)
+    s += "### Held-out cosine of the teacher runs during training (every 100 steps)\n\n"
+    for name in ["teacher-w4", "teacher-w4-smooth", "teacher-w2"]:
+        curve = evals(os.path.join(out, name, "train.jsonl"))
+        if curve:
+            s += f"- {name}: " + ", ".join(f"{st}: {c:.4f}" for st, _, c in curve if st % 100 == 0 or st == curve[-1][0]) + "\n"
+    s += "\n"
     inits = ["etd-impt", "etd-rand", "random"]
     curves = {i: evals(os.path.join(out, f"init-{i}", "train.jsonl")) for i in inits}
     if all(curves.values()):

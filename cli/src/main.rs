@@ -137,10 +137,18 @@ struct QuantFlags {
     /// Bits of the activations entering each matrix: 8, 4, or 0 for float activations.
     #[arg(long, default_value_t = 8)]
     act_bits: u8,
+    /// Initial weight and embedding steps: lsq (2·mean|w|/√Q_P per row or group) or mse (least
+    /// quantization error of each row or group; much closer to the teacher before training).
+    #[arg(long, default_value = "lsq")]
+    weight_init: String,
     /// Initial activation steps: lsq (2·mean|x|/√Q_P) or mse (least quantization error on a
     /// calibration batch).
     #[arg(long, default_value = "lsq")]
     act_init: String,
+    /// Smooth the activations before quantizing them, with strength α from 0 to 1 (SmoothQuant;
+    /// 0.5 is the usual choice): outlier channels move into the weights. Default: no smoothing.
+    #[arg(long)]
+    smooth: Option<f32>,
 }
 
 impl QuantFlags {
@@ -154,7 +162,15 @@ impl QuantFlags {
 
     /// The plan for weights of `bits` bits.
     fn plan(&self, bits: u8) -> Result<QuantPlan> {
-        Ok(QuantPlan { bits, group: self.group, embedding_bits: self.embedding_bits, act_bits: self.act_bits()?, act_init: self.act_init.parse()? })
+        Ok(QuantPlan {
+            bits,
+            group: self.group,
+            embedding_bits: self.embedding_bits,
+            act_bits: self.act_bits()?,
+            weight_init: self.weight_init.parse()?,
+            act_init: self.act_init.parse()?,
+            smooth: self.smooth,
+        })
     }
 }
 
@@ -889,6 +905,7 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
     }
     let act_bits = a.quant.act_bits()?;
     let act_init = a.quant.act_init.parse()?;
+    let weight_init = a.quant.weight_init.parse()?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = if a.teacher_only { None } else { Some((student_shape(&teacher, &a.student)?, a.student.init.clone())) };
     let plan = CompressPlan {
@@ -896,7 +913,9 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
         bits: a.bits.clone(),
         group: a.quant.group,
         act_bits,
+        weight_init,
         act_init,
+        smooth: a.quant.smooth,
         embedding_bits: a.quant.embedding_bits,
         train,
         quant_steps: a.quant_steps,

@@ -222,7 +222,7 @@ fn distill_quantize_and_eval() {
         .arg(tiny())
         .arg("--student")
         .arg(&student)
-        .args(["--bits", "4", "--group", "32", "--act-bits", "8", "--corpus"])
+        .args(["--bits", "4", "--group", "32", "--act-bits", "8", "--weight-init", "mse", "--act-init", "mse", "--corpus"])
         .arg(&corpus)
         .arg("--out")
         .arg(&q)
@@ -233,6 +233,21 @@ fn distill_quantize_and_eval() {
     let qm = Model::load(&q, &LoadOptions::default()).unwrap();
     assert_eq!(qm.info().matrix_bits, vec![4]);
     assert_eq!(qm.info().spec.quantized["blocks.0.attn.qkv.weight"].act_bits, Some(8));
+    let plan = &qm.info().spec.provenance.recipe["plan"];
+    assert_eq!((plan["weight_init"].as_str(), plan["act_init"].as_str()), (Some("mse"), Some("mse")), "{plan}");
+    // An unknown rule is an error that names the choices, before any work.
+    let bad = bin()
+        .args(["quantize", "--teacher"])
+        .arg(tiny())
+        .args(["--bits", "4", "--weight-init", "max", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(tmp("bad.bertling"))
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use lsq or mse"), "{}", String::from_utf8_lossy(&bad.stderr));
 
     // The student's embeddings are narrower than the teacher's: no cosine between them.
     let out = bin().args(["eval", "--json", "--teacher"]).arg(tiny()).arg("--student").arg(&q).arg("--texts").arg(&corpus).output().unwrap();

@@ -11,7 +11,8 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use crate::error::{CompressError, Result};
-use crate::lsq::init_weight_steps;
+use crate::lsq::weight_steps;
+pub use crate::lsq::StepInit;
 use crate::student::{Attention, Block, Dense, Embeddings, Encoder, FeedForward, Head, Lsq, Norm, SepConv};
 
 fn values(model: &ModelData, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
@@ -108,66 +109,101 @@ pub struct QuantPlan {
     pub group: Option<usize>,
     pub embedding_bits: u8,
     pub act_bits: Option<u8>,
+    /// How the weight and embedding steps start (see [`crate::lsq::weight_steps`]).
+    pub weight_init: StepInit,
     /// How the activation steps start (see [`calibrate_activations`]).
-    pub act_init: ActInit,
+    pub act_init: StepInit,
+    /// Smoothing strength α in 0..=1 (with `act_bits`): each matrix's input channels are
+    /// multiplied by `m_j = max|W_:j|^(1-α) / max|x_j|^α` before quantization and its weight
+    /// columns divided by them (SmoothQuant), which flattens BERT's outlier channels; `None`
+    /// leaves the activations as they are.
+    pub smooth: Option<f32>,
 }
 
-/// The initial step of an activation quantizer, measured on a calibration batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActInit {
-    /// LSQ's rule `2 · mean|x| / sqrt(Q_P)` (the default). At 8 bits it clips at
-    /// ≈ 22 · mean|x|, which cuts the outlier channels of BERT's LayerNorm outputs; training
-    /// recovers it (benches/quality/RESULTS.md).
-    #[default]
-    Lsq,
-    /// The step (among `max|x| · r / Q_P`, r = 1/32 .. 1, and the LSQ rule) with the least
-    /// squared quantization error over the batch's real tokens: better before training, not
-    /// shown better after it.
-    Mse,
+/// How one matrix's input activations start: the step, and the smoothing factors when the
+/// plan smooths.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActCalibration {
+    pub step: f32,
+    pub smooth: Option<Vec<f32>>,
 }
 
-impl std::str::FromStr for ActInit {
-    type Err = CompressError;
-    fn from_str(s: &str) -> Result<ActInit> {
-        match s {
-            "lsq" => Ok(ActInit::Lsq),
-            "mse" => Ok(ActInit::Mse),
-            other => Err(CompressError::InvalidArgument(format!("activation step init `{other}`: use mse or lsq"))),
-        }
-    }
-}
-
-fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, act: Option<(u8, f32)>) -> Result<Lsq> {
+fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, init: StepInit, act: Option<(u8, &ActCalibration)>) -> Result<Lsq> {
     bertling_runtime::quant::check_bits(bits)?;
     bertling_runtime::quant::check_group(group)?;
     let [rows, cols] = w.dims();
-    let v: Vec<f32> = w.clone().into_data().try_into_vec_as::<f32>().map_err(|e| CompressError::InvalidArgument(format!("{e:?}")))?;
-    let steps = init_weight_steps(&v, rows, cols, bits, group);
-    let groups = steps.len() / rows.max(1);
     let device = w.device();
+    let smooth = act.and_then(|(_, a)| a.smooth.as_ref());
+    if let Some(m) = smooth {
+        if m.len() != cols {
+            return Err(CompressError::InvalidArgument(format!("{} smoothing factors for a matrix of {cols} columns", m.len())));
+        }
+    }
+    let smooth = smooth.map(|m| Tensor::<1>::from_data(TensorData::new(m.clone(), [cols]), &device));
+    // The weight quantizer sees the folded weights W ⊙ (1/m).
+    let w = match &smooth {
+        Some(m) => w.clone() / m.clone().unsqueeze::<2>(),
+        None => w.clone(),
+    };
+    let v: Vec<f32> = w.clone().into_data().try_into_vec_as::<f32>().map_err(|e| CompressError::InvalidArgument(format!("{e:?}")))?;
+    let steps = weight_steps(&v, rows, cols, bits, group, init);
+    let groups = steps.len() / rows.max(1);
     Ok(Lsq {
         step: Param::from_tensor(Tensor::from_data(TensorData::new(steps, [rows, groups]), &device)),
         bits: bits as usize,
         group: group.unwrap_or(0),
-        act_step: act.map(|(_, s)| Param::from_tensor(Tensor::from_data(TensorData::new(vec![s], [1]), &device))),
+        act_step: act.map(|(_, a)| Param::from_tensor(Tensor::from_data(TensorData::new(vec![a.step], [1]), &device))),
         act_bits: act.map_or(0, |(b, _)| b as usize),
+        act_smooth: smooth.map(Param::from_tensor),
     })
 }
 
-/// The initial activation step of every dense layer, from its inputs over the real tokens of
-/// `batch` (see [`ActInit`]).
-pub fn calibrate_activations(enc: &Encoder, batch: &crate::student::Batch, bits: u8, init: ActInit) -> BTreeMap<String, f32> {
-    let mut steps: BTreeMap<String, f32> = BTreeMap::new();
+/// The initial activation quantizer of every dense layer, from its inputs over the real tokens
+/// of `batch`: smoothing factors with strength `smooth` (see [`QuantPlan::smooth`]), then the
+/// step of the (smoothed) inputs by `init` (see [`StepInit`]).
+pub fn calibrate_activations(
+    enc: &Encoder,
+    batch: &crate::student::Batch,
+    bits: u8,
+    init: StepInit,
+    smooth: Option<f32>,
+) -> Result<BTreeMap<String, ActCalibration>> {
+    if let Some(a) = smooth {
+        if !(0.0..=1.0).contains(&a) {
+            return Err(CompressError::InvalidArgument(format!("smoothing strength {a}: use a value from 0 to 1 (0.5 is SmoothQuant's default)")));
+        }
+    }
+    // Largest |w| of every input column, per matrix.
+    let mut probe = enc.clone();
+    let column_max: BTreeMap<String, Tensor<1>> =
+        dense_layers_mut(&mut probe).into_iter().map(|(name, d)| (name, d.weight.val().abs().max_dim(0).squeeze_dim::<1>(0))).collect();
+    let mut out = BTreeMap::new();
     enc.forward_observed(batch, &mut |name, x| {
-        steps.insert(name.to_string(), activation_step(x, &batch.mask, bits, init));
+        let (step, m) = match (smooth, column_max.get(name)) {
+            (Some(alpha), Some(wmax)) => {
+                let xmax = (x.clone() * batch.mask.clone().unsqueeze_dim::<3>(2)).abs().max_dim(0).max_dim(1).flatten::<1>(0, 2);
+                let m = smoothing_factors(wmax.clone(), xmax, alpha);
+                let step = activation_step(&(x.clone() * m.clone().unsqueeze::<3>()), &batch.mask, bits, init);
+                (step, m.into_data().try_into_vec_as::<f32>().ok())
+            }
+            _ => (activation_step(x, &batch.mask, bits, init), None),
+        };
+        out.insert(name.to_string(), ActCalibration { step, smooth: m });
     });
-    steps
+    Ok(out)
+}
+
+/// `m_j = max|W_:j|^(1-α) / max|x_j|^α`, within [1e-3, 1e3] (a dead channel or column keeps
+/// a finite factor).
+pub fn smoothing_factors(weight_max: Tensor<1>, act_max: Tensor<1>, alpha: f32) -> Tensor<1> {
+    let w = weight_max.clamp_min(1e-6).powf_scalar(1.0 - alpha);
+    let x = act_max.clamp_min(1e-6).powf_scalar(alpha);
+    (w / x).clamp(1e-3, 1e3)
 }
 
 /// The initial step of a `bits`-bit quantizer of `x` (`[batch, seq, width]`) over its real
 /// tokens (`mask`, `[batch, seq]`).
-pub fn activation_step(x: &Tensor<3>, mask: &Tensor<2>, bits: u8, init: ActInit) -> f32 {
+pub fn activation_step(x: &Tensor<3>, mask: &Tensor<2>, bits: u8, init: StepInit) -> f32 {
     let (qn, qp) = crate::lsq::q_range(bits);
     let [_, _, w] = x.dims();
     let tokens = mask.clone().sum().into_scalar::<f32>().max(1.0);
@@ -176,8 +212,8 @@ pub fn activation_step(x: &Tensor<3>, mask: &Tensor<2>, bits: u8, init: ActInit)
     let mean = xm.clone().abs().sum().into_scalar::<f32>() / (tokens * w as f32);
     let lsq = (2.0 * mean / qp.sqrt()).max(1e-8);
     match init {
-        ActInit::Lsq => lsq,
-        ActInit::Mse => {
+        StepInit::Lsq => lsq,
+        StepInit::Mse => {
             let max = xm.clone().abs().max().into_scalar::<f32>();
             let err = |s: f32| ((xm.clone() / s).round().clamp(-qn, qp) * s - xm.clone()).powi_scalar(2).sum().into_scalar::<f32>();
             let mut best = (err(lsq), lsq);
@@ -216,9 +252,10 @@ pub fn dense_layers_mut(enc: &mut Encoder) -> Vec<(String, &mut Dense)> {
     out
 }
 
-/// Turns on LSQ for every matrix and the embedding tables, with steps initialised by LSQ's
-/// rule; `act_steps` gives the activation step of each matrix by name when `plan.act_bits`.
-pub fn quantize(mut enc: Encoder, plan: &QuantPlan, act_steps: &BTreeMap<String, f32>) -> Result<Encoder> {
+/// Turns on LSQ for every matrix and the embedding tables, with steps initialised as
+/// `plan.weight_init` says; `acts` gives each matrix's activation quantizer by name (from
+/// [`calibrate_activations`]) when `plan.act_bits`.
+pub fn quantize(mut enc: Encoder, plan: &QuantPlan, acts: &BTreeMap<String, ActCalibration>) -> Result<Encoder> {
     for (name, d) in dense_layers_mut(&mut enc) {
         let act = match plan.act_bits {
             None => None,
@@ -226,19 +263,17 @@ pub fn quantize(mut enc: Encoder, plan: &QuantPlan, act_steps: &BTreeMap<String,
                 if !matches!(bits, 4 | 8) {
                     return Err(CompressError::InvalidArgument(format!("activation bits {bits}: use 4 or 8")));
                 }
-                let step = act_steps
-                    .get(&name)
-                    .copied()
-                    .ok_or_else(|| CompressError::InvalidArgument(format!("no activation step for {name}; calibrate the activations first")))?;
-                Some((bits, step))
+                let a =
+                    acts.get(&name).ok_or_else(|| CompressError::InvalidArgument(format!("no activation step for {name}; calibrate the activations first")))?;
+                Some((bits, a))
             }
         };
-        d.quant = Some(lsq_for(&d.weight.val(), plan.bits, plan.group, act)?);
+        d.quant = Some(lsq_for(&d.weight.val(), plan.bits, plan.group, plan.weight_init, act)?);
     }
     let e = &mut enc.embeddings;
-    e.word_quant = Some(lsq_for(&e.word.val(), plan.embedding_bits, plan.group, None)?);
-    e.position_quant = Some(lsq_for(&e.position.val(), plan.embedding_bits, plan.group, None)?);
-    e.token_type_quant = Some(lsq_for(&e.token_type.val(), plan.embedding_bits, plan.group, None)?);
+    e.word_quant = Some(lsq_for(&e.word.val(), plan.embedding_bits, plan.group, plan.weight_init, None)?);
+    e.position_quant = Some(lsq_for(&e.position.val(), plan.embedding_bits, plan.group, plan.weight_init, None)?);
+    e.token_type_quant = Some(lsq_for(&e.token_type.val(), plan.embedding_bits, plan.group, plan.weight_init, None)?);
     Ok(enc)
 }
 
@@ -269,10 +304,16 @@ fn export_matrix(weight: Tensor<2>, quant: Option<&Lsq>) -> Result<(RtTensor, Op
     let group = (q.group > 0).then_some(q.group);
     let matrix = QuantMatrix::from_steps(&w, dims[0], dims[1], q.bits as u8, group, steps)?;
     let act = match &q.act_step {
-        Some(s) => Some(ActQuant { bits: q.act_bits as u8, step: crate::lsq::effective_step(read1(s.val())?.1[0]) }),
+        Some(s) => {
+            let smooth = match &q.act_smooth {
+                Some(m) => Some(read1(m.val())?.1),
+                None => None,
+            };
+            Some(ActQuant { bits: q.act_bits as u8, step: crate::lsq::effective_step(read1(s.val())?.1[0]), smooth })
+        }
         None => None,
     };
-    let spec = QuantSpec { bits: q.bits as u8, group, act_bits: act.map(|a| a.bits) };
+    let spec = QuantSpec { bits: q.bits as u8, group, act_bits: act.as_ref().map(|a| a.bits), act_smooth: act.as_ref().is_some_and(|a| a.smooth.is_some()) };
     Ok((RtTensor::Quant { matrix, act }, Some(spec)))
 }
 
@@ -298,7 +339,7 @@ pub fn encoder_to_data(enc: &Encoder, template: &ModelData) -> Result<ModelData>
     };
     norm(&mut out, "embeddings.ln", &e.norm)?;
     let dense = |out: &mut ModelData, p: &str, d: &Dense| -> Result<()> {
-        let (t, q) = export_matrix(d.weight.val(), d.quant.as_ref())?;
+        let (t, q) = export_matrix(d.folded_weight(), d.quant.as_ref())?;
         if let Some(q) = q {
             out.spec.quantized.insert(format!("{p}.weight"), q);
         }

@@ -137,18 +137,18 @@ pub fn kdlsq(
 ) -> Result<ModelData> {
     let plain = Device::flex();
     let enc = encoder_from_data(student, &plain)?;
-    let act_steps = match plan.act_bits {
+    let acts = match plan.act_bits {
         None => BTreeMap::new(),
         Some(bits) => {
             let mut c = Corpus::open(corpus, &reference.tokenizer_json, cfg.max_len.min(reference.spec.max_seq_len))?;
             let batch = Batch::new(&c.next_batch(cfg.batch_size.max(8))?, &plain);
-            calibrate_activations(&enc, &batch, bits, plan.act_init)
+            calibrate_activations(&enc, &batch, bits, plan.act_init, plan.smooth)?
         }
     };
-    let enc = quantize(enc, plan, &act_steps)?;
+    let enc = quantize(enc, plan, &acts)?;
     let (trained, end) = train(reference, enc, corpus, cfg, files, progress)?;
     let mut out = encoder_to_data(&trained, student)?;
-    let recipe = serde_json::json!({"method": "kdlsq", "plan": {"bits": plan.bits, "group": plan.group, "embedding_bits": plan.embedding_bits, "act_bits": plan.act_bits, "act_init": plan.act_init}, "from": student.spec.provenance.recipe, "reference": if reference.spec == student.spec { "self (full precision)" } else { "teacher" }, "config": cfg});
+    let recipe = serde_json::json!({"method": "kdlsq", "plan": {"bits": plan.bits, "group": plan.group, "embedding_bits": plan.embedding_bits, "act_bits": plan.act_bits, "weight_init": plan.weight_init, "act_init": plan.act_init, "smooth": plan.smooth}, "from": student.spec.provenance.recipe, "reference": if reference.spec == student.spec { "self (full precision)" } else { "teacher" }, "config": cfg});
     record(&mut out, reference, recipe, &end);
     Ok(out)
 }
@@ -162,7 +162,10 @@ pub struct CompressPlan {
     pub bits: Vec<u8>,
     pub group: Option<usize>,
     pub act_bits: Option<u8>,
-    pub act_init: crate::convert::ActInit,
+    pub weight_init: crate::convert::StepInit,
+    pub act_init: crate::convert::StepInit,
+    /// Activation smoothing strength (see [`QuantPlan::smooth`]).
+    pub smooth: Option<f32>,
     pub embedding_bits: u8,
     /// Settings of each training stage (distillation, then each KDLSQ run).
     pub train: DistillConfig,
@@ -264,7 +267,15 @@ pub fn compress(
         }
     };
     for &bits in &plan.bits {
-        let q = QuantPlan { bits, group: plan.group, embedding_bits: plan.embedding_bits.max(bits), act_bits: plan.act_bits, act_init: plan.act_init };
+        let q = QuantPlan {
+            bits,
+            group: plan.group,
+            embedding_bits: plan.embedding_bits.max(bits),
+            act_bits: plan.act_bits,
+            weight_init: plan.weight_init,
+            act_init: plan.act_init,
+            smooth: plan.smooth,
+        };
         let stage = format!("kdlsq-w{bits}");
         let dir = files(&stage);
         let run = RunFiles { checkpoint: Some(&dir), log: Some(&log), ..run.clone() };

@@ -20,6 +20,11 @@ pub struct Lsq {
     /// Input activation step `[1]` and bits (0 = float activations).
     pub act_step: Option<Param<Tensor<1>>>,
     pub act_bits: usize,
+    /// Per-input-channel smoothing `m` `[in]` (SmoothQuant-style migration of activation
+    /// outliers into the weights): the activation quantizer sees `x ⊙ m` and the weight
+    /// quantizer `W ⊙ (1/m)` by columns, so the float product is unchanged. Trained with the
+    /// rest; the package stores the folded weights and `m`.
+    pub act_smooth: Option<Param<Tensor<1>>>,
 }
 
 /// `y = x · Wᵀ + b`, optionally fake-quantized.
@@ -35,18 +40,36 @@ impl Dense {
         Dense { weight: Param::from_tensor(weight), bias: Param::from_tensor(bias), quant: None }
     }
 
-    /// The weights as the forward pass sees them (fake-quantized when quantized).
+    /// The weights the quantizer sees: `W`, or `W ⊙ (1/m)` by columns with smoothing.
+    pub fn folded_weight(&self) -> Tensor<2> {
+        match self.quant.as_ref().and_then(|q| q.act_smooth.as_ref()) {
+            None => self.weight.val(),
+            Some(m) => self.weight.val() / m.val().unsqueeze::<2>(),
+        }
+    }
+
+    /// The weights as the forward pass sees them (fake-quantized when quantized; folded with
+    /// the smoothing, which the forward applies to the input).
     pub fn effective_weight(&self) -> Tensor<2> {
         match &self.quant {
             None => self.weight.val(),
-            Some(q) => fake_quant_weight(self.weight.val(), q.step.val(), q.bits as u8, (q.group > 0).then_some(q.group)),
+            Some(q) => fake_quant_weight(self.folded_weight(), q.step.val(), q.bits as u8, (q.group > 0).then_some(q.group)),
         }
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = match &self.quant {
-            Some(Lsq { act_step: Some(step), act_bits, .. }) => fake_quant_act(x, step.val(), *act_bits as u8),
-            _ => x,
+            Some(q) => {
+                let x = match &q.act_smooth {
+                    Some(m) => x * m.val().unsqueeze::<3>(),
+                    None => x,
+                };
+                match &q.act_step {
+                    Some(step) => fake_quant_act(x, step.val(), q.act_bits as u8),
+                    None => x,
+                }
+            }
+            None => x,
         };
         let w = self.effective_weight().transpose().unsqueeze::<3>();
         x.matmul(w) + self.bias.val().unsqueeze::<3>()

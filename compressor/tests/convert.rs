@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bertling_compressor::convert::{activation_step, encoder_from_data, encoder_to_data, quantize, ActInit, QuantPlan};
+use bertling_compressor::convert::{activation_step, encoder_from_data, encoder_to_data, quantize, QuantPlan, StepInit};
 use bertling_compressor::lsq::fake_quant_act;
 use bertling_compressor::student::{Batch, Dense, Encoder, Lsq};
 use bertling_runtime::cpu::linear::{Linear, Weights};
@@ -131,13 +131,33 @@ fn quantized_export_matches_fake_quantized_forward() {
     let base = hetero(3);
     for bits in 2..=8u8 {
         let group = [None, Some(32), Some(64)][bits as usize % 3];
-        let plan = QuantPlan { bits, group, embedding_bits: 8.max(bits), act_bits: None, act_init: Default::default() };
+        let plan =
+            QuantPlan { bits, group, embedding_bits: 8.max(bits), act_bits: None, weight_init: Default::default(), act_init: Default::default(), smooth: None };
         let enc = quantize(encoder_from_data(&base, &device).unwrap(), &plan, &BTreeMap::new()).unwrap();
         let exported = encoder_to_data(&enc, &base).unwrap();
         assert_eq!(exported.spec.quantized.len(), 8 + 3, "every matrix and the three embedding tables");
         let bytes = write_package(&exported).unwrap();
         let back = bertling_runtime::read_package(&bytes).unwrap();
         assert_same_hidden(&enc, &back, &inputs(bits as u64, 44), 1e-4, &format!("w{bits} {group:?}"));
+    }
+}
+
+/// A dense layer `[n, k]` with LSQ weights in groups of 32 (`steps`), quantized activations
+/// (`(bits, activation step, activation bits)`) and optional smoothing factors.
+fn quantized_dense(w: &[f32], b: &[f32], [n, k]: [usize; 2], steps: &[f32], (bits, step, act_bits): (u8, f32, u8), smooth: Option<&[f32]>) -> Dense {
+    let device = Device::flex();
+    let t1 = |v: &[f32]| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device));
+    Dense {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w.to_vec(), [n, k]), &device)),
+        bias: t1(b),
+        quant: Some(Lsq {
+            step: Param::from_tensor(Tensor::from_data(TensorData::new(steps.to_vec(), [n, k.div_ceil(32)]), &device)),
+            bits: bits as usize,
+            group: 32,
+            act_step: Some(t1(&[step])),
+            act_bits: act_bits as usize,
+            act_smooth: smooth.map(t1),
+        }),
     }
 }
 
@@ -154,20 +174,10 @@ fn activation_quantized_dense_matches_runtime_linear() {
     for (bits, act_bits) in [(4u8, 8u8), (2, 8), (8, 4)] {
         let steps = bertling_compressor::lsq::init_weight_steps(&w, n, k, bits, Some(32));
         let step = 0.037f32;
-        let dense = Dense {
-            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w.clone(), [n, k]), &device)),
-            bias: Param::from_tensor(Tensor::from_data(TensorData::new(b.clone(), [n]), &device)),
-            quant: Some(Lsq {
-                step: Param::from_tensor(Tensor::from_data(TensorData::new(steps.clone(), [n, 2]), &device)),
-                bits: bits as usize,
-                group: 32,
-                act_step: Some(Param::from_tensor(Tensor::from_data(TensorData::new(vec![step], [1]), &device))),
-                act_bits: act_bits as usize,
-            }),
-        };
+        let dense = quantized_dense(&w, &b, [n, k], &steps, (bits, step, act_bits), None);
         let got: Vec<f32> = dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, m, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
         let matrix = QuantMatrix::from_steps(&w, n, k, bits, Some(32), steps).unwrap();
-        let lin = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(ActQuant { bits: act_bits, step }));
+        let lin = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(ActQuant::new(act_bits, step)));
         let want = lin.forward(&x, m, &Team::new(1).unwrap());
         for (a, e) in got.iter().zip(&want) {
             assert!((a - e).abs() < 1e-5, "w{bits}a{act_bits}: {a} vs {e}");
@@ -197,7 +207,15 @@ fn head_logits_match_the_runtime() {
     for (what, data, enc) in [
         ("float", tiny.clone(), encoder_from_data(&tiny, &device).unwrap()),
         ("w3", tiny.clone(), {
-            let plan = QuantPlan { bits: 3, group: Some(32), embedding_bits: 8, act_bits: None, act_init: Default::default() };
+            let plan = QuantPlan {
+                bits: 3,
+                group: Some(32),
+                embedding_bits: 8,
+                act_bits: None,
+                weight_init: Default::default(),
+                act_init: Default::default(),
+                smooth: None,
+            };
             quantize(encoder_from_data(&tiny, &device).unwrap(), &plan, &BTreeMap::new()).unwrap()
         }),
     ] {
@@ -232,7 +250,7 @@ fn activation_steps_follow_their_rules() {
         let qp = ((1u32 << (bits - 1)) - 1) as f64;
         let qn = (1u32 << (bits - 1)) as f64;
         let lsq = 2.0 * real.iter().map(|a| a.abs()).sum::<f64>() / real.len() as f64 / qp.sqrt();
-        let got = activation_step(&x, &mask, bits, ActInit::Lsq) as f64;
+        let got = activation_step(&x, &mask, bits, StepInit::Lsq) as f64;
         assert!((got - lsq).abs() < 1e-5 * lsq, "{bits} bits: lsq step {got} vs {lsq}");
         let err = |s: f64| real.iter().map(|&a| ((a / s).round().clamp(-qn, qp) * s - a).powi(2)).sum::<f64>();
         let max = real.iter().fold(0.0f64, |m, a| m.max(a.abs()));
@@ -243,8 +261,134 @@ fn activation_steps_follow_their_rules() {
                 best = (err(s), s);
             }
         }
-        let mse = activation_step(&x, &mask, bits, ActInit::Mse) as f64;
+        let mse = activation_step(&x, &mask, bits, StepInit::Mse) as f64;
         assert!((mse - best.1).abs() < 1e-4 * best.1, "{bits} bits: mse step {mse} vs reference {}", best.1);
         assert!(err(mse) <= err(lsq) * (1.0 + 1e-9));
+    }
+}
+
+/// Weight step initialisation by least error: a plain f64 search over the same candidates per
+/// group, a closed-form case (values on a grid are represented exactly), never worse than the
+/// LSQ rule, and `quantize` starts its steps there.
+#[test]
+fn weight_steps_by_least_error() {
+    use bertling_compressor::lsq::{weight_steps, StepInit, WEIGHT_GRID};
+    // Closed form: at 2 bits the codes are -2..1; {-0.2, -0.1, 0, 0.1} is exact at step 0.1.
+    let s = weight_steps(&[-0.2, -0.1, 0.0, 0.1], 1, 4, 2, None, StepInit::Mse);
+    assert!((s[0] - 0.1).abs() < 1e-7, "{}", s[0]);
+    let mut seed = 5u64;
+    let (rows, cols) = (6, 96);
+    let mut w = rng_vec(&mut seed, rows * cols, 1.0);
+    w[7] = 9.0; // an outlier in group 0 of row 0
+    for bits in [2u8, 4, 8] {
+        for group in [Some(32), None] {
+            let got = weight_steps(&w, rows, cols, bits, group, StepInit::Mse);
+            let lsq = weight_steps(&w, rows, cols, bits, group, StepInit::Lsq);
+            let qp = ((1u32 << (bits - 1)) - 1) as f64;
+            let qn = (1u32 << (bits - 1)) as f64;
+            let g = group.unwrap_or(cols);
+            let mut i = 0;
+            for row in w.chunks(cols) {
+                for chunk in row.chunks(g) {
+                    let v: Vec<f64> = chunk.iter().map(|&a| a as f64).collect();
+                    let err = |s: f64| v.iter().map(|&a| ((a / s).round().clamp(-qn, qp) * s - a).powi(2)).sum::<f64>();
+                    let max = v.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+                    let rule = 2.0 * v.iter().map(|a| a.abs()).sum::<f64>() / v.len() as f64 / qp.sqrt();
+                    assert!((lsq[i] as f64 - rule).abs() < 1e-5 * rule, "{bits} bits: LSQ rule");
+                    let mut best = (err(rule), rule);
+                    for r in 1..=WEIGHT_GRID {
+                        let s = max * r as f64 / WEIGHT_GRID as f64 / qp;
+                        if err(s) < best.0 {
+                            best = (err(s), s);
+                        }
+                    }
+                    // Ties between candidates may resolve differently in f32; compare errors.
+                    let e = err(got[i] as f64);
+                    assert!(e <= best.0 * (1.0 + 1e-4) + 1e-12, "{bits} bits {group:?} group {i}: error {e} vs reference {}", best.0);
+                    assert!(e <= err(rule) * (1.0 + 1e-6) + 1e-12);
+                    i += 1;
+                }
+            }
+            assert_eq!(i, got.len());
+        }
+    }
+    // `quantize` initialises every matrix's steps with the plan's rule.
+    let data = hetero(3);
+    let enc = encoder_from_data(&data, &Device::flex()).unwrap();
+    let plan = QuantPlan { bits: 3, group: Some(32), embedding_bits: 8, act_bits: None, weight_init: StepInit::Mse, act_init: StepInit::Lsq, smooth: None };
+    let mut q = quantize(enc, &plan, &Default::default()).unwrap();
+    for (name, d) in bertling_compressor::convert::dense_layers_mut(&mut q) {
+        let [r, c] = d.weight.val().dims();
+        let w: Vec<f32> = d.weight.val().into_data().try_into_vec_as::<f32>().unwrap();
+        let steps: Vec<f32> = d.quant.as_ref().unwrap().step.val().into_data().try_into_vec_as::<f32>().unwrap();
+        assert_eq!(steps, weight_steps(&w, r, c, 3, Some(32), StepInit::Mse), "{name}");
+    }
+}
+
+/// Activation smoothing: the factors in closed form; a smoothed dense layer (input ⊙ m,
+/// weights ⊙ 1/m) equals the runtime's linear layer given the folded weights and the factors;
+/// and a smoothed KDLSQ model exports them through a package.
+#[test]
+fn smoothed_activations_match_the_runtime() {
+    use bertling_compressor::convert::{calibrate_activations, smoothing_factors};
+    let device = Device::flex();
+    let t1 = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &device);
+    // m = wmax^(1-α) / xmax^α: α = 0.5 → [sqrt(1/16), sqrt(4/1)]; α = 1 → 1/xmax.
+    let m: Vec<f32> = smoothing_factors(t1(vec![1.0, 4.0]), t1(vec![16.0, 1.0]), 0.5).into_data().try_into_vec_as::<f32>().unwrap();
+    assert!((m[0] - 0.25).abs() < 1e-6 && (m[1] - 2.0).abs() < 1e-6, "{m:?}");
+    let m: Vec<f32> = smoothing_factors(t1(vec![1.0, 4.0]), t1(vec![16.0, 0.0]), 1.0).into_data().try_into_vec_as::<f32>().unwrap();
+    assert!((m[0] - 1.0 / 16.0).abs() < 1e-7 && m[1] == 1e3, "a dead channel keeps a bounded factor: {m:?}");
+
+    let mut s = 21u64;
+    let (rows, n, k) = (5usize, 12usize, 64usize);
+    let (w, b, x) = (rng_vec(&mut s, n * k, 0.5), rng_vec(&mut s, n, 0.1), rng_vec(&mut s, rows * k, 2.0));
+    let smooth: Vec<f32> = rng_vec(&mut s, k, 1.0).iter().map(|v| 2f32.powf(*v * 1.5)).collect();
+    for (bits, act_bits) in [(4u8, 8u8), (2, 8), (8, 4)] {
+        let folded: Vec<f32> = w.iter().enumerate().map(|(i, v)| v / smooth[i % k]).collect();
+        let steps = bertling_compressor::lsq::init_weight_steps(&folded, n, k, bits, Some(32));
+        let step = 0.037f32;
+        let dense = quantized_dense(&w, &b, [n, k], &steps, (bits, step, act_bits), Some(&smooth));
+        let burn_folded: Vec<f32> = dense.folded_weight().into_data().try_into_vec_as::<f32>().unwrap();
+        assert_eq!(burn_folded, folded, "W ⊙ (1/m) by columns");
+        let got: Vec<f32> = dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, rows, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
+        let matrix = QuantMatrix::from_steps(&folded, n, k, bits, Some(32), steps).unwrap();
+        let act = ActQuant { bits: act_bits, step, smooth: Some(smooth.clone()) };
+        let want = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(act)).forward(&x, rows, &Team::new(1).unwrap());
+        for (a, e) in got.iter().zip(&want) {
+            assert!((a - e).abs() < 1e-5, "w{bits}a{act_bits} smoothed: {a} vs {e}");
+        }
+    }
+
+    // A smoothed KDLSQ start of a small model: factors and folded weights reach the package.
+    let data = hetero(4);
+    let enc = encoder_from_data(&data, &device).unwrap();
+    let batch = Batch::new(&inputs(4, 44), &device);
+    let acts = calibrate_activations(&enc, &batch, 8, StepInit::Mse, Some(0.5)).unwrap();
+    assert!(acts.values().all(|a| a.smooth.as_ref().is_some_and(|m| m.iter().all(|v| v.is_finite() && *v > 0.0))));
+    assert!(calibrate_activations(&enc, &batch, 8, StepInit::Mse, Some(1.5)).is_err(), "α outside 0..=1");
+    let plan =
+        QuantPlan { bits: 4, group: Some(32), embedding_bits: 8, act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth: Some(0.5) };
+    let q = quantize(enc, &plan, &acts).unwrap();
+    let back = bertling_runtime::read_package(&write_package(&encoder_to_data(&q, &data).unwrap()).unwrap()).unwrap();
+    for (name, a) in &acts {
+        let wname = format!("{name}.weight");
+        assert!(back.spec.quantized[&wname].act_smooth, "{wname}");
+        let Rt::Quant { act: Some(got), .. } = &back.tensors[&wname] else { panic!("{wname} is not activation-quantized") };
+        assert_eq!(got.smooth, a.smooth, "{wname}");
+    }
+    // The package computes what the fake-quantized model computes. Codes of values within float
+    // noise of a rounding boundary may flip between the two (see above), so whole outputs are
+    // compared by cosine; without the folding or the factors they would be far apart.
+    let ins = inputs(5, 44);
+    let got = q.forward(&Batch::new(&ins, &device)).hidden.last().unwrap().clone();
+    let [_, seq, width] = got.dims();
+    let got: Vec<f32> = got.into_data().try_into_vec_as::<f32>().unwrap();
+    let want = Model::from_data(back, &LoadOptions::default()).unwrap().hidden_states_inputs(&ins).unwrap();
+    for (i, inp) in ins.iter().enumerate() {
+        let n = inp.ids.len() * width;
+        let a = &got[i * seq * width..i * seq * width + n];
+        let b = &want[i].layers.last().unwrap()[..n];
+        let c = bertling_runtime::cosine(a, b);
+        assert!(c > 0.999, "input {i}: cosine {c}");
     }
 }

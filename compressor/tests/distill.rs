@@ -233,7 +233,8 @@ fn kdlsq_of_a_classifier_distils_its_logits() {
     let device = Device::flex().autodiff();
     let teacher_data = bertling_runtime::load_hf_dir(&fixtures().join("tiny_cls")).unwrap();
     let teacher = encoder_from_data(&teacher_data, &Device::flex()).unwrap();
-    let plan = QuantPlan { bits: 2, group: None, embedding_bits: 4, act_bits: None, act_init: Default::default() };
+    let plan =
+        QuantPlan { bits: 2, group: None, embedding_bits: 4, act_bits: None, weight_init: Default::default(), act_init: Default::default(), smooth: None };
     let student = quantize(encoder_from_data(&teacher_data, &Device::flex()).unwrap(), &plan, &BTreeMap::new()).unwrap();
     let cfg = DistillConfig { lr: 2e-3, ..config(30) };
     let t = trainee(student, &teacher, &cfg, &device).unwrap();

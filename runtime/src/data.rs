@@ -27,11 +27,31 @@ pub enum TensorData {
     },
 }
 
-/// Per-tensor activation quantization of a matrix's input.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Per-tensor activation quantization of a matrix's input:
+/// `a_j = clamp(round_half_even((x_j · m_j) · (1 / step)))`, with `m_j = 1` unless the matrix
+/// carries smoothing (the compressor moved activation outliers into the weights: the stored
+/// weights are `W ⊙ (1/m)` by columns, so `(x ⊙ m) · (W ⊙ (1/m))ᵀ = x · Wᵀ`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct ActQuant {
     pub bits: u8,
     pub step: f32,
+    /// Per-input-channel multipliers `m` (`[cols]`), or none.
+    pub smooth: Option<Vec<f32>>,
+}
+
+impl ActQuant {
+    /// Plain per-tensor quantization (no smoothing).
+    pub fn new(bits: u8, step: f32) -> ActQuant {
+        ActQuant { bits, step, smooth: None }
+    }
+
+    /// Quantizes rows of `x` (row length = the matrix's input width) in place.
+    pub fn apply(&self, x: &mut [f32]) {
+        match &self.smooth {
+            None => crate::quant::fake_quantize_activations(x, self.step, self.bits),
+            Some(m) => crate::quant::fake_quantize_smoothed(x, m, self.step, self.bits),
+        }
+    }
 }
 
 impl TensorData {
@@ -53,7 +73,9 @@ impl TensorData {
         match self {
             TensorData::F32 { data, .. } => data.len() * 4,
             TensorData::F16 { data, .. } => data.len() * 2,
-            TensorData::Quant { matrix, act } => matrix.codes.len() * 4 + matrix.scales.len() * 4 + act.map_or(0, |_| 4),
+            TensorData::Quant { matrix, act } => {
+                matrix.codes.len() * 4 + matrix.scales.len() * 4 + act.as_ref().map_or(0, |a| 4 + 4 * a.smooth.as_ref().map_or(0, Vec::len))
+            }
         }
     }
 
@@ -115,12 +137,21 @@ impl ModelData {
             match (d, self.spec.quantized.get(&t.name)) {
                 (TensorData::Quant { matrix, act }, Some(q)) => {
                     matrix.validate(&t.name)?;
-                    if matrix.bits != q.bits || matrix.group != q.group || act.map(|a| a.bits) != q.act_bits {
+                    let smoothed = act.as_ref().is_some_and(|a| a.smooth.is_some());
+                    if matrix.bits != q.bits || matrix.group != q.group || act.as_ref().map(|a| a.bits) != q.act_bits || smoothed != q.act_smooth {
                         return Err(Error::tensor(&t.name, "quantization differs from the package description"));
                     }
                     if let Some(a) = act {
                         if !(a.step > 0.0 && a.step.is_finite()) {
                             return Err(Error::tensor(&t.name, format!("activation step {} must be positive", a.step)));
+                        }
+                        if let Some(m) = &a.smooth {
+                            if m.len() != matrix.cols {
+                                return Err(Error::tensor(&t.name, format!("has {} smoothing factors for {} input columns", m.len(), matrix.cols)));
+                            }
+                            if let Some(bad) = m.iter().find(|v| !(v.is_finite() && **v != 0.0)) {
+                                return Err(Error::tensor(&t.name, format!("smoothing factor {bad} must be finite and non-zero")));
+                            }
                         }
                     }
                 }
@@ -168,7 +199,7 @@ impl ModelData {
                 (Precision::Quantized { bits, group, embedding_bits }, role) => {
                     let bits = if role == TensorRole::Embedding { embedding_bits } else { bits };
                     let matrix = QuantMatrix::quantize_rtn(&values, shape[0], shape[1], bits, group).map_err(|e| Error::tensor(name, e.to_string()))?;
-                    spec.quantized.insert(name.clone(), QuantSpec { bits, group, act_bits: None });
+                    spec.quantized.insert(name.clone(), QuantSpec { bits, group, act_bits: None, act_smooth: false });
                     TensorData::Quant { matrix, act: None }
                 }
             };

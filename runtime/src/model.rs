@@ -56,8 +56,8 @@ fn shared_gpu(choice: AdapterChoice) -> Result<Arc<GpuContext>> {
 }
 
 enum Engine {
-    Cpu { encoder: Encoder, team: Team },
-    Gpu(GpuEncoder),
+    Cpu { encoder: Box<Encoder>, team: Team },
+    Gpu(Box<GpuEncoder>),
 }
 
 /// How to load a model.
@@ -145,11 +145,11 @@ impl Model {
             None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         };
         let engine = match options.backend {
-            Backend::Cpu => Engine::Cpu { encoder: Encoder::new(&data)?, team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
-            Backend::Wgpu => Engine::Gpu(GpuEncoder::new(shared_gpu(AdapterChoice::Any)?, &data, &options.gpu)?),
+            Backend::Cpu => Engine::Cpu { encoder: Box::new(Encoder::new(&data)?), team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
+            Backend::Wgpu => Engine::Gpu(Box::new(GpuEncoder::new(shared_gpu(AdapterChoice::Any)?, &data, &options.gpu)?)),
             Backend::Auto => match shared_gpu(AdapterChoice::HardwareOnly).and_then(|ctx| GpuEncoder::new(ctx, &data, &options.gpu)) {
-                Ok(gpu) => Engine::Gpu(gpu),
-                Err(_) => Engine::Cpu { encoder: Encoder::new(&data)?, team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
+                Ok(gpu) => Engine::Gpu(Box::new(gpu)),
+                Err(_) => Engine::Cpu { encoder: Box::new(Encoder::new(&data)?), team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
             },
         };
         let bits = |role| {

@@ -84,7 +84,15 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
                         let aname = format!("{}.act_step", t.name);
                         let a = get(&aname)?;
                         expect(&aname, &a, &[Dtype::F32], &[1])?;
-                        Some(ActQuant { bits, step: f32s(a.data())[0] })
+                        let smooth = if q.act_smooth {
+                            let mname = format!("{}.act_smooth", t.name);
+                            let m = get(&mname)?;
+                            expect(&mname, &m, &[Dtype::F32], &[cols])?;
+                            Some(f32s(m.data()))
+                        } else {
+                            None
+                        };
+                        Some(ActQuant { bits, step: f32s(a.data())[0], smooth })
                     }
                 };
                 let matrix = QuantMatrix { rows, cols, bits: q.bits, group: q.group, codes: u32s(codes.data()), scales };
@@ -178,6 +186,9 @@ pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
                 );
                 if let Some(a) = act {
                     outs.insert(format!("{name}.act_step"), Out { dtype: Dtype::F32, shape: vec![1], bytes: a.step.to_le_bytes().to_vec() });
+                    if let Some(m) = &a.smooth {
+                        outs.insert(format!("{name}.act_smooth"), Out { dtype: Dtype::F32, shape: vec![m.len()], bytes: le_bytes(m, f32::to_le_bytes) });
+                    }
                 }
             }
         }

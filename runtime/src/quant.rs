@@ -260,6 +260,18 @@ pub fn fake_quantize_activations(x: &mut [f32], step: f32, bits: u8) {
     }
 }
 
+/// [`fake_quantize_activations`] of rows of `x` (row length `smooth.len()`) after multiplying
+/// column `j` by `smooth[j]`: `x <- clamp(round_half_even((x · m) · (1 / step))) * step`.
+pub fn fake_quantize_smoothed(x: &mut [f32], smooth: &[f32], step: f32, bits: u8) {
+    let (lo, hi) = (q_min(bits) as f32, q_max(bits) as f32);
+    let inv = 1.0 / step;
+    for row in x.chunks_mut(smooth.len().max(1)) {
+        for (v, m) in row.iter_mut().zip(smooth) {
+            *v = (*v * m * inv).round_ties_even().clamp(lo, hi) * step;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,10 @@ pub struct QuantSpec {
     /// step stored as `<name>.act_step`; absent = float activations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act_bits: Option<u8>,
+    /// The activations are multiplied by per-input-channel factors `<name>.act_smooth`
+    /// before quantization (and the stored weights divided by them); needs `act_bits`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub act_smooth: bool,
 }
 
 /// Where a package came from and how good it is.
@@ -226,6 +230,9 @@ impl ModelSpec {
                 if !matches!(a, 4 | 8) || t.role != TensorRole::Matrix {
                     return Err(Error::tensor(name, format!("activation bits {a} unsupported (4 or 8, on matrices only)")));
                 }
+            }
+            if q.act_smooth && q.act_bits.is_none() {
+                return Err(Error::tensor(name, "has activation smoothing without activation quantization"));
             }
         }
         Ok(())

@@ -167,7 +167,7 @@ fn quantized_activations_match_cpu() {
             if name.starts_with("blocks.") {
                 // Steps at odd multiples of 1/1024 keep the inputs away from rounding ties.
                 let bits = if name.contains("ffn.out") { 4 } else { 8 };
-                *act = Some(ActQuant { bits, step: if bits == 4 { 0.3007 } else { 0.0213 } });
+                *act = Some(ActQuant::new(bits, if bits == 4 { 0.3007 } else { 0.0213 }));
                 q.spec.quantized.get_mut(name).unwrap().act_bits = Some(bits);
             }
         }
@@ -280,8 +280,12 @@ fn matmul_kernels_match_cpu_linear() {
             let group = [None, Some(32), Some(64), Some(128)][(bits as usize + si) % 4];
             let matrix = QuantMatrix::quantize_rtn(&w, n, k, bits, group).unwrap();
             storages.push((format!("w{bits} {group:?}"), TensorData::Quant { matrix: matrix.clone(), act: None }));
-            let act = ActQuant { bits: if bits % 2 == 0 { 8 } else { 4 }, step: 0.05 + 0.01 * bits as f32 };
-            storages.push((format!("w{bits} {group:?} a{}", act.bits), TensorData::Quant { matrix, act: Some(act) }));
+            let act = ActQuant::new(if bits % 2 == 0 { 8 } else { 4 }, 0.05 + 0.01 * bits as f32);
+            storages.push((format!("w{bits} {group:?} a{}", act.bits), TensorData::Quant { matrix: matrix.clone(), act: Some(act.clone()) }));
+            // Per-column smoothing factors in [1/2, 2] before the activation quantizer.
+            let smooth = rng.vec(k, 1.0).iter().map(|v| 2f32.powf(*v)).collect();
+            let act = ActQuant { smooth: Some(smooth), ..act };
+            storages.push((format!("w{bits} {group:?} a{} smoothed", act.bits), TensorData::Quant { matrix, act: Some(act) }));
         }
         for (name, t) in &storages {
             let (weights, act) = Weights::from_tensor(t);

@@ -289,6 +289,18 @@ fn bad_packages_are_clear_errors() {
     assert!(err.to_string().contains("blocks.3.ffn"), "{err}");
     let chain = with_description(&good, |d| d["blocks"][2]["output"] = 30.into());
     assert!(matches!(read_package(&chain).unwrap_err(), Error::Package(_)));
+    // Activation smoothing announced but not stored; factors of the wrong length or value.
+    let smooth = with_description(&good, |d| d["quantized"]["blocks.3.ffn.in.weight"]["act_smooth"] = true.into());
+    let err = read_package(&smooth).unwrap_err();
+    assert!(err.to_string().contains("blocks.3.ffn.in.weight.act_smooth"), "{err}");
+    for (factors, says) in [(vec![1.0; 3], "3 smoothing factors for 24 input columns"), (vec![0.0; 24], "smoothing factor 0 must be finite and non-zero")] {
+        let mut m = hetero(5);
+        let Some(TensorData::Quant { act: Some(a), .. }) = m.tensors.get_mut("blocks.3.ffn.in.weight") else { panic!("the fixture quantizes blocks.3.ffn.in") };
+        a.smooth = Some(factors);
+        m.spec.quantized.get_mut("blocks.3.ffn.in.weight").unwrap().act_smooth = true;
+        let err = write_package(&m).unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     assert!(read_package(&garbage).is_err());
     assert!(Model::from_package_bytes(&garbage, &LoadOptions::default()).is_err());

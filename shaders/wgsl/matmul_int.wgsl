@@ -1,6 +1,7 @@
 // Integer dequant-matmul for students with quantized activations (W2..W8 with A4 or A8):
 //   y[m, n] = act_step · Σ_groups step_w(n, g) · Σ_{k in g} a[m, k] · c[n, k] + b[n]
-// where a = clamp(round_half_even(x · (1 / act_step)), -2^(A-1), 2^(A-1)-1) are the activation codes
+// where a = clamp(round_half_even((x · m) · (1 / act_step)), -2^(A-1), 2^(A-1)-1) are the activation codes
+// (m = 1, or per-column smoothing factors with SMOOTH)
 // and c the weight codes (weights.wgsl, WFORMAT 2). Codes are packed four to a word as 8-bit
 // lanes and multiplied with dot4 (dot4I8Packed where available, an exact fallback otherwise);
 // integer sums are exact. Tiled like matmul.wgsl: 32×32 outputs per workgroup of 8×8 threads,
@@ -8,10 +9,17 @@
 // Dispatch (ceil(n/32), ceil(m/32)). Parameters, bindings, epilogue: matmul_common.wgsl.
 
 override ACT_BITS: u32 = 8u;
+// 1: input column k is multiplied by scales[n · gpr + k] before quantization (smoothing; the
+// weights were divided by the same factors when the package was made).
+override SMOOTH: u32 = 0u;
 
-fn act_code(v: f32) -> i32 {
+fn act_code(v: f32, col: u32) -> i32 {
     let qn = f32(1u << ((ACT_BITS - 1u) & 31u));
-    return i32(clamp(round(v * p.act_inv), -qn, qn - 1.0));
+    var s = v;
+    if (SMOOTH != 0u) {
+        s = v * scales[p.n * p.gpr + col];
+    }
+    return i32(clamp(round(s * p.act_inv), -qn, qn - 1.0));
 }
 
 const TKW: u32 = 4u; // TK / 4 packed words
@@ -36,7 +44,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             for (var j = 0u; j < 4u; j++) {
                 if (kk + j < p.k) {
                     if (row0 + r < p.m) {
-                        xa[j] = act_code(x[(row0 + r) * p.k + kk + j]);
+                        xa[j] = act_code(x[(row0 + r) * p.k + kk + j], kk + j);
                     }
                     if (col0 + r < p.n) {
                         wa[j] = weight_code(col0 + r, kk + j, p.wpr);

@@ -6,7 +6,7 @@ use gemm::Parallelism;
 use half::f16;
 
 use crate::data::{ActQuant, TensorData};
-use crate::quant::{fake_quantize_activations, QuantMatrix};
+use crate::quant::QuantMatrix;
 
 /// A raw pointer that may cross threads: every user writes a disjoint region.
 #[derive(Clone, Copy)]
@@ -33,7 +33,7 @@ impl Weights {
         match t {
             TensorData::F32 { data, .. } => (Weights::F32(data.clone()), None),
             TensorData::F16 { data, .. } => (Weights::F16(data.clone()), None),
-            TensorData::Quant { matrix, act } => (Weights::Quant(matrix.clone()), *act),
+            TensorData::Quant { matrix, act } => (Weights::Quant(matrix.clone()), act.clone()),
         }
     }
 
@@ -93,10 +93,10 @@ impl Linear {
     pub fn forward(&self, x: &[f32], m: usize, team: &Team) -> Vec<f32> {
         debug_assert_eq!(x.len(), m * self.inp);
         let quantized_input;
-        let x = match self.act {
+        let x = match &self.act {
             Some(a) => {
                 let mut q = x.to_vec();
-                fake_quantize_activations(&mut q, a.step, a.bits);
+                a.apply(&mut q);
                 quantized_input = q;
                 &quantized_input[..]
             }
@@ -256,8 +256,20 @@ mod tests {
     #[test]
     fn activation_quantization_applies_to_input() {
         let x = [0.3f32, -0.74, 1.0];
-        let lin = Linear::new(1, 3, Weights::F32(vec![1.0, 10.0, 100.0]), vec![0.0], Some(ActQuant { bits: 8, step: 0.5 }));
+        let lin = Linear::new(1, 3, Weights::F32(vec![1.0, 10.0, 100.0]), vec![0.0], Some(ActQuant::new(8, 0.5)));
         // x quantized to [0.5, -0.5, 1.0]
         assert_eq!(lin.forward(&x, 1, &Team::new(1).unwrap()), vec![0.5 - 5.0 + 100.0]);
+    }
+
+    /// Smoothing: the input is multiplied by m before quantization, the stored weights are
+    /// W ⊙ (1/m). x ⊙ m = [0.6, -0.37, 1.0] quantizes to [0.5, -0.5, 1.0]; stored weights
+    /// [1/2, 10/0.5, 100/1].
+    #[test]
+    fn smoothed_activation_quantization() {
+        let x = [0.3f32, -0.74, 1.0, 0.3, -0.74, 1.0];
+        let act = ActQuant { bits: 8, step: 0.5, smooth: Some(vec![2.0, 0.5, 1.0]) };
+        let lin = Linear::new(1, 3, Weights::F32(vec![0.5, 20.0, 100.0]), vec![0.0], Some(act));
+        let want = 0.5 * 0.5 - 0.5 * 20.0 + 100.0;
+        assert_eq!(lin.forward(&x, 2, &Team::new(1).unwrap()), vec![want, want]);
     }
 }

@@ -55,6 +55,8 @@ enum Kernel {
         group: u32,
         act_bits: u32,
         epilogue: u32,
+        /// Per-input-channel smoothing factors follow the weight steps in the scales buffer.
+        smooth: bool,
     },
     Embed {
         format: u32,
@@ -109,9 +111,14 @@ impl Kernel {
             Kernel::Matmul { format, bits, group, epilogue, .. } => {
                 vec![("WFORMAT", format as f64), ("BITS", bits as f64), ("GROUP", group as f64), ("EPILOGUE", epilogue as f64)]
             }
-            Kernel::MatmulInt { bits, group, act_bits, epilogue, .. } => {
-                vec![("WFORMAT", 2.0), ("BITS", bits as f64), ("GROUP", group as f64), ("ACT_BITS", act_bits as f64), ("EPILOGUE", epilogue as f64)]
-            }
+            Kernel::MatmulInt { bits, group, act_bits, epilogue, smooth, .. } => vec![
+                ("WFORMAT", 2.0),
+                ("BITS", bits as f64),
+                ("GROUP", group as f64),
+                ("ACT_BITS", act_bits as f64),
+                ("EPILOGUE", epilogue as f64),
+                ("SMOOTH", smooth as u32 as f64),
+            ],
             Kernel::Embed { format, bits, group, field } => {
                 vec![("WFORMAT", format as f64), ("BITS", bits as f64), ("GROUP", group as f64), ("FIELD", field as f64)]
             }
@@ -154,10 +161,11 @@ impl Kernel {
                     }
                 )
             }
-            Kernel::MatmulInt { packed, bits, group, act_bits, epilogue } => {
+            Kernel::MatmulInt { packed, bits, group, act_bits, epilogue, smooth } => {
                 let g = if group > 0 { format!("g{group}") } else { String::new() };
                 let e = ["", "+gelu", "+tanh"][epilogue as usize];
-                format!("matmul_int[w{bits}{g}a{act_bits}{e}{}]", if packed { ",dot4" } else { ",exact" })
+                let s = if smooth { ",smooth" } else { "" };
+                format!("matmul_int[w{bits}{g}a{act_bits}{e}{}{s}]", if packed { ",dot4" } else { ",exact" })
             }
             Kernel::Embed { .. } => "embed".into(),
             Kernel::LayerNorm { residual } => if residual { "add_layernorm" } else { "layernorm" }.into(),
@@ -377,8 +385,16 @@ impl Builder<'_> {
             TensorData::Quant { matrix, act } => {
                 let (wpr, gpr) = (matrix.words_per_row(), matrix.groups_per_row());
                 let data = self.upload(&format!("{name}.codes"), bytemuck::cast_slice(&matrix.codes[r0 * wpr..r1 * wpr]));
-                let scales = self.upload(&format!("{name}.scales"), bytemuck::cast_slice(&matrix.scales[r0 * gpr..r1 * gpr]));
-                Uploaded { format: 2, bits: matrix.bits as u32, group: matrix.group.unwrap_or(0) as u32, wpr, gpr, data, scales, act: *act }
+                // Smoothing factors (whole matrices only) follow the steps: matmul_int.wgsl.
+                let mut steps = matrix.scales[r0 * gpr..r1 * gpr].to_vec();
+                if let Some(m) = act.as_ref().and_then(|a| a.smooth.as_ref()) {
+                    if (r0, r1) != (0, matrix.rows) {
+                        return Err(Error::tensor(name, "has activation smoothing but is split into chunks of rows"));
+                    }
+                    steps.extend_from_slice(m);
+                }
+                let scales = self.upload(&format!("{name}.scales"), bytemuck::cast_slice(&steps));
+                Uploaded { format: 2, bits: matrix.bits as u32, group: matrix.group.unwrap_or(0) as u32, wpr, gpr, data, scales, act: act.clone() }
             }
         })
     }
@@ -390,8 +406,11 @@ impl Builder<'_> {
         let (n, k) = (shape[0], shape[1]);
         let w = self.matrix(&name, 0, n)?;
         let bias = self.vector(&format!("{prefix}.bias"))?;
-        let (kernel, act_step) = match w.act {
-            Some(a) => (Kernel::MatmulInt { packed: self.opts.packed_dot, bits: w.bits, group: w.group, act_bits: a.bits as u32, epilogue }, a.step),
+        let (kernel, act_step) = match &w.act {
+            Some(a) => {
+                let smooth = a.smooth.is_some();
+                (Kernel::MatmulInt { packed: self.opts.packed_dot, bits: w.bits, group: w.group, act_bits: a.bits as u32, epilogue, smooth }, a.step)
+            }
             None => (Kernel::Matmul { matvec: false, f16: self.opts.f16, format: w.format, bits: w.bits, group: w.group, epilogue }, 1.0),
         };
         Ok(Dispatch {

@@ -115,8 +115,8 @@ pub fn hetero(seed: u64) -> ModelData {
     let name = "blocks.3.ffn.in.weight".to_string();
     let TensorData::F32 { data, .. } = &tensors[&name] else { unreachable!() };
     let matrix = bertling_runtime::QuantMatrix::quantize_rtn(data, 40, 24, 6, Some(32)).unwrap();
-    tensors.insert(name.clone(), TensorData::Quant { matrix, act: Some(ActQuant { bits: 8, step: 0.03 }) });
-    spec.quantized.insert(name, QuantSpec { bits: 6, group: Some(32), act_bits: Some(8) });
+    tensors.insert(name.clone(), TensorData::Quant { matrix, act: Some(ActQuant::new(8, 0.03)) });
+    spec.quantized.insert(name, QuantSpec { bits: 6, group: Some(32), act_bits: Some(8), act_smooth: false });
     let m = ModelData { spec, tensors, tokenizer_json: tokenizer_json() };
     m.validate().unwrap();
     m

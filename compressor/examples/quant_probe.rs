@@ -1,0 +1,122 @@
+//! Where quantization error comes from, before any training: the embedding cosine (mean-pooled
+//! last layer, 5th percentile too) of the teacher with
+//! - 8-bit activations at one kind of site at a time (weights at 8 bits with absmax steps, which
+//!   alone cost < 0.001), with least-error activation steps;
+//! - W4 / W2 (g32) weights with each step initialisation and float activations;
+//! - the start of KDLSQ (`convert::quantize` after `convert::calibrate_activations`) at W8, W4
+//!   and W2 with A8, without and with activation smoothing.
+//!
+//! `cargo run --release -p bertling-compressor --example quant_probe -- TEACHER_DIR TEXTS`
+//! (TEXTS: one sentence per line; the first 32 calibrate, the next 192 are measured).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bertling_compressor::convert::{activation_step, calibrate_activations, dense_layers_mut, encoder_from_data, quantize, QuantPlan, StepInit};
+use bertling_compressor::distill::Corpus;
+use bertling_compressor::lsq::weight_steps;
+use bertling_compressor::student::{mean_pool, Batch, Encoder, Lsq};
+use burn::module::Param;
+use burn::prelude::*;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn pooled(enc: &Encoder, b: &Batch) -> Tensor<2> {
+    let o = enc.forward(b);
+    let last = o.hidden.last().cloned().expect("an encoder has an embedding output");
+    mean_pool(last, b.mask.clone())
+}
+
+fn floats<const D: usize>(t: Tensor<D>) -> Res<Vec<f32>> {
+    t.into_data().try_into_vec_as::<f32>().map_err(|e| format!("{e:?}").into())
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, teacher_dir, texts] = &args[..] else {
+        return Err("usage: quant_probe TEACHER_DIR TEXTS".into());
+    };
+    let dev = Device::flex();
+    let data = bertling_runtime::hf::load_hf_dir(Path::new(teacher_dir))?;
+    let teacher = encoder_from_data(&data, &dev)?;
+    let mut corpus = Corpus::open(Path::new(texts), &data.tokenizer_json, 128)?;
+    let calib = Batch::new(&corpus.next_batch(32)?, &dev);
+    let mut batches = Vec::new();
+    for _ in 0..6 {
+        batches.push(Batch::new(&corpus.next_batch(32)?, &dev));
+    }
+    let refs: Vec<Tensor<2>> = batches.iter().map(|b| pooled(&teacher, b)).collect();
+    let eval = |enc: &Encoder| -> Res<(f32, f32)> {
+        let mut all = Vec::new();
+        for (b, r) in batches.iter().zip(&refs) {
+            let s = pooled(enc, b);
+            let dot = (s.clone() * r.clone()).sum_dim(1);
+            let norms = (s.powi_scalar(2).sum_dim(1) * r.clone().powi_scalar(2).sum_dim(1)).sqrt();
+            all.extend(floats(dot / norms)?);
+        }
+        let mean = all.iter().sum::<f32>() / all.len() as f32;
+        all.sort_by(f32::total_cmp);
+        Ok((mean, all[all.len() / 20]))
+    };
+
+    // Activation ranges per site: per-channel max |x| (median, 99th percentile, max).
+    let mut act_steps: BTreeMap<String, f32> = BTreeMap::new();
+    let mut stats = Vec::new();
+    teacher.forward_observed(&calib, &mut |name, x| {
+        act_steps.insert(name.to_string(), activation_step(x, &calib.mask, 8, StepInit::Mse));
+        let xm = x.clone() * calib.mask.clone().unsqueeze_dim::<3>(2);
+        stats.push((name.to_string(), xm.abs().max_dim(0).max_dim(1).flatten::<1>(0, 2)));
+    });
+    println!("| site | channel max |x|: median | p99 | max |\n|---|---|---|---|");
+    for (name, t) in stats {
+        let mut v = floats(t)?;
+        v.sort_by(f32::total_cmp);
+        println!("| {name} | {:.2} | {:.2} | {:.2} |", v[v.len() / 2], v[v.len() * 99 / 100], v[v.len() - 1]);
+    }
+
+    let w8a8 = |sites: &dyn Fn(&str) -> bool| -> Res<Encoder> {
+        let mut enc = teacher.clone();
+        for (name, d) in dense_layers_mut(&mut enc) {
+            let [rows, _] = d.weight.val().dims();
+            let step = d.weight.val().abs().max_dim(1).div_scalar(127.0).reshape([rows, 1]);
+            let act = sites(&name).then(|| Param::from_tensor(Tensor::from_data(TensorData::new(vec![act_steps[&name]], [1]), &dev)));
+            let act_bits = if act.is_some() { 8 } else { 0 };
+            d.quant = Some(Lsq { step: Param::from_tensor(step), bits: 8, group: 0, act_step: act, act_bits, act_smooth: None });
+        }
+        Ok(enc)
+    };
+    println!("\n| configuration | cosine mean | p5 |\n|---|---|---|");
+    let row = |what: &str, (m, p): (f32, f32)| println!("| {what} | {m:.4} | {p:.4} |");
+    row("W8 absmax, float activations", eval(&w8a8(&|_| false)?)?);
+    row("W8 absmax, A8 everywhere", eval(&w8a8(&|_| true)?)?);
+    for site in ["attn.qkv", "attn.out", "ffn.in", "ffn.out"] {
+        row(&format!("W8 absmax, A8 at {site} only"), eval(&w8a8(&|n| n.ends_with(site))?)?);
+    }
+    // The library's own starting point of KDLSQ: every matrix at `bits` (g32, least-error
+    // steps), embeddings at 8 bits, A8 with least-error steps, and smoothing of strength α.
+    let kdlsq_start = |bits: u8, smooth: Option<f32>| -> Res<Encoder> {
+        let plan = QuantPlan { bits, group: Some(32), embedding_bits: 8, act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth };
+        let acts = calibrate_activations(&teacher, &calib, 8, StepInit::Mse, smooth)?;
+        Ok(quantize(teacher.clone(), &plan, &acts)?)
+    };
+    for bits in [4u8, 2] {
+        for smooth in [None, Some(0.5f32), Some(0.7), Some(0.8), Some(0.9), Some(1.0)] {
+            let label = smooth.map_or("none".to_string(), |a| format!("α={a}"));
+            row(&format!("KDLSQ start W{bits} g32 A8, embeddings 8-bit, smoothing {label}"), eval(&kdlsq_start(bits, smooth)?)?);
+        }
+    }
+    for bits in [4u8, 2] {
+        for (init, label) in [(StepInit::Lsq, "lsq"), (StepInit::Mse, "mse")] {
+            let mut enc = teacher.clone();
+            for (_, d) in dense_layers_mut(&mut enc) {
+                let [rows, cols] = d.weight.val().dims();
+                let steps = weight_steps(&floats(d.weight.val())?, rows, cols, bits, Some(32), init);
+                let groups = steps.len() / rows;
+                let step = Param::from_tensor(Tensor::from_data(TensorData::new(steps, [rows, groups]), &dev));
+                d.quant = Some(Lsq { step, bits: bits as usize, group: 32, act_step: None, act_bits: 0, act_smooth: None });
+            }
+            row(&format!("W{bits} g32, {label} steps, float activations"), eval(&enc)?);
+        }
+    }
+    Ok(())
+}
