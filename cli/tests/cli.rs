@@ -310,6 +310,11 @@ fn a_stopped_run_resumes_and_logs_its_evaluations() {
     assert!(!student.exists(), "no package from a stopped run");
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["step"], 3);
+    // As if the run had gone on past its checkpoint and been killed mid-line: resuming redoes
+    // those steps, and the log keeps one line per step.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"step\":4,\"loss\":1.0}\n{\"eval\":{},\"step\":4}\n{\"step\":5,\"lo").unwrap();
+    drop(f);
     let out = run(&["--resume"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(student.exists());

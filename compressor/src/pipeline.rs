@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::prelude::*;
 
 use crate::convert::{calibrate_activations, encoder_from_data, encoder_to_data, quantize, QuantPlan};
-use crate::distill::{distill, trainee, Corpus, DistillConfig, EvalSet, Losses, Progress, Stop};
+use crate::distill::{distill, trainee, CheckpointState, Corpus, DistillConfig, EvalSet, Losses, Progress, Stop};
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Encoder};
 
@@ -46,17 +46,39 @@ fn check_resume(files: &RunFiles) -> Result<()> {
     Ok(())
 }
 
+/// Opens the JSON log for appending (several jobs may share one log, one after the other). A
+/// resumed job cuts the log after the last line of its checkpoint's step, dropping the steps a
+/// killed run did after its last checkpoint, which it is about to redo, so that the log reads as
+/// if the run had never stopped; a line cut off by a kill is dropped in any case.
 fn open_log(files: &RunFiles) -> Result<Option<std::fs::File>> {
-    files
-        .log
-        .map(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| CompressError::InvalidArgument(format!("cannot open the log {}: {e}", p.display())))
-        })
-        .transpose()
+    let Some(path) = files.log else { return Ok(None) };
+    let err = |e: std::io::Error| CompressError::InvalidArgument(format!("cannot open the log {}: {e}", path.display()));
+    let old = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(err(e)),
+    };
+    let resumed_at = files
+        .checkpoint
+        .filter(|_| files.resume)
+        .and_then(|dir| std::fs::read_to_string(dir.join("state.json")).ok())
+        .and_then(|s| serde_json::from_str::<CheckpointState>(&s).ok())
+        .map(|s| s.step as u64);
+    // Whole lines only (a kill may leave the last one unfinished).
+    let mut lines: Vec<&str> = old.split_inclusive('\n').filter(|l| l.ends_with('\n')).collect();
+    let step_of = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64());
+    if let Some(step) = resumed_at {
+        if let Some(last) = lines.iter().rposition(|l| step_of(l) == Some(step)) {
+            lines.truncate(last + 1);
+        }
+    }
+    let kept = lines.concat();
+    if kept.len() != old.len() {
+        let tmp = path.with_extension("jsonl.partial");
+        std::fs::write(&tmp, kept).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)?;
+    }
+    std::fs::OpenOptions::new().create(true).append(true).open(path).map(Some).map_err(err)
 }
 
 fn train(
