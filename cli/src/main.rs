@@ -903,23 +903,11 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
     if a.train.checkpoint.is_some() {
         return Err(CliError::Usage("compress keeps its checkpoints under --out; drop --checkpoint".into()));
     }
-    let act_bits = a.quant.act_bits()?;
-    let act_init = a.quant.act_init.parse()?;
-    let weight_init = a.quant.weight_init.parse()?;
+    // Each width of --bits in turn replaces the plan's weight bits.
+    let quant = a.quant.plan(a.bits.first().copied().unwrap_or(8))?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = if a.teacher_only { None } else { Some((student_shape(&teacher, &a.student)?, a.student.init.clone())) };
-    let plan = CompressPlan {
-        student,
-        bits: a.bits.clone(),
-        group: a.quant.group,
-        act_bits,
-        weight_init,
-        act_init,
-        smooth: a.quant.smooth,
-        embedding_bits: a.quant.embedding_bits,
-        train,
-        quant_steps: a.quant_steps,
-    };
+    let plan = CompressPlan { student, bits: a.bits.clone(), quant, train, quant_steps: a.quant_steps };
     let texts = read_texts(a.train.eval_texts.as_deref().unwrap_or(&a.corpus), 500.max(a.train.eval_size))?;
     let train_texts = a.train.eval_texts(&a.corpus)?;
     type Printer = Box<dyn FnMut(&Progress)>;

@@ -103,7 +103,7 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
 /// Weight quantization of a student: every matrix at `bits` (`group` columns per step, `None`
 /// per output channel), the embedding tables at `embedding_bits`, and, with `act_bits`,
 /// activations entering every matrix (steps from [`Encoder`] calibration or set directly).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct QuantPlan {
     pub bits: u8,
     pub group: Option<usize>,
@@ -118,6 +118,13 @@ pub struct QuantPlan {
     /// columns divided by them (SmoothQuant), which flattens BERT's outlier channels; `None`
     /// leaves the activations as they are.
     pub smooth: Option<f32>,
+}
+
+impl QuantPlan {
+    /// The same plan for weights of `bits` bits (embedding tables at least as wide).
+    pub fn at(self, bits: u8) -> QuantPlan {
+        QuantPlan { bits, embedding_bits: self.embedding_bits.max(bits), ..self }
+    }
 }
 
 /// How one matrix's input activations start: the step, and the smoothing factors when the
@@ -215,16 +222,9 @@ pub fn activation_step(x: &Tensor<3>, mask: &Tensor<2>, bits: u8, init: StepInit
         StepInit::Lsq => lsq,
         StepInit::Mse => {
             let max = xm.clone().abs().max().into_scalar::<f32>();
-            let err = |s: f32| ((xm.clone() / s).round().clamp(-qn, qp) * s - xm.clone()).powi_scalar(2).sum().into_scalar::<f32>();
-            let mut best = (err(lsq), lsq);
-            for r in 1..=32 {
-                let s = (max * r as f32 / 32.0 / qp).max(1e-8);
-                let e = err(s);
-                if e < best.0 {
-                    best = (e, s);
-                }
-            }
-            best.1
+            crate::lsq::least_error_step(lsq, max / qp, 32, |s| {
+                ((xm.clone() / s).round().clamp(-qn, qp) * s - xm.clone()).powi_scalar(2).sum().into_scalar::<f32>()
+            })
         }
     }
 }

@@ -90,6 +90,20 @@ pub fn init_weight_steps(w: &[f32], rows: usize, cols: usize, bits: u8, group: O
     weight_steps(w, rows, cols, bits, group, StepInit::Lsq)
 }
 
+/// The step with the least `err` among `start` and `top · r / grid`, r = 1..=grid (the
+/// candidates of [`StepInit::Mse`]; `top` is the step that just covers the largest value).
+pub fn least_error_step(start: f32, top: f32, grid: usize, err: impl Fn(f32) -> f32) -> f32 {
+    let mut best = (err(start), start);
+    for r in 1..=grid {
+        let s = (top * r as f32 / grid as f32).max(MIN_STEP);
+        let e = err(s);
+        if e < best.0 {
+            best = (e, s);
+        }
+    }
+    best.1
+}
+
 /// Grid points of the least-error search for weights: `max|v| · r / Q_P`, r = k / WEIGHT_GRID.
 pub const WEIGHT_GRID: usize = 100;
 
@@ -105,17 +119,8 @@ pub fn weight_steps(w: &[f32], rows: usize, cols: usize, bits: u8, group: Option
             steps.push(match init {
                 StepInit::Lsq => lsq,
                 StepInit::Mse => {
-                    let err = |s: f32| chunk.iter().map(|&v| ((v / s).round().clamp(-qn, qp) * s - v).powi(2)).sum::<f32>();
                     let max = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
-                    let mut best = (err(lsq), lsq);
-                    for r in 1..=WEIGHT_GRID {
-                        let s = (max * r as f32 / WEIGHT_GRID as f32 / qp).max(MIN_STEP);
-                        let e = err(s);
-                        if e < best.0 {
-                            best = (e, s);
-                        }
-                    }
-                    best.1
+                    least_error_step(lsq, max / qp, WEIGHT_GRID, |s| chunk.iter().map(|&v| ((v / s).round().clamp(-qn, qp) * s - v).powi(2)).sum())
                 }
             });
         }

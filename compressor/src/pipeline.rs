@@ -170,7 +170,7 @@ pub fn kdlsq(
     let enc = quantize(enc, plan, &acts)?;
     let (trained, end) = train(reference, enc, corpus, cfg, files, progress)?;
     let mut out = encoder_to_data(&trained, student)?;
-    let recipe = serde_json::json!({"method": "kdlsq", "plan": {"bits": plan.bits, "group": plan.group, "embedding_bits": plan.embedding_bits, "act_bits": plan.act_bits, "weight_init": plan.weight_init, "act_init": plan.act_init, "smooth": plan.smooth}, "from": student.spec.provenance.recipe, "reference": if reference.spec == student.spec { "self (full precision)" } else { "teacher" }, "config": cfg});
+    let recipe = serde_json::json!({"method": "kdlsq", "plan": plan, "from": student.spec.provenance.recipe, "reference": if reference.spec == student.spec { "self (full precision)" } else { "teacher" }, "config": cfg});
     record(&mut out, reference, recipe, &end);
     Ok(out)
 }
@@ -182,13 +182,9 @@ pub struct CompressPlan {
     pub student: Option<(crate::etd::StudentShape, String)>,
     /// Weight bit widths, one package each.
     pub bits: Vec<u8>,
-    pub group: Option<usize>,
-    pub act_bits: Option<u8>,
-    pub weight_init: crate::convert::StepInit,
-    pub act_init: crate::convert::StepInit,
-    /// Activation smoothing strength (see [`QuantPlan::smooth`]).
-    pub smooth: Option<f32>,
-    pub embedding_bits: u8,
+    /// How each width is quantized: its weight bits become each of `bits` in turn
+    /// ([`QuantPlan::at`]).
+    pub quant: QuantPlan,
     /// Settings of each training stage (distillation, then each KDLSQ run).
     pub train: DistillConfig,
     /// Steps of each KDLSQ run when they differ from the distillation's.
@@ -289,15 +285,7 @@ pub fn compress(
         }
     };
     for &bits in &plan.bits {
-        let q = QuantPlan {
-            bits,
-            group: plan.group,
-            embedding_bits: plan.embedding_bits.max(bits),
-            act_bits: plan.act_bits,
-            weight_init: plan.weight_init,
-            act_init: plan.act_init,
-            smooth: plan.smooth,
-        };
+        let q = plan.quant.at(bits);
         let stage = format!("kdlsq-w{bits}");
         let dir = files(&stage);
         let run = RunFiles { checkpoint: Some(&dir), log: Some(&log), ..run.clone() };
