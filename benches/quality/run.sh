@@ -4,15 +4,15 @@
 # teacher) and STS-B dev (Spearman). Long: hours on a 2-core machine; not part of CI.
 #
 #   benches/quality/run.sh teacher   # (a)+(b): KDLSQ of the teacher itself: W4 g32 A8 without and
-#                                    # with activation smoothing, W2 g32 A8
+#                                    # with activation smoothing, W2 g16 A8 (RUNS=w2-g32: W2 g32)
 #   benches/quality/run.sh student   # (c): 3 layers, width 256, ETD-Impt, distilled, then W4 g32 A8
 #   benches/quality/run.sh init      # ETD-Impt, ETD-Rand and random init, distilled like (c),
 #                                    # stopped after INIT_STEPS steps (held-out loss curves)
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
 #
 # Settings through the environment: RUNS (teacher runs, default "w4 w4-smooth w2"), STEPS (teacher
-# runs, default 1300), SMOOTH_STEPS (w4-smooth, default 700), STUDENT_STEPS (distillation
-# of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
+# runs w4 and w2-g32, default 1300), SMOOTH_STEPS (w4-smooth, default 700), W2_STEPS (w2, default
+# 1200), STUDENT_STEPS (distillation of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
 # THREADS (per job, default 1, so two jobs share a 2-core machine), OUT (default
 # ~/.cache/bertling/quality). Every job checkpoints; run the same command again to resume it.
 set -euo pipefail
@@ -20,7 +20,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
 out="${OUT:-$BERTLING_CACHE/quality}"
-steps="${STEPS:-1300}"; smooth_steps="${SMOOTH_STEPS:-700}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
+steps="${STEPS:-1300}"; smooth_steps="${SMOOTH_STEPS:-700}"; w2_steps="${W2_STEPS:-1200}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
 init_steps="${INIT_STEPS:-300}"
 threads="${THREADS:-1}"
 shared="$root/../shared/data"
@@ -30,29 +30,31 @@ teacher=$("$root/scripts/fetch_model.sh")
 (cd "$root" && cargo build -q --release -p bertling-cli)
 bertling="$CARGO_TARGET_DIR/release/bertling"
 common=(--teacher "$teacher" --corpus "$out/train.txt" --eval-texts "$out/eval.txt" --stsb "$shared/glue/STS-B"
-  --group 32 --act-bits 8 --batch 32 --max-len 128 --threads "$threads" --checkpoint-every 50 --eval-every 50)
+  --act-bits 8 --batch 32 --max-len 128 --threads "$threads" --checkpoint-every 50 --eval-every 50)
 resume() { [ -f "$1/checkpoints/$2/state.json" ] && echo --resume || true; }
 
 case "${1:-}" in
   teacher)
     # One package per run; a finished run is not redone. Least-error initial steps for weights
     # and activations (RESULTS.md); W4 also with activation smoothing (α = 0.7), W2 without it
-    # (where the weights dominate the error, smoothing costs more than it gives).
+    # (where the weights dominate the error, smoothing costs more than it gives). W2 in groups
+    # of 16 at lr 3e-4 (w2), or as first run, in groups of 32 at lr 1e-4 (w2-g32).
     for run in ${RUNS:-w4 w4-smooth w2}; do
       dir="$out/teacher-$run"
-      [ -f "$dir/report.json" ] && continue
       case "$run" in
-        w4) bits=4; args=(--steps "$steps") ;;
-        w4-smooth) bits=4; args=(--smooth 0.7 --steps "$smooth_steps") ;;
-        w2) bits=2; args=(--steps "$steps") ;;
-        *) echo "unknown teacher run '$run': use w4, w4-smooth or w2" >&2; exit 2 ;;
+        w4) bits=4; args=(--group 32 --steps "$steps" --lr 1e-4) ;;
+        w4-smooth) bits=4; args=(--group 32 --smooth 0.7 --steps "$smooth_steps" --lr 1e-4) ;;
+        w2) bits=2; dir="$out/teacher-w2-g16"; args=(--group 16 --steps "$w2_steps" --lr 3e-4) ;;
+        w2-g32) bits=2; dir="$out/teacher-w2"; args=(--group 32 --steps "$steps" --lr 1e-4) ;;
+        *) echo "unknown teacher run '$run': use w4, w4-smooth, w2 or w2-g32" >&2; exit 2 ;;
       esac
+      [ -f "$dir/report.json" ] && continue
       "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits "$bits" --weight-init mse --act-init mse \
-        "${args[@]}" --lr 1e-4 --warmup 30 $(resume "$dir" "kdlsq-w$bits")
+        "${args[@]}" --warmup 30 $(resume "$dir" "kdlsq-w$bits")
     done ;;
   student)
     dir="$out/student-l3-w256"
-    "$bertling" compress "${common[@]}" --out "$dir" --layers 3 --width 256 --init etd-impt --bits 4 --act-init mse \
+    "$bertling" compress "${common[@]}" --group 32 --out "$dir" --layers 3 --width 256 --init etd-impt --bits 4 --act-init mse \
       --steps "$student_steps" --quant-steps "$quant_steps" --lr 2e-4 --warmup 40 $(resume "$dir" distill) ;;
   init)
     # Same settings as the distillation stage of `student`, stopped after INIT_STEPS steps, with

@@ -45,10 +45,10 @@ def first_reaching(curve, target):
 def main():
     out = sys.argv[1]
     s = "## Quality benchmark\n\n"
-    for name in ["teacher-w4", "teacher-w4-smooth", "teacher-w2", "student-l3-w256"]:
+    for name in ["teacher-w4", "teacher-w4-smooth", "teacher-w2-g16", "teacher-w2", "student-l3-w256"]:
         s += report(out, name)
     s += "### Held-out cosine of the teacher runs during training (every 100 steps)\n\n"
-    for name in ["teacher-w4", "teacher-w4-smooth", "teacher-w2"]:
+    for name in ["teacher-w4", "teacher-w4-smooth", "teacher-w2-g16", "teacher-w2"]:
         curve = evals(os.path.join(out, name, "train.jsonl"))
         if curve:
             s += f"- {name}: " + ", ".join(f"{st}: {c:.4f}" for st, _, c in curve if st % 100 == 0 or st == curve[-1][0]) + "\n"

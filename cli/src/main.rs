@@ -70,7 +70,7 @@ enum Command {
         /// Weight bits: 32 or 16 for floats, 2..8 for round-to-nearest quantized codes.
         #[arg(long, default_value_t = 32)]
         bits: u8,
-        /// Columns per step size (32, 64 or 128); default: one step per output channel.
+        /// Columns per step size (16, 32, 64 or 128); default: one step per output channel.
         #[arg(long)]
         group: Option<usize>,
         /// Bits of the embedding tables when quantizing (2..8).
@@ -128,7 +128,7 @@ enum Command {
 /// How `quantize` and `compress` quantize, besides the weight bits.
 #[derive(Args)]
 struct QuantFlags {
-    /// Columns per step (32, 64, 128); default one step per output channel.
+    /// Columns per step (16, 32, 64, 128); default one step per output channel.
     #[arg(long)]
     group: Option<usize>,
     /// Bits of the embedding tables (compress raises it to each width it trains).
@@ -363,7 +363,7 @@ struct ProfileArgs {
     /// Weight bits: 32 (f32), 16 (f16), 2..8 (quantized).
     #[arg(long, value_delimiter = ',', default_value = "32,8,4,2")]
     bits: Vec<u8>,
-    /// Columns per step of quantized weights (32, 64, 128); default per output channel.
+    /// Columns per step of quantized weights (16, 32, 64, 128); default per output channel.
     #[arg(long)]
     group: Option<usize>,
     /// Sequence lengths.

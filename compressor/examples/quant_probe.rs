@@ -2,12 +2,13 @@
 //! last layer, 5th percentile too) of the teacher with
 //! - 8-bit activations at one kind of site at a time (weights at 8 bits with absmax steps, which
 //!   alone cost < 0.001), with least-error activation steps;
-//! - W4 / W2 (g32) weights with each step initialisation and float activations;
+//! - W4 (g32) and W2 (g32, g16) weights with each step initialisation and float activations;
 //! - the start of KDLSQ (`convert::quantize` after `convert::calibrate_activations`) at W8, W4
 //!   and W2 with A8, without and with activation smoothing.
 //!
-//! `cargo run --release -p bertling-compressor --example quant_probe -- TEACHER_DIR TEXTS`
-//! (TEXTS: one sentence per line; the first 32 calibrate, the next 192 are measured).
+//! `cargo run --release -p bertling-compressor --example quant_probe -- TEACHER_DIR TEXTS [PARTS]`
+//! (TEXTS: one sentence per line; the first 32 calibrate, the next 192 are measured; PARTS: a
+//! comma-separated choice of `sites`, `start`, `weights`, default all three).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,9 +34,12 @@ fn floats<const D: usize>(t: Tensor<D>) -> Res<Vec<f32>> {
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, teacher_dir, texts] = &args[..] else {
-        return Err("usage: quant_probe TEACHER_DIR TEXTS".into());
+    let (teacher_dir, texts, parts) = match &args[..] {
+        [_, t, x] => (t, x, "sites,start,weights"),
+        [_, t, x, p] => (t, x, p.as_str()),
+        _ => return Err("usage: quant_probe TEACHER_DIR TEXTS [sites,start,weights]".into()),
     };
+    let part = |name: &str| parts.split(',').any(|p| p == name);
     let dev = Device::flex();
     let data = bertling_runtime::hf::load_hf_dir(Path::new(teacher_dir))?;
     let teacher = encoder_from_data(&data, &dev)?;
@@ -87,10 +91,12 @@ fn main() -> Res<()> {
     };
     println!("\n| configuration | cosine mean | p5 |\n|---|---|---|");
     let row = |what: &str, (m, p): (f32, f32)| println!("| {what} | {m:.4} | {p:.4} |");
-    row("W8 absmax, float activations", eval(&w8a8(&|_| false)?)?);
-    row("W8 absmax, A8 everywhere", eval(&w8a8(&|_| true)?)?);
-    for site in ["attn.qkv", "attn.out", "ffn.in", "ffn.out"] {
-        row(&format!("W8 absmax, A8 at {site} only"), eval(&w8a8(&|n| n.ends_with(site))?)?);
+    if part("sites") {
+        row("W8 absmax, float activations", eval(&w8a8(&|_| false)?)?);
+        row("W8 absmax, A8 everywhere", eval(&w8a8(&|_| true)?)?);
+        for site in ["attn.qkv", "attn.out", "ffn.in", "ffn.out"] {
+            row(&format!("W8 absmax, A8 at {site} only"), eval(&w8a8(&|n| n.ends_with(site))?)?);
+        }
     }
     // The library's own starting point of KDLSQ: every matrix at `bits` (g32, least-error
     // steps), embeddings at 8 bits, A8 with least-error steps, and smoothing of strength α.
@@ -99,23 +105,23 @@ fn main() -> Res<()> {
         let acts = calibrate_activations(&teacher, &calib, 8, StepInit::Mse, smooth)?;
         Ok(quantize(teacher.clone(), &plan, &acts)?)
     };
-    for bits in [4u8, 2] {
+    for bits in [4u8, 2].into_iter().filter(|_| part("start")) {
         for smooth in [None, Some(0.5f32), Some(0.7), Some(0.8), Some(0.9), Some(1.0)] {
             let label = smooth.map_or("none".to_string(), |a| format!("α={a}"));
             row(&format!("KDLSQ start W{bits} g32 A8, embeddings 8-bit, smoothing {label}"), eval(&kdlsq_start(bits, smooth)?)?);
         }
     }
-    for bits in [4u8, 2] {
+    for (bits, group) in [(4u8, 32usize), (2, 32), (2, 16)].into_iter().filter(|_| part("weights")) {
         for (init, label) in [(StepInit::Lsq, "lsq"), (StepInit::Mse, "mse")] {
             let mut enc = teacher.clone();
             for (_, d) in dense_layers_mut(&mut enc) {
                 let [rows, cols] = d.weight.val().dims();
-                let steps = weight_steps(&floats(d.weight.val())?, rows, cols, bits, Some(32), init);
+                let steps = weight_steps(&floats(d.weight.val())?, rows, cols, bits, Some(group), init);
                 let groups = steps.len() / rows;
                 let step = Param::from_tensor(Tensor::from_data(TensorData::new(steps, [rows, groups]), &dev));
-                d.quant = Some(Lsq { step, bits: bits as usize, group: 32, act_step: None, act_bits: 0, act_smooth: None });
+                d.quant = Some(Lsq { step, bits: bits as usize, group, act_step: None, act_bits: 0, act_smooth: None });
             }
-            row(&format!("W{bits} g32, {label} steps, float activations"), eval(&enc)?);
+            row(&format!("W{bits} g{group}, {label} steps, float activations"), eval(&enc)?);
         }
     }
     Ok(())

@@ -300,7 +300,7 @@ fn export_matrix(weight: Tensor<2>, quant: Option<&Lsq>) -> Result<(RtTensor, Op
     let Some(q) = quant else {
         return Ok((RtTensor::F32 { shape: dims, data: w }, None));
     };
-    let steps: Vec<f32> = read2(q.step.val())?.1.into_iter().map(crate::lsq::effective_step).collect();
+    let steps: Vec<f32> = read2(q.step.val())?.1.into_iter().map(crate::lsq::effective_weight_step).collect();
     let group = (q.group > 0).then_some(q.group);
     let matrix = QuantMatrix::from_steps(&w, dims[0], dims[1], q.bits as u8, group, steps)?;
     let act = match &q.act_step {

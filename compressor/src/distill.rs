@@ -266,7 +266,7 @@ fn last_pair(pairs: &[(usize, usize)], student_layers: usize, teacher_layers: us
     pairs.iter().position(|&(js, jt)| js + 1 == student_layers && jt + 1 == teacher_layers)
 }
 
-fn masked_mse(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>) -> Tensor<1> {
+pub(crate) fn masked_mse(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>) -> Tensor<1> {
     let [_, _, w] = a.dims();
     let m = mask.clone().unsqueeze_dim::<3>(2);
     let sq = (a - b).powi_scalar(2) * m.clone();
@@ -275,7 +275,7 @@ fn masked_mse(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>) -> Tensor<1> {
 
 /// KL(teacher ‖ student) of attention rows, averaged over real query tokens and heads
 /// (head-averaged distributions when the head counts differ).
-fn attention_kl(t: Tensor<4>, s: Tensor<4>, mask: &Tensor<2>) -> Tensor<1> {
+pub(crate) fn attention_kl(t: Tensor<4>, s: Tensor<4>, mask: &Tensor<2>) -> Tensor<1> {
     let (t, s) = if t.dims()[1] != s.dims()[1] { (t.mean_dim(1), s.mean_dim(1)) } else { (t, s) };
     let [b, h, q, _] = s.dims();
     let eps = 1e-12;

@@ -5,6 +5,7 @@
 //! format; [`lsq`] is learned-step-size fake quantization (KDLSQ); [`convert`] moves models
 //! between the runtime's model data (Hugging Face import, package export) and burn.
 
+pub mod blockwise;
 pub mod convert;
 pub mod distill;
 pub mod error;

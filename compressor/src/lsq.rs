@@ -17,6 +17,31 @@ pub fn effective_step(s: f32) -> f32 {
     s.abs().max(MIN_STEP)
 }
 
+/// The smallest weight step: f16's smallest normal number, 2^-14, so that every weight step
+/// has an exact f16 value (packages store them as F16).
+pub const MIN_WEIGHT_STEP: f32 = 6.103_515_6e-5;
+
+/// `x` rounded to 11 significant bits (f16's precision) by Veltkamp splitting,
+/// `c = x · (2^13 + 1)`, `x̃ = c − (c − x)`, in f32 arithmetic: for steps in f16's normal range
+/// the result is an f16 value. [`round_half_precision`] on tensors does the same operations.
+pub fn round_half_precision_f32(x: f32) -> f32 {
+    let c = x * 8193.0;
+    c - (c - x)
+}
+
+/// [`round_half_precision_f32`] of every element, with a straight-through gradient.
+pub fn round_half_precision<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let c = x.clone().mul_scalar(8193.0);
+    let rounded = c.clone() - (c - x.clone());
+    x.clone() + (rounded - x).detach()
+}
+
+/// The weight step a quantizer uses for a learned value `s`: `|s|`, at least
+/// [`MIN_WEIGHT_STEP`], rounded to an f16 value.
+pub fn effective_weight_step(s: f32) -> f32 {
+    round_half_precision_f32(s.abs().max(MIN_WEIGHT_STEP))
+}
+
 /// `Q_N` and `Q_P` for a bit width.
 pub fn q_range(bits: u8) -> (f32, f32) {
     let qn = (1u32 << (bits - 1)) as f32;
@@ -35,14 +60,15 @@ pub fn grad_scale<const D: usize>(x: Tensor<D>, g: f32) -> Tensor<D> {
 }
 
 /// Fake-quantizes a `[rows, cols]` matrix with steps `[rows, groups]` (`group` columns per
-/// step; `None` = one step per row).
+/// step; `None` = one step per row). The steps used are [`effective_weight_step`]s: f16
+/// values, so that the package stores exactly them in half the space.
 pub fn fake_quant_weight(w: Tensor<2>, step: Tensor<2>, bits: u8, group: Option<usize>) -> Tensor<2> {
     let [rows, cols] = w.dims();
     let (qn, qp) = q_range(bits);
     let g = group.unwrap_or(cols);
     let groups = cols.div_ceil(g);
     let per_step = g.min(cols);
-    let s = grad_scale(step, 1.0 / ((per_step as f32) * qp).sqrt()).abs().clamp_min(MIN_STEP);
+    let s = round_half_precision(grad_scale(step, 1.0 / ((per_step as f32) * qp).sqrt()).abs().clamp_min(MIN_WEIGHT_STEP));
     // Expand each step over its columns: [rows, groups] -> [rows, groups * g] -> [rows, cols].
     let s_full = s.unsqueeze_dim::<3>(2).expand([rows, groups, g]).reshape([rows, groups * g]).narrow(1, 0, cols);
     round_ste((w / s_full.clone()).clamp(-qn, qp)) * s_full
@@ -171,7 +197,8 @@ mod tests {
                 for r in 0..rows {
                     for c in 0..cols {
                         let si = r * groups + c / g;
-                        let s = steps[si];
+                        let s = effective_weight_step(steps[si]);
+                        assert_eq!(half::f16::from_f32(s).to_f32(), s, "an f16 step");
                         let v = w[r * cols + c] / s;
                         let inside = v >= -qn && v <= qp;
                         let q = v.clamp(-qn, qp).round_ties_even();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bertling_compressor::convert::{activation_step, encoder_from_data, encoder_to_data, quantize, QuantPlan, StepInit};
-use bertling_compressor::lsq::fake_quant_act;
+use bertling_compressor::lsq::{effective_weight_step, fake_quant_act};
 use bertling_compressor::student::{Batch, Dense, Encoder, Lsq};
 use bertling_runtime::cpu::linear::{Linear, Weights};
 use bertling_runtime::cpu::Team;
@@ -130,13 +130,19 @@ fn quantized_export_matches_fake_quantized_forward() {
     let device = Device::flex();
     let base = hetero(3);
     for bits in 2..=8u8 {
-        let group = [None, Some(32), Some(64)][bits as usize % 3];
+        let group = [None, Some(16), Some(32), Some(64)][bits as usize % 4];
         let plan =
             QuantPlan { bits, group, embedding_bits: 8.max(bits), act_bits: None, weight_init: Default::default(), act_init: Default::default(), smooth: None };
         let enc = quantize(encoder_from_data(&base, &device).unwrap(), &plan, &BTreeMap::new()).unwrap();
         let exported = encoder_to_data(&enc, &base).unwrap();
         assert_eq!(exported.spec.quantized.len(), 8 + 3, "every matrix and the three embedding tables");
         let bytes = write_package(&exported).unwrap();
+        // Every learned step is an f16 value, so the package stores them as F16.
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        for name in exported.spec.quantized.keys() {
+            assert_eq!(header[format!("{name}.scales")]["dtype"], "F16", "w{bits}: {name}");
+        }
         let back = bertling_runtime::read_package(&bytes).unwrap();
         assert_same_hidden(&enc, &back, &inputs(bits as u64, 44), 1e-4, &format!("w{bits} {group:?}"));
     }
@@ -176,6 +182,8 @@ fn activation_quantized_dense_matches_runtime_linear() {
         let step = 0.037f32;
         let dense = quantized_dense(&w, &b, [n, k], &steps, (bits, step, act_bits), None);
         let got: Vec<f32> = dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, m, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
+        // The quantizer's steps are f16 values (`effective_weight_step`), as the package stores.
+        let steps: Vec<f32> = steps.iter().map(|&s| effective_weight_step(s)).collect();
         let matrix = QuantMatrix::from_steps(&w, n, k, bits, Some(32), steps).unwrap();
         let lin = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(ActQuant::new(act_bits, step)));
         let want = lin.forward(&x, m, &Team::new(1).unwrap());
@@ -351,6 +359,7 @@ fn smoothed_activations_match_the_runtime() {
         let burn_folded: Vec<f32> = dense.folded_weight().into_data().try_into_vec_as::<f32>().unwrap();
         assert_eq!(burn_folded, folded, "W ⊙ (1/m) by columns");
         let got: Vec<f32> = dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, rows, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
+        let steps: Vec<f32> = steps.iter().map(|&s| effective_weight_step(s)).collect();
         let matrix = QuantMatrix::from_steps(&folded, n, k, bits, Some(32), steps).unwrap();
         let act = ActQuant { bits: act_bits, step, smooth: Some(smooth.clone()) };
         let want = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(act)).forward(&x, rows, &Team::new(1).unwrap());

@@ -251,3 +251,51 @@ fn kdlsq_of_a_classifier_distils_its_logits() {
     assert!(first.logits > 0.0, "2-bit weights move the label distribution");
     assert!(last.logits < first.logits && last.total < first.total);
 }
+
+/// Block-wise reconstruction of the tiny teacher quantized at 2 bits: with the student's own
+/// (quantized) inputs, each block's output moves closer to the teacher's, and so does the
+/// last layer; a wrong pairing is an error.
+#[test]
+fn blockwise_reconstruction_brings_every_block_closer() {
+    use bertling_compressor::blockwise::{reconstruct, BlockwiseConfig};
+    use bertling_compressor::convert::{quantize, QuantPlan};
+    use bertling_compressor::student::{Batch, Encoder, Masks};
+    let plain = Device::flex();
+    let device = plain.clone().autodiff();
+    let teacher_data = bertling_runtime::load_hf_dir(&fixtures().join("tiny_cls")).unwrap();
+    let teacher = encoder_from_data(&teacher_data, &plain).unwrap();
+    let plan =
+        QuantPlan { bits: 2, group: None, embedding_bits: 8, act_bits: None, weight_init: Default::default(), act_init: Default::default(), smooth: None };
+    let start = quantize(teacher.clone(), &plan, &BTreeMap::new()).unwrap();
+    let mut corpus = Corpus::open(&corpus_file(), &teacher_data.tokenizer_json, 32).unwrap();
+    let calib: Vec<_> = (0..3).map(|_| corpus.next_batch(8).unwrap()).collect();
+    let held_out = Batch::new(&corpus.next_batch(16).unwrap(), &plain);
+    // Per block: the error of the student's block on the student's own input against the
+    // teacher's block on the teacher's input; then of the last layer.
+    let errors = |enc: &Encoder| -> Vec<f32> {
+        let m = Masks::new(&held_out);
+        let (mut s, mut t) = (enc.embed(&held_out), teacher.embed(&held_out));
+        let mut out = Vec::new();
+        for i in 0..enc.blocks.len() {
+            s = enc.block_forward(i, s, &m, &mut |_, _| {}).0;
+            t = teacher.block_forward(i, t, &m, &mut |_, _| {}).0;
+            out.push((s.clone() - t.clone()).powi_scalar(2).mean().into_scalar::<f32>());
+        }
+        out
+    };
+    let before = errors(&start);
+    let cfg = BlockwiseConfig { iters: 40, lr: 3e-3, attention: 1.0 };
+    let mut seen = Vec::new();
+    let done = reconstruct(start.clone().train(), &teacher, &calib, &cfg, &device, |p| seen.push((p.block, p.iter))).unwrap().valid();
+    assert_eq!(seen.len(), teacher.blocks.len() * 40, "every block trains for its steps");
+    let after = errors(&done);
+    eprintln!("block errors before {before:?}, after {after:?}");
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert!(a < b, "block {i}: {a} vs {b}");
+    }
+    // The wrong teacher for this student, and no data.
+    let other = encoder_from_data(&small_student(3), &plain).unwrap();
+    let short = Encoder { blocks: other.blocks[..1].to_vec(), ..other };
+    assert!(reconstruct(start.clone().train(), &short, &calib, &cfg, &device, |_| {}).is_err());
+    assert!(reconstruct(start.train(), &teacher, &[], &cfg, &device, |_| {}).is_err());
+}

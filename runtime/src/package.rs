@@ -180,10 +180,15 @@ pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
                     format!("{name}.codes"),
                     Out { dtype: Dtype::U32, shape: vec![m.rows, m.words_per_row()], bytes: le_bytes(&m.codes, u32::to_le_bytes) },
                 );
-                outs.insert(
-                    format!("{name}.scales"),
-                    Out { dtype: Dtype::F32, shape: vec![m.rows, m.groups_per_row()], bytes: le_bytes(&m.scales, f32::to_le_bytes) },
-                );
+                // Steps go in as F16 when that loses nothing (the compressor's learned steps are
+                // f16 values), as F32 otherwise.
+                let shape = vec![m.rows, m.groups_per_row()];
+                let halves: Option<Vec<f16>> = m.scales.iter().map(|&s| Some(f16::from_f32(s)).filter(|h| h.to_f32() == s)).collect();
+                let scales = match halves {
+                    Some(h) => Out { dtype: Dtype::F16, shape, bytes: le_bytes(&h, f16::to_le_bytes) },
+                    None => Out { dtype: Dtype::F32, shape, bytes: le_bytes(&m.scales, f32::to_le_bytes) },
+                };
+                outs.insert(format!("{name}.scales"), scales);
                 if let Some(a) = act {
                     outs.insert(format!("{name}.act_step"), Out { dtype: Dtype::F32, shape: vec![1], bytes: a.step.to_le_bytes().to_vec() });
                     if let Some(m) = &a.smooth {

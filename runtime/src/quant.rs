@@ -15,7 +15,7 @@ pub const MIN_BITS: u8 = 2;
 /// Bit widths the format accepts for weight codes.
 pub const MAX_BITS: u8 = 8;
 /// Group sizes (columns per step size) the format accepts besides per-row steps.
-pub const GROUP_SIZES: [usize; 3] = [32, 64, 128];
+pub const GROUP_SIZES: [usize; 4] = [16, 32, 64, 128];
 
 /// How many codes of `bits` bits one `u32` word holds.
 pub fn codes_per_word(bits: u8) -> usize {
@@ -51,7 +51,7 @@ pub fn check_group(group: Option<usize>) -> Result<()> {
     match group {
         None => Ok(()),
         Some(g) if GROUP_SIZES.contains(&g) => Ok(()),
-        Some(g) => Err(Error::InvalidArgument(format!("group size {g} is not supported; choose 32, 64 or 128, or per-channel steps"))),
+        Some(g) => Err(Error::InvalidArgument(format!("group size {g} is not supported; choose 16, 32, 64 or 128, or per-channel steps"))),
     }
 }
 
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn rtn_hits_grid_points_exactly_and_bounds_error() {
         for bits in MIN_BITS..=MAX_BITS {
-            for group in [None, Some(32), Some(64), Some(128)] {
+            for group in [None, Some(16), Some(32), Some(64), Some(128)] {
                 let (rows, cols) = (5, 150);
                 let w: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0).collect();
                 let q = QuantMatrix::quantize_rtn(&w, rows, cols, bits, group).unwrap();

@@ -149,8 +149,8 @@ fn variants_follow_the_adapter() {
 fn quantized_kernels_match_cpu_every_width_and_granularity() {
     let base = random_model(3, false, true);
     for bits in 2..=8u8 {
-        for group in [None, Some(32), Some(64), Some(128)] {
-            if group == Some(64) && bits % 2 == 1 || group == Some(128) && bits != 4 {
+        for group in [None, Some(16), Some(32), Some(64), Some(128)] {
+            if group == Some(16) && bits > 4 || group == Some(64) && bits % 2 == 1 || group == Some(128) && bits != 4 {
                 continue; // keep the run short: every width sees per-channel and group 32
             }
             let q = base.convert(Precision::Quantized { bits, group, embedding_bits: bits }).unwrap();
@@ -277,7 +277,7 @@ fn matmul_kernels_match_cpu_linear() {
             ("f16".into(), TensorData::F16 { shape: vec![n, k], data: w.iter().map(|&v| half::f16::from_f32(v)).collect() }),
         ];
         for bits in 2..=8u8 {
-            let group = [None, Some(32), Some(64), Some(128)][(bits as usize + si) % 4];
+            let group = [None, Some(16), Some(32), Some(64), Some(128)][(bits as usize + si) % 5];
             let matrix = QuantMatrix::quantize_rtn(&w, n, k, bits, group).unwrap();
             storages.push((format!("w{bits} {group:?}"), TensorData::Quant { matrix: matrix.clone(), act: None }));
             let act = ActQuant::new(if bits % 2 == 0 { 8 } else { 4 }, 0.05 + 0.01 * bits as f32);

@@ -255,6 +255,28 @@ fn export_is_reproducible_and_round_trips() {
     assert_eq!(write_package(&back).unwrap(), a);
 }
 
+/// Step sizes are stored as F16 exactly when every one of a matrix's steps is an f16 value,
+/// and read back unchanged either way.
+#[test]
+fn steps_are_stored_as_f16_only_when_lossless() {
+    let data = load_hf_dir(&tiny_dir()).unwrap();
+    let mut q = data.convert(Precision::Quantized { bits: 4, group: Some(32), embedding_bits: 8 }).unwrap();
+    let name = "blocks.1.ffn.in.weight";
+    let TensorData::Quant { matrix, .. } = q.tensors.get_mut(name).unwrap() else { panic!("quantized") };
+    for s in matrix.scales.iter_mut() {
+        *s = half::f16::from_f32(*s).to_f32();
+    }
+    let bytes = write_package(&q).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    assert_eq!(header[format!("{name}.scales")]["dtype"], "F16");
+    // Absmax steps of round-to-nearest are not f16 values (checked, not assumed).
+    let TensorData::Quant { matrix: other, .. } = &q.tensors["blocks.1.ffn.out.weight"] else { panic!("quantized") };
+    assert!(other.scales.iter().any(|&s| half::f16::from_f32(s).to_f32() != s));
+    assert_eq!(header["blocks.1.ffn.out.weight.scales"]["dtype"], "F32");
+    assert_eq!(read_package(&bytes).unwrap().tensors, q.tensors);
+}
+
 /// Rewrites the package description in a container's header.
 fn with_description(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
