@@ -90,6 +90,13 @@ pub fn reconstruct(
                 let x = Tensor::<3>::from_data(s_x[j].to_data(), device);
                 let (y, p) = student.block_forward(i, x, &train_masks[j], &mut |_, _| {});
                 let (ty, tp) = &targets[j];
+                if y.dims() != ty.dims() {
+                    return Err(CompressError::InvalidArgument(format!(
+                        "block {i}: the student's output is {:?} and the teacher's {:?}; block-wise reconstruction needs the teacher's architecture",
+                        y.dims(),
+                        ty.dims()
+                    )));
+                }
                 let mut loss = masked_mse(y, ty.clone(), &train_batches[j].mask);
                 if let (Some(p), Some(tp)) = (p, tp) {
                     loss = loss + attention_kl(tp.clone(), p, &train_batches[j].mask).mul_scalar(cfg.attention);

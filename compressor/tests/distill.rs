@@ -297,5 +297,9 @@ fn blockwise_reconstruction_brings_every_block_closer() {
     let other = encoder_from_data(&small_student(3), &plain).unwrap();
     let short = Encoder { blocks: other.blocks[..1].to_vec(), ..other };
     assert!(reconstruct(start.clone().train(), &short, &calib, &cfg, &device, |_| {}).is_err());
-    assert!(reconstruct(start.train(), &teacher, &[], &cfg, &device, |_| {}).is_err());
+    assert!(reconstruct(start.clone().train(), &teacher, &[], &cfg, &device, |_| {}).is_err());
+    // Same number of blocks, other widths: an error, not a panic.
+    let narrow = encoder_from_data(&small_student(4), &plain).unwrap();
+    let wide = Encoder { blocks: start.blocks[..2].to_vec(), ..start.clone() };
+    assert!(reconstruct(narrow.train(), &wide, &calib, &cfg, &device, |_| {}).is_err());
 }
