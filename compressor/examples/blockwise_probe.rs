@@ -10,16 +10,10 @@ use std::path::Path;
 use bertling_compressor::blockwise::{reconstruct, BlockwiseConfig};
 use bertling_compressor::convert::{calibrate_activations, encoder_from_data, encoder_to_data, quantize, QuantPlan, StepInit};
 use bertling_compressor::distill::Corpus;
-use bertling_compressor::student::{mean_pool, Batch, Encoder};
+use bertling_compressor::student::{Batch, Encoder, PooledReference};
 use burn::prelude::*;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn pooled(enc: &Encoder, b: &Batch) -> Tensor<2> {
-    let o = enc.forward(b);
-    let last = o.hidden.last().cloned().expect("an encoder has an embedding output");
-    mean_pool(last, b.mask.clone())
-}
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -36,19 +30,8 @@ fn main() -> Res<()> {
     let calib: Vec<_> = (0..nb).map(|_| train.next_batch(32)).collect::<Result<_, _>>()?;
     let mut eval_corpus = Corpus::open(Path::new(&args[3]), &data.tokenizer_json, 128)?;
     let eval_batches: Vec<Batch> = (0..6).map(|_| eval_corpus.next_batch(32).map(|b| Batch::new(&b, &plain))).collect::<Result<_, _>>()?;
-    let refs: Vec<Tensor<2>> = eval_batches.iter().map(|b| pooled(&teacher, b)).collect();
-    let eval = |enc: &Encoder| -> Res<(f32, f32)> {
-        let mut all = Vec::new();
-        for (b, r) in eval_batches.iter().zip(&refs) {
-            let s = pooled(enc, b);
-            let dot = (s.clone() * r.clone()).sum_dim(1);
-            let norms = (s.powi_scalar(2).sum_dim(1) * r.clone().powi_scalar(2).sum_dim(1)).sqrt();
-            all.extend((dot / norms).into_data().try_into_vec_as::<f32>().map_err(|e| format!("{e:?}"))?);
-        }
-        let mean = all.iter().sum::<f32>() / all.len() as f32;
-        all.sort_by(f32::total_cmp);
-        Ok((mean, all[all.len() / 20]))
-    };
+    let reference = PooledReference::new(&teacher, eval_batches);
+    let eval = |enc: &Encoder| -> Res<(f32, f32)> { Ok(reference.cosine(enc)) };
     let plan = QuantPlan { bits, group: Some(32), embedding_bits: 8, act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth: None };
     let acts = calibrate_activations(&teacher, &Batch::new(&calib[0], &plain), 8, StepInit::Mse, None)?;
     let start = quantize(teacher.clone(), &plan, &acts)?;

@@ -16,17 +16,11 @@ use std::path::Path;
 use bertling_compressor::convert::{activation_step, calibrate_activations, dense_layers_mut, encoder_from_data, quantize, QuantPlan, StepInit};
 use bertling_compressor::distill::Corpus;
 use bertling_compressor::lsq::weight_steps;
-use bertling_compressor::student::{mean_pool, Batch, Encoder, Lsq};
+use bertling_compressor::student::{Batch, Encoder, Lsq, PooledReference};
 use burn::module::Param;
 use burn::prelude::*;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn pooled(enc: &Encoder, b: &Batch) -> Tensor<2> {
-    let o = enc.forward(b);
-    let last = o.hidden.last().cloned().expect("an encoder has an embedding output");
-    mean_pool(last, b.mask.clone())
-}
 
 fn floats<const D: usize>(t: Tensor<D>) -> Res<Vec<f32>> {
     t.into_data().try_into_vec_as::<f32>().map_err(|e| format!("{e:?}").into())
@@ -49,19 +43,8 @@ fn main() -> Res<()> {
     for _ in 0..6 {
         batches.push(Batch::new(&corpus.next_batch(32)?, &dev));
     }
-    let refs: Vec<Tensor<2>> = batches.iter().map(|b| pooled(&teacher, b)).collect();
-    let eval = |enc: &Encoder| -> Res<(f32, f32)> {
-        let mut all = Vec::new();
-        for (b, r) in batches.iter().zip(&refs) {
-            let s = pooled(enc, b);
-            let dot = (s.clone() * r.clone()).sum_dim(1);
-            let norms = (s.powi_scalar(2).sum_dim(1) * r.clone().powi_scalar(2).sum_dim(1)).sqrt();
-            all.extend(floats(dot / norms)?);
-        }
-        let mean = all.iter().sum::<f32>() / all.len() as f32;
-        all.sort_by(f32::total_cmp);
-        Ok((mean, all[all.len() / 20]))
-    };
+    let reference = PooledReference::new(&teacher, batches);
+    let eval = |enc: &Encoder| -> Res<(f32, f32)> { Ok(reference.cosine(enc)) };
 
     // Activation ranges per site: per-channel max |x| (median, 99th percentile, max).
     let mut act_steps: BTreeMap<String, f32> = BTreeMap::new();

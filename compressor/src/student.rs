@@ -332,6 +332,42 @@ pub fn mean_pool(states: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
     summed / m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9)
 }
 
+/// The teacher's pooled last-layer embeddings of some batches, to measure how close another
+/// encoder of the same width comes (probes and benchmarks).
+pub struct PooledReference {
+    batches: Vec<Batch>,
+    pooled: Vec<Tensor<2>>,
+}
+
+impl PooledReference {
+    pub fn new(teacher: &Encoder, batches: Vec<Batch>) -> PooledReference {
+        let pooled = batches.iter().map(|b| teacher.pooled(b)).collect();
+        PooledReference { batches, pooled }
+    }
+
+    /// Cosine of `enc`'s pooled embeddings to the teacher's: mean and 5th percentile.
+    pub fn cosine(&self, enc: &Encoder) -> (f32, f32) {
+        let mut all = Vec::new();
+        for (b, r) in self.batches.iter().zip(&self.pooled) {
+            let s = enc.pooled(b);
+            let dot = (s.clone() * r.clone()).sum_dim(1);
+            let norms = (s.powi_scalar(2).sum_dim(1) * r.clone().powi_scalar(2).sum_dim(1)).sqrt();
+            all.extend((dot / norms).into_data().iter::<f32>());
+        }
+        let mean = all.iter().sum::<f32>() / all.len().max(1) as f32;
+        all.sort_by(f32::total_cmp);
+        (mean, all.get(all.len() / 20).copied().unwrap_or(f32::NAN))
+    }
+}
+
+impl Encoder {
+    /// Mean-pooled last-layer states `[batch, width]`.
+    pub fn pooled(&self, batch: &Batch) -> Tensor<2> {
+        let last = self.forward(batch).hidden.pop().expect("an encoder has an embedding output");
+        mean_pool(last, batch.mask.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
