@@ -84,11 +84,12 @@ pub fn reconstruct(
             t_x.iter().zip(&plain_masks).map(|(x, m)| teacher.block_forward(i, x.clone(), m, &mut |_, _| {})).collect();
         let has_params = student.blocks[i].num_params() > 0;
         if has_params && cfg.iters > 0 {
+            // This block's inputs on the training device, copied once rather than every step.
+            let inputs: Vec<Tensor<3>> = s_x.iter().map(|x| Tensor::from_data(x.to_data(), device)).collect();
             let mut optim = AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(0.0).init();
             for it in 0..cfg.iters {
                 let j = it % batches.len();
-                let x = Tensor::<3>::from_data(s_x[j].to_data(), device);
-                let (y, p) = student.block_forward(i, x, &train_masks[j], &mut |_, _| {});
+                let (y, p) = student.block_forward(i, inputs[j].clone(), &train_masks[j], &mut |_, _| {});
                 let (ty, tp) = &targets[j];
                 if y.dims() != ty.dims() {
                     return Err(CompressError::InvalidArgument(format!(
