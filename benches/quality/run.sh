@@ -20,7 +20,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
 out="${OUT:-$BERTLING_CACHE/quality}"
-steps="${STEPS:-1300}"; smooth_steps="${SMOOTH_STEPS:-700}"; w2_steps="${W2_STEPS:-1200}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
+steps="${STEPS:-1300}"; smooth_steps="${SMOOTH_STEPS:-700}"; w2_steps="${W2_STEPS:-1400}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
 init_steps="${INIT_STEPS:-300}"
 threads="${THREADS:-1}"
 shared="$root/../shared/data"
@@ -44,7 +44,7 @@ case "${1:-}" in
       case "$run" in
         w4) bits=4; args=(--group 32 --steps "$steps" --lr 1e-4) ;;
         w4-smooth) bits=4; args=(--group 32 --smooth 0.7 --steps "$smooth_steps" --lr 1e-4) ;;
-        w2) bits=2; dir="$out/teacher-w2-g16"; args=(--group 16 --steps "$w2_steps" --lr 3e-4) ;;
+        w2) bits=2; dir="$out/teacher-w2-g16"; args=(--group 16 --steps "$w2_steps" --lr 3e-4 --sentence-weight 5) ;;
         w2-g32) bits=2; dir="$out/teacher-w2"; args=(--group 32 --steps "$steps" --lr 1e-4) ;;
         *) echo "unknown teacher run '$run': use w4, w4-smooth, w2 or w2-g32" >&2; exit 2 ;;
       esac
