@@ -384,6 +384,7 @@ fn compress_writes_packages_and_a_report() {
         // 16-wide students of a wider teacher: no embedding cosine to report.
         assert!(m.get("cosine_mean").is_none());
         let pkg = Model::load(m["path"].as_str().unwrap(), &LoadOptions::default()).unwrap();
+        assert_eq!(m["bytes"].as_u64().unwrap(), std::fs::metadata(m["path"].as_str().unwrap()).unwrap().len(), "the report gives the file's size");
         // Provenance: the teacher's hash, the recipe, the last held-out evaluation and the report.
         let prov = &pkg.info().spec.provenance;
         assert_eq!(prov.teacher_sha256.len(), 64);

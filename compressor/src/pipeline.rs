@@ -196,6 +196,7 @@ pub struct CompressPlan {
 pub struct CompressedModel {
     pub name: String,
     pub path: std::path::PathBuf,
+    /// The package file's size.
     pub bytes: usize,
     pub parameters: usize,
     pub bits: u8,
@@ -317,7 +318,8 @@ pub fn compress(
             m.insert("report".into(), serde_json::json!({"cosine_mean": cosine_mean, "cosine_p5": cosine_p5, "stsb": stsb, "eval_texts": eval_texts.len()}));
         }
         bertling_runtime::write_package_file(&data, &path)?;
-        models.push(CompressedModel { name, path, bytes: m.info().bytes, parameters: m.info().parameters, bits, cosine_mean, cosine_p5, stsb });
+        let bytes = std::fs::metadata(&path).map_err(io)?.len() as usize;
+        models.push(CompressedModel { name, path, bytes, parameters: m.info().parameters, bits, cosine_mean, cosine_p5, stsb });
     }
     let report =
         CompressReport { teacher: teacher_name.to_string(), teacher_bytes: teacher.stored_bytes(), teacher_stsb, eval_texts: eval_texts.len(), models };
