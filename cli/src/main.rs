@@ -564,8 +564,8 @@ fn pack(from: &std::path::Path, bits: u8, group: Option<usize>, embedding_bits: 
         "from": data.spec.provenance.recipe,
     });
     packed.spec.provenance.created_by = format!("bertling {}", env!("CARGO_PKG_VERSION"));
-    write_package_file(&packed, out)?;
-    eprintln!("wrote {} ({:.1} MB, {} parameters, {}-bit matrices)", out.display(), packed.stored_bytes() as f64 / 1e6, packed.parameters(), bits);
+    let bytes = write_package_file(&packed, out)?;
+    eprintln!("wrote {} ({:.1} MB, {} parameters, {}-bit matrices)", out.display(), bytes as f64 / 1e6, packed.parameters(), bits);
     Ok(())
 }
 
@@ -823,8 +823,8 @@ fn distill_cmd(a: &DistillArgs) -> Result<()> {
     let student = extract(&teacher, &shape, &init, cfg.seed)?;
     let texts = a.train.eval_texts(&a.corpus)?;
     let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(&texts), &mut progress_printer("distill"))?;
-    write_package_file(&out, &a.out)?;
-    eprintln!("wrote {} ({:.1} MB, {:.1} M parameters)", a.out.display(), out.stored_bytes() as f64 / 1e6, out.parameters() as f64 / 1e6);
+    let bytes = write_package_file(&out, &a.out)?;
+    eprintln!("wrote {} ({:.1} MB, {:.1} M parameters)", a.out.display(), bytes as f64 / 1e6, out.parameters() as f64 / 1e6);
     Ok(())
 }
 
@@ -844,8 +844,8 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
         other => return Err(CliError::Usage(format!("--reference {other}: use student or teacher"))),
     };
     let out = kdlsq(reference, &student, &plan, &a.corpus, &cfg, &a.train.files(&texts), &mut progress_printer("kdlsq"))?;
-    write_package_file(&out, &a.out)?;
-    eprintln!("wrote {} ({:.1} MB, {}-bit)", a.out.display(), out.stored_bytes() as f64 / 1e6, a.bits);
+    let bytes = write_package_file(&out, &a.out)?;
+    eprintln!("wrote {} ({:.1} MB, {}-bit)", a.out.display(), bytes as f64 / 1e6, a.bits);
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use bertling_compressor::blockwise::{reconstruct, BlockwiseConfig};
 use bertling_compressor::convert::{calibrate_activations, encoder_from_data, encoder_to_data, quantize, QuantPlan, StepInit};
 use bertling_compressor::distill::Corpus;
-use bertling_compressor::student::{Batch, Encoder, PooledReference};
+use bertling_compressor::student::{Batch, PooledReference};
 use burn::prelude::*;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -31,11 +31,10 @@ fn main() -> Res<()> {
     let mut eval_corpus = Corpus::open(Path::new(&args[3]), &data.tokenizer_json, 128)?;
     let eval_batches: Vec<Batch> = (0..6).map(|_| eval_corpus.next_batch(32).map(|b| Batch::new(&b, &plain))).collect::<Result<_, _>>()?;
     let reference = PooledReference::new(&teacher, eval_batches);
-    let eval = |enc: &Encoder| -> Res<(f32, f32)> { Ok(reference.cosine(enc)) };
     let plan = QuantPlan { bits, group: Some(32), embedding_bits: 8, act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth: None };
     let acts = calibrate_activations(&teacher, &Batch::new(&calib[0], &plain), 8, StepInit::Mse, None)?;
     let start = quantize(teacher.clone(), &plan, &acts)?;
-    let (m, p) = eval(&start)?;
+    let (m, p) = reference.cosine(&start);
     println!("W{bits} g32 A8 start: cosine {m:.4} p5 {p:.4}");
     let t0 = std::time::Instant::now();
     let cfg = BlockwiseConfig { iters, lr, attention: 1.0 };
@@ -46,7 +45,7 @@ fn main() -> Res<()> {
         }
     })?;
     let done = done.valid();
-    let (m, p) = eval(&done)?;
+    let (m, p) = reference.cosine(&done);
     println!("W{bits} g32 A8 after {iters} steps per block (lr {lr}, {nb} batches): cosine {m:.4} p5 {p:.4} in {:.0} s", t0.elapsed().as_secs_f64());
     if let Some(out) = args.get(8) {
         let pkg = encoder_to_data(&done, &data)?;

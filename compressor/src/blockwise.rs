@@ -51,7 +51,7 @@ pub struct BlockProgress {
 /// `teacher` (same architecture, on the plain device) on the calibration `batches` (tokenized
 /// sentences). Returns the student with every block trained in turn.
 pub fn reconstruct(
-    student: Encoder,
+    mut student: Encoder,
     teacher: &Encoder,
     batches: &[Vec<Input>],
     cfg: &BlockwiseConfig,
@@ -73,7 +73,6 @@ pub fn reconstruct(
     let train_batches: Vec<Batch> = batches.iter().map(|b| Batch::new(b, device)).collect();
     let plain_masks: Vec<Masks> = plain_batches.iter().map(Masks::new).collect();
     let train_masks: Vec<Masks> = train_batches.iter().map(Masks::new).collect();
-    let mut student = student;
     // Inputs of the current block: the teacher's own, and the quantized student's.
     let mut t_x: Vec<Tensor<3>> = plain_batches.iter().map(|b| teacher.embed(b)).collect();
     let frozen = student.clone().valid();

@@ -317,8 +317,7 @@ pub fn compress(
         if let serde_json::Value::Object(m) = &mut data.spec.provenance.metrics {
             m.insert("report".into(), serde_json::json!({"cosine_mean": cosine_mean, "cosine_p5": cosine_p5, "stsb": stsb, "eval_texts": eval_texts.len()}));
         }
-        bertling_runtime::write_package_file(&data, &path)?;
-        let bytes = std::fs::metadata(&path).map_err(io)?.len() as usize;
+        let bytes = bertling_runtime::write_package_file(&data, &path)?;
         models.push(CompressedModel { name, path, bytes, parameters: m.info().parameters, bits, cosine_mean, cosine_p5, stsb });
     }
     let report =

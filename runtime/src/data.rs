@@ -68,7 +68,8 @@ impl TensorData {
         self.shape().iter().product()
     }
 
-    /// Bytes the tensor takes in a package (codes + steps for quantized matrices).
+    /// Bytes the tensor's data takes in memory (codes + f32 steps for quantized matrices; a
+    /// package file stores steps as F16 where that is lossless, so it can be smaller).
     pub fn stored_bytes(&self) -> usize {
         match self {
             TensorData::F32 { data, .. } => data.len() * 4,
@@ -177,7 +178,7 @@ impl ModelData {
         self.tensors.values().map(TensorData::numel).sum()
     }
 
-    /// Bytes of all tensors as stored.
+    /// Bytes of all tensors' data in memory ([`TensorData::stored_bytes`]).
     pub fn stored_bytes(&self) -> usize {
         self.tensors.values().map(TensorData::stored_bytes).sum()
     }

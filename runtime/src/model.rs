@@ -93,7 +93,7 @@ pub struct HiddenStates {
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
     pub parameters: usize,
-    /// Bytes of all tensors as stored.
+    /// Bytes of all tensors' data in memory ([`TensorData::stored_bytes`]).
     pub bytes: usize,
     /// Weight bits by tensor group, e.g. {"matrices": [4], "embeddings": [8]}.
     pub matrix_bits: Vec<u8>,

@@ -205,10 +205,11 @@ pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
 }
 
 /// Writes a package to a file atomically (a temporary file renamed into place), so that a
-/// failed write never leaves a half-written package behind.
-pub fn write_package_file(model: &ModelData, path: &Path) -> Result<()> {
+/// failed write never leaves a half-written package behind. Returns the file's size in bytes.
+pub fn write_package_file(model: &ModelData, path: &Path) -> Result<usize> {
     let bytes = write_package(model)?;
     let tmp = path.with_extension("bertling.partial");
     std::fs::write(&tmp, &bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    Ok(bytes.len())
 }
