@@ -514,7 +514,7 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
     }
     println!("model:        {}", path.display());
     println!("parameters:   {} ({:.1} M)", info.parameters, info.parameters as f64 / 1e6);
-    println!("stored bytes: {} ({:.1} MB)", info.bytes, info.bytes as f64 / 1e6);
+    println!("in memory:    {} bytes of weights ({:.1} MB)", info.bytes, info.bytes as f64 / 1e6);
     println!("matrix bits:  {:?}   embedding bits: {:?}", info.matrix_bits, info.embedding_bits);
     let e = &info.spec.embeddings;
     println!("embeddings:   vocab {} x width {}, {} positions, {} segment types", e.vocab_size, e.width, e.max_positions, e.type_vocab_size);
