@@ -31,11 +31,14 @@ echo "== test model"
 BERTLING_TEST_MODEL=$("$root/scripts/fetch_model.sh")
 export BERTLING_TEST_MODEL
 
+# The compressor's `wgpu` feature is on so that training on burn's wgpu backend is tested
+# against the CPU too (one feature set for every run here, so nothing is built twice).
+features=(--features bertling-compressor/wgpu)
 echo "== cargo test (workspace; GPU tests on Vulkan: lavapipe)"
-WGPU_BACKEND=vulkan cargo test --workspace --locked 2>&1
+WGPU_BACKEND=vulkan cargo test --workspace --locked "${features[@]}" 2>&1
 
 echo "== GPU tests on GL (llvmpipe)"
 # --workspace keeps the feature set of the run above, so nothing is rebuilt. One test at a
 # time: wgpu's GL backend serialises every call through one EGL context lock that gives up
 # after 6 s, which parallel tests on a loaded 2-core machine can exceed (seen in CI here).
-WGPU_BACKEND=gl cargo test --workspace --locked --test gpu -- --test-threads=1 2>&1
+WGPU_BACKEND=gl cargo test --workspace --locked "${features[@]}" --test gpu -- --test-threads=1 2>&1

@@ -12,7 +12,7 @@
 #
 # Settings through the environment: RUNS (teacher runs, default "w4 w4-smooth w2"), STEPS (teacher
 # runs w4 and w2-g32, default 1300), SMOOTH_STEPS (w4-smooth, default 700), W2_STEPS (w2, default
-# 1200), STUDENT_STEPS (distillation of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
+# 1800), STUDENT_STEPS (distillation of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
 # THREADS (per job, default 1, so two jobs share a 2-core machine), OUT (default
 # ~/.cache/bertling/quality). Every job checkpoints; run the same command again to resume it.
 set -euo pipefail
@@ -20,7 +20,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
 out="${OUT:-$BERTLING_CACHE/quality}"
-steps="${STEPS:-1300}"; smooth_steps="${SMOOTH_STEPS:-700}"; w2_steps="${W2_STEPS:-1400}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
+steps="${STEPS:-1300}"; smooth_steps="${SMOOTH_STEPS:-700}"; w2_steps="${W2_STEPS:-1800}"; student_steps="${STUDENT_STEPS:-1600}"; quant_steps="${QUANT_STEPS:-600}"
 init_steps="${INIT_STEPS:-300}"
 threads="${THREADS:-1}"
 shared="$root/../shared/data"

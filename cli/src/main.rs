@@ -9,7 +9,7 @@ use bertling_compressor::convert::QuantPlan;
 use bertling_compressor::distill::{DistillConfig, LossWeights, Progress};
 use bertling_compressor::etd::{extract, init_named, StudentShape};
 use bertling_compressor::eval::{agreement, glue_examples, loyalty, read_texts, stsb};
-use bertling_compressor::pipeline::{compress, distill_student, kdlsq, CompressPlan, RunFiles};
+use bertling_compressor::pipeline::{compress, distill_student, kdlsq, CompressPlan, RunFiles, TrainDevice};
 use bertling_runtime::cpu::Team;
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuOptions};
 use bertling_runtime::profile::{latency_table, percentiles, Profiler, TableConfig};
@@ -231,6 +231,10 @@ struct TrainArgs {
     /// Worker threads for training (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Train on cpu, cuda, cuda:N or wgpu (the GPU ones need a build with `--features cuda` or
+    /// `--features wgpu`). A checkpoint may be resumed on another device.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Checkpoint directory (a killed run continues from it with --resume).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -348,7 +352,7 @@ struct EvalArgs {
 
 #[derive(Args)]
 struct ProfileArgs {
-    /// cpu or wgpu.
+    /// cpu, wgpu (any adapter), or auto (a hardware GPU if there is one, else the CPU).
     #[arg(long, default_value = "cpu")]
     backend: String,
     /// Write the latency table of the search space here (JSON, FORMAT.md "Latency table").
@@ -634,13 +638,17 @@ fn demo(path: &PathBuf, threads: Option<usize>, backend: &str) -> Result<()> {
 }
 
 fn profiler(backend: &str, threads: Option<usize>) -> Result<Profiler> {
-    Ok(match backend.parse::<Backend>()? {
-        Backend::Cpu => {
-            let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-            Profiler::Cpu { team: Team::new(n).map_err(io("starting worker threads"))? }
-        }
-        Backend::Wgpu | Backend::Auto => Profiler::Gpu { ctx: std::sync::Arc::new(GpuContext::new(AdapterChoice::Any)?), options: Default::default() },
-    })
+    let cpu = || -> Result<Profiler> {
+        let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        Ok(Profiler::Cpu { team: Team::new(n).map_err(io("starting worker threads"))? })
+    };
+    let gpu = |ctx: GpuContext| Profiler::Gpu { ctx: std::sync::Arc::new(ctx), options: Default::default() };
+    match backend.parse::<Backend>()? {
+        Backend::Cpu => cpu(),
+        Backend::Wgpu => Ok(gpu(GpuContext::new(AdapterChoice::Any)?)),
+        // As `Model::load`: a hardware GPU if there is one, else the CPU (never a software adapter).
+        Backend::Auto => GpuContext::new(AdapterChoice::HardwareOnly).map(gpu).or_else(|_| cpu()),
+    }
 }
 
 fn profile(a: &ProfileArgs) -> Result<()> {
@@ -706,6 +714,8 @@ impl TrainArgs {
             // Training runs on rayon's global pool; it can be sized once per process.
             rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| CliError::Usage(format!("--threads: {e}")))?;
         }
+        // A device this build cannot train on is an error before any work starts.
+        self.device.parse::<TrainDevice>()?.device()?;
         Ok(DistillConfig {
             steps: self.steps,
             batch_size: self.batch,
@@ -729,15 +739,16 @@ impl TrainArgs {
         Ok(read_texts(self.eval_texts.as_deref().unwrap_or(corpus), self.eval_size)?)
     }
 
-    fn files<'a>(&'a self, eval_texts: &'a [String]) -> RunFiles<'a> {
-        RunFiles {
+    fn files<'a>(&'a self, eval_texts: &'a [String]) -> Result<RunFiles<'a>> {
+        Ok(RunFiles {
+            device: self.device.parse()?,
             checkpoint: self.checkpoint.as_deref(),
             resume: self.resume,
             log: self.log.as_deref(),
             eval_texts: Some(eval_texts),
             eval_every: self.eval_every,
             stop_after: self.stop_after,
-        }
+        })
     }
 
     /// --stop-after only makes sense with a checkpoint to continue from.
@@ -749,6 +760,16 @@ impl TrainArgs {
     }
 }
 
+/// Seconds as `1h02m`, `3m05s` or `42s`.
+fn duration(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
 /// A one-line progress report on stderr (rewritten in place on a terminal, every 5 % otherwise).
 fn progress_printer(what: &'static str) -> impl FnMut(&Progress) {
     progress_printer_named(what.to_string())
@@ -757,8 +778,11 @@ fn progress_printer(what: &'static str) -> impl FnMut(&Progress) {
 fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     move |p: &Progress| {
+        let filled = (p.step * 20).checked_div(p.steps).unwrap_or(20).min(20);
         let line = format!(
-            "{what} [{:>5}/{}] loss {:.4} (hidden {:.4}, attention {:.4}, embedding {:.4}, logits {:.4}, sentence {:.4})  {:.0} tok/s  lr {:.2e}  eta {:.0}s",
+            "{what} [{}{}] {:>5}/{} loss {:.4} (hidden {:.4}, attention {:.4}, embedding {:.4}, logits {:.4}, sentence {:.4})  {:.0} tok/s  lr {:.2e}  eta {}",
+            "#".repeat(filled),
+            "-".repeat(20 - filled),
             p.step,
             p.steps,
             p.losses.total,
@@ -769,7 +793,7 @@ fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
             p.losses.sentence,
             p.tokens_per_s,
             p.lr,
-            p.eta_s
+            duration(p.eta_s)
         );
         if tty {
             eprint!("\r\x1b[2K{line}");
@@ -822,7 +846,7 @@ fn distill_cmd(a: &DistillArgs) -> Result<()> {
     let init = init_named(&a.student.init, &teacher, &a.corpus, cfg.max_len)?;
     let student = extract(&teacher, &shape, &init, cfg.seed)?;
     let texts = a.train.eval_texts(&a.corpus)?;
-    let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(&texts), &mut progress_printer("distill"))?;
+    let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(&texts)?, &mut progress_printer("distill"))?;
     let bytes = write_package_file(&out, &a.out)?;
     eprintln!("wrote {} ({:.1} MB, {:.1} M parameters)", a.out.display(), bytes as f64 / 1e6, out.parameters() as f64 / 1e6);
     Ok(())
@@ -843,7 +867,7 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
         "teacher" => &teacher,
         other => return Err(CliError::Usage(format!("--reference {other}: use student or teacher"))),
     };
-    let out = kdlsq(reference, &student, &plan, &a.corpus, &cfg, &a.train.files(&texts), &mut progress_printer("kdlsq"))?;
+    let out = kdlsq(reference, &student, &plan, &a.corpus, &cfg, &a.train.files(&texts)?, &mut progress_printer("kdlsq"))?;
     let bytes = write_package_file(&out, &a.out)?;
     eprintln!("wrote {} ({:.1} MB, {}-bit)", a.out.display(), bytes as f64 / 1e6, a.bits);
     Ok(())
@@ -920,7 +944,7 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
         &plan,
         &texts,
         a.stsb.as_deref(),
-        &a.train.files(&train_texts),
+        &a.train.files(&train_texts)?,
         &mut |stage, p| {
             let print = printers.entry(stage.to_string()).or_insert_with(|| Box::new(progress_printer_named(stage.to_string())));
             print(p)
@@ -929,4 +953,17 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
     println!("{}", report.markdown());
     eprintln!("report: {}", a.out.join("report.md").display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_as_hours_minutes_seconds() {
+        assert_eq!(super::duration(-3.0), "0s");
+        assert_eq!(super::duration(59.4), "59s");
+        assert_eq!(super::duration(59.6), "1m00s");
+        assert_eq!(super::duration(185.0), "3m05s");
+        assert_eq!(super::duration(3720.0), "1h02m");
+        assert_eq!(super::duration(90_000.0), "25h00m");
+    }
 }

@@ -111,6 +111,17 @@ fn errors_go_to_stderr_with_nonzero_exit() {
         assert!(!err.contains("panicked"), "{err}");
     }
     assert!(!tmp("x").exists() && !tmp("y").exists(), "failed packs leave no file behind");
+    // A training device that is unknown, or not in this build, is refused before any work.
+    let mut devices = vec![("gpu", "unknown training device `gpu`: use cpu, cuda, cuda:N (GPU index) or wgpu")];
+    if cfg!(not(feature = "cuda")) {
+        devices.push(("cuda:1", "training on cuda:1 needs a build with the `cuda` feature"));
+    }
+    for (device, says) in devices {
+        let out =
+            bin().args(["distill", "--teacher"]).arg(tiny()).args(["--corpus", "/nonexistent", "--device", device, "--out"]).arg(tmp("d")).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{device}: {err}");
+    }
 }
 
 #[test]

@@ -16,9 +16,74 @@ use crate::distill::{distill, trainee, CheckpointState, Corpus, DistillConfig, E
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Encoder};
 
-/// Where a training job keeps its state, and how it is watched.
+/// Where training runs. The training code is the same on every device (burn's tensors
+/// dispatch to the backend the device belongs to); the GPU backends are compiled in with the
+/// crate's `cuda` and `wgpu` features.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TrainDevice {
+    /// burn's Flex CPU backend, multi-threaded through rayon's global pool.
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through CUDA, by index (feature `cuda`).
+    Cuda(usize),
+    /// The best GPU wgpu finds (Vulkan, Metal, DX12; `CUBECL_WGPU_DEFAULT_DEVICE` overrides the
+    /// choice) (feature `wgpu`).
+    Wgpu,
+}
+
+impl std::str::FromStr for TrainDevice {
+    type Err = CompressError;
+    /// `cpu`, `cuda`, `cuda:N` or `wgpu`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || CompressError::InvalidArgument(format!("unknown training device `{s}`: use cpu, cuda, cuda:N (GPU index) or wgpu"));
+        match s {
+            "cpu" => Ok(TrainDevice::Cpu),
+            "cuda" => Ok(TrainDevice::Cuda(0)),
+            "wgpu" => Ok(TrainDevice::Wgpu),
+            _ => s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(TrainDevice::Cuda).ok_or_else(bad),
+        }
+    }
+}
+
+impl std::fmt::Display for TrainDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainDevice::Cpu => f.write_str("cpu"),
+            TrainDevice::Cuda(i) => write!(f, "cuda:{i}"),
+            TrainDevice::Wgpu => f.write_str("wgpu"),
+        }
+    }
+}
+
+impl TrainDevice {
+    /// The burn device (without autodiff), or an error that says which feature the build lacks.
+    pub fn device(self) -> Result<Device> {
+        #[cfg(not(all(feature = "cuda", feature = "wgpu")))]
+        let missing = |feature: &str| {
+            CompressError::InvalidArgument(format!(
+                "training on {self} needs a build with the `{feature}` feature (cargo build --release -p bertling-cli --features {feature})"
+            ))
+        };
+        match self {
+            TrainDevice::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "cuda")]
+            TrainDevice::Cuda(i) => Ok(Device::cuda(i)),
+            #[cfg(not(feature = "cuda"))]
+            TrainDevice::Cuda(_) => Err(missing("cuda")),
+            #[cfg(feature = "wgpu")]
+            TrainDevice::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(not(feature = "wgpu"))]
+            TrainDevice::Wgpu => Err(missing("wgpu")),
+        }
+    }
+}
+
+/// Where a training job runs and keeps its state, and how it is watched.
 #[derive(Clone, Debug, Default)]
 pub struct RunFiles<'a> {
+    /// The device the job trains on (checkpoints move between devices: a run may resume on
+    /// another one).
+    pub device: TrainDevice,
     /// Checkpoint directory.
     pub checkpoint: Option<&'a Path>,
     /// Continue from the checkpoint there (otherwise an existing checkpoint is an error).
@@ -90,10 +155,10 @@ fn train(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(Encoder, Finished)> {
     check_resume(files)?;
-    let plain = Device::flex();
+    let plain = files.device.device()?;
     let device = plain.clone().autodiff();
     let teacher_enc = encoder_from_data(teacher, &plain)?;
-    let t = trainee(student, &teacher_enc, cfg, &device)?;
+    let t = trainee(student.to_device(&plain), &teacher_enc, cfg, &device)?;
     let mut corpus = Corpus::open(corpus, &teacher.tokenizer_json, cfg.max_len.min(teacher.spec.max_seq_len))?;
     let mut log = open_log(files)?;
     let eval = files

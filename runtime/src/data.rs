@@ -163,7 +163,11 @@ impl ModelData {
                         return Err(Error::tensor(&t.name, format!("contains the non-finite value {bad}")));
                     }
                 }
-                (TensorData::F16 { .. }, None) => {}
+                (TensorData::F16 { data, .. }, None) => {
+                    if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
+                        return Err(Error::tensor(&t.name, format!("contains the non-finite value {bad}")));
+                    }
+                }
             }
         }
         if self.tensors.len() != expected.len() {

@@ -323,6 +323,20 @@ fn bad_packages_are_clear_errors() {
         let err = write_package(&m).unwrap_err();
         assert!(err.to_string().contains(says), "{err}");
     }
+    // Non-finite float weights, stored as f32 or as f16.
+    for (half, bad) in [(false, f32::NAN), (true, f32::INFINITY)] {
+        let mut m = hetero(5);
+        let t = m.tensors.get_mut("embeddings.ln.bias").unwrap();
+        let mut v = t.to_f32();
+        v[1] = bad;
+        *t = if half {
+            TensorData::F16 { shape: t.shape(), data: v.iter().map(|&x| half::f16::from_f32(x)).collect() }
+        } else {
+            TensorData::F32 { shape: t.shape(), data: v }
+        };
+        let err = write_package(&m).unwrap_err();
+        assert!(err.to_string().contains("embeddings.ln.bias") && err.to_string().contains("non-finite"), "{err}");
+    }
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     assert!(read_package(&garbage).is_err());
     assert!(Model::from_package_bytes(&garbage, &LoadOptions::default()).is_err());
