@@ -216,8 +216,10 @@ struct TrainArgs {
     accumulation: usize,
     #[arg(long, default_value_t = 1e-4)]
     lr: f64,
-    #[arg(long, default_value_t = 100)]
-    warmup: usize,
+    /// Warm-up steps (linear from 0 to --lr, then linear decay to 0 at the last step).
+    /// Default: a tenth of the steps, at most 100.
+    #[arg(long)]
+    warmup: Option<usize>,
     #[arg(long, default_value_t = 0.01)]
     weight_decay: f32,
     /// Tokens per training sentence.
@@ -721,7 +723,7 @@ impl TrainArgs {
             batch_size: self.batch,
             accumulation: self.accumulation,
             lr: self.lr,
-            warmup: self.warmup.min(self.steps),
+            warmup: self.warmup.unwrap_or(DistillConfig::default_warmup(self.steps)).min(self.steps),
             weight_decay: self.weight_decay,
             max_len: self.max_len,
             seed: self.seed,
@@ -931,7 +933,9 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
     let quant = a.quant.plan(a.bits.first().copied().unwrap_or(8))?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = if a.teacher_only { None } else { Some((student_shape(&teacher, &a.student)?, a.student.init.clone())) };
-    let plan = CompressPlan { student, bits: a.bits.clone(), quant, train, quant_steps: a.quant_steps };
+    // Without --warmup, the KDLSQ runs warm up over a tenth of their own steps.
+    let quant_warmup = a.quant_steps.map(|q| a.train.warmup.unwrap_or(DistillConfig::default_warmup(q)));
+    let plan = CompressPlan { student, bits: a.bits.clone(), quant, train, quant_steps: a.quant_steps, quant_warmup };
     let texts = read_texts(a.train.eval_texts.as_deref().unwrap_or(&a.corpus), 500.max(a.train.eval_size))?;
     let train_texts = a.train.eval_texts(&a.corpus)?;
     type Printer = Box<dyn FnMut(&Progress)>;

@@ -254,6 +254,9 @@ pub struct CompressPlan {
     pub train: DistillConfig,
     /// Steps of each KDLSQ run when they differ from the distillation's.
     pub quant_steps: Option<usize>,
+    /// Warm-up steps of each KDLSQ run when they differ from the distillation's (at most its
+    /// steps in any case).
+    pub quant_warmup: Option<usize>,
 }
 
 /// One package of a compress run and how it measures up.
@@ -359,7 +362,7 @@ pub fn compress(
         // hidden state and attention map is compared directly, without fresh projections.
         let cfg = DistillConfig {
             steps: plan.quant_steps.unwrap_or(plan.train.steps),
-            warmup: plan.train.warmup.min(plan.quant_steps.unwrap_or(usize::MAX)),
+            warmup: plan.quant_warmup.unwrap_or(plan.train.warmup).min(plan.quant_steps.unwrap_or(usize::MAX)),
             ..plan.train.clone()
         };
         let out = kdlsq(&base, &base, &q, corpus, &cfg, &run, &mut |p| progress(&stage, p))?;

@@ -99,6 +99,19 @@ fn layer_maps() {
     assert!("x,1".parse::<LayerMap>().is_err());
 }
 
+/// Linear warm-up to the peak, then linear decay to zero after the last step (closed form).
+#[test]
+fn learning_rate_schedule() {
+    let cfg = DistillConfig { steps: 10, warmup: 2, lr: 1.0, ..Default::default() };
+    let lrs: Vec<f64> = (0..10).map(|s| cfg.lr_at(s)).collect();
+    let want = [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125];
+    assert!(lrs.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{lrs:?}");
+    let no_warmup = DistillConfig { warmup: 0, ..cfg };
+    assert_eq!(no_warmup.lr_at(0), 1.0);
+    assert_eq!(no_warmup.lr_at(9), 0.1);
+    assert_eq!([5, 20, 999, 2000].map(DistillConfig::default_warmup), [0, 2, 99, 100]);
+}
+
 fn config(steps: usize) -> DistillConfig {
     DistillConfig { steps, batch_size: 8, accumulation: 2, lr: 3e-3, warmup: 3, max_len: 32, checkpoint_every: 4, ..Default::default() }
 }
