@@ -613,7 +613,7 @@ fn demo(path: &PathBuf, threads: Option<usize>, backend: &str) -> Result<()> {
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let info = model.info();
     println!(
-        "model {} : {:.1} M parameters, {:.1} MB, matrix bits {:?}, loaded in {load_ms:.0} ms",
+        "model {} : {:.1} M parameters, {:.1} MB of weights in memory, matrix bits {:?}, loaded in {load_ms:.0} ms",
         path.display(),
         info.parameters as f64 / 1e6,
         info.bytes as f64 / 1e6,
