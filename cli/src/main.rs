@@ -236,7 +236,7 @@ struct TrainArgs {
     /// Train on cpu, cuda, cuda:N or wgpu (the GPU ones need a build with `--features cuda` or
     /// `--features wgpu`). A checkpoint may be resumed on another device.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: TrainDevice,
     /// Checkpoint directory (a killed run continues from it with --resume).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -717,7 +717,7 @@ impl TrainArgs {
             rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| CliError::Usage(format!("--threads: {e}")))?;
         }
         // A device this build cannot train on is an error before any work starts.
-        self.device.parse::<TrainDevice>()?.device()?;
+        self.device.device()?;
         Ok(DistillConfig {
             steps: self.steps,
             batch_size: self.batch,
@@ -741,16 +741,16 @@ impl TrainArgs {
         Ok(read_texts(self.eval_texts.as_deref().unwrap_or(corpus), self.eval_size)?)
     }
 
-    fn files<'a>(&'a self, eval_texts: &'a [String]) -> Result<RunFiles<'a>> {
-        Ok(RunFiles {
-            device: self.device.parse()?,
+    fn files<'a>(&'a self, eval_texts: &'a [String]) -> RunFiles<'a> {
+        RunFiles {
+            device: self.device,
             checkpoint: self.checkpoint.as_deref(),
             resume: self.resume,
             log: self.log.as_deref(),
             eval_texts: Some(eval_texts),
             eval_every: self.eval_every,
             stop_after: self.stop_after,
-        })
+        }
     }
 
     /// --stop-after only makes sense with a checkpoint to continue from.
@@ -848,7 +848,7 @@ fn distill_cmd(a: &DistillArgs) -> Result<()> {
     let init = init_named(&a.student.init, &teacher, &a.corpus, cfg.max_len)?;
     let student = extract(&teacher, &shape, &init, cfg.seed)?;
     let texts = a.train.eval_texts(&a.corpus)?;
-    let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(&texts)?, &mut progress_printer("distill"))?;
+    let out = distill_student(&teacher, &student, &a.corpus, &cfg, &a.train.files(&texts), &mut progress_printer("distill"))?;
     let bytes = write_package_file(&out, &a.out)?;
     eprintln!("wrote {} ({:.1} MB, {:.1} M parameters)", a.out.display(), bytes as f64 / 1e6, out.parameters() as f64 / 1e6);
     Ok(())
@@ -869,7 +869,7 @@ fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
         "teacher" => &teacher,
         other => return Err(CliError::Usage(format!("--reference {other}: use student or teacher"))),
     };
-    let out = kdlsq(reference, &student, &plan, &a.corpus, &cfg, &a.train.files(&texts)?, &mut progress_printer("kdlsq"))?;
+    let out = kdlsq(reference, &student, &plan, &a.corpus, &cfg, &a.train.files(&texts), &mut progress_printer("kdlsq"))?;
     let bytes = write_package_file(&out, &a.out)?;
     eprintln!("wrote {} ({:.1} MB, {}-bit)", a.out.display(), bytes as f64 / 1e6, a.bits);
     Ok(())
@@ -948,7 +948,7 @@ fn compress_cmd(a: &CompressArgs) -> Result<()> {
         &plan,
         &texts,
         a.stsb.as_deref(),
-        &a.train.files(&train_texts)?,
+        &a.train.files(&train_texts),
         &mut |stage, p| {
             let print = printers.entry(stage.to_string()).or_insert_with(|| Box::new(progress_printer_named(stage.to_string())));
             print(p)
