@@ -30,8 +30,12 @@ pub enum Error {
     #[error("not a valid safetensors container ({what}): {detail}. The file may be truncated or not a model file")]
     Container { what: String, detail: String },
 
-    #[error("this bertling package has format version {found}; this build reads version {supported}. Upgrade bertling or re-export the package")]
+    #[error("format version {found} is not supported; this build reads format versions up to {supported}. Upgrade bertling or re-export the file")]
     UnsupportedVersion { found: String, supported: u32 },
+
+    /// The package's bytes differ from what its writer wrote (its checksum does not match).
+    #[error("the package is damaged ({0}): re-download or re-export it")]
+    Damaged(String),
 
     #[error("invalid model package: {0}")]
     Package(String),
@@ -93,7 +97,8 @@ impl Error {
             | Error::Container { .. }
             | Error::Package(_)
             | Error::Tensor { .. }
-            | Error::Tokenizer(_) => ErrorKind::InvalidModel,
+            | Error::Tokenizer(_)
+            | Error::Damaged(_) => ErrorKind::InvalidModel,
             Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::NoClassificationHead => ErrorKind::NoClassificationHead,

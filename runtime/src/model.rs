@@ -428,7 +428,9 @@ pub struct TextTokenizer {
 
 impl TextTokenizer {
     pub fn new(tokenizer_json: &str, max_len: usize) -> Result<TextTokenizer> {
-        let mut inner = Tokenizer::from_bytes(tokenizer_json.as_bytes()).map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
+        // A damaged tokenizer.json can make the tokenizers crate panic while parsing it.
+        let mut inner = guard("cannot parse tokenizer.json", || Tokenizer::from_bytes(tokenizer_json.as_bytes()))?
+            .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
         inner.with_padding(None);
         inner
             .with_truncation(Some(TruncationParams {
@@ -446,7 +448,7 @@ impl TextTokenizer {
         texts
             .iter()
             .map(|t| {
-                let enc = self.inner.encode(*t, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+                let enc = guard("cannot tokenize the text", || self.inner.encode(*t, true))?.map_err(|e| Error::Tokenizer(e.to_string()))?;
                 Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
             })
             .collect()
@@ -458,8 +460,8 @@ impl TextTokenizer {
         pairs
             .iter()
             .map(|&(a, b)| {
-                let enc =
-                    if b.is_empty() { self.inner.encode(a, true) } else { self.inner.encode((a, b), true) }.map_err(|e| Error::Tokenizer(e.to_string()))?;
+                let enc = guard("cannot tokenize the text pair", || if b.is_empty() { self.inner.encode(a, true) } else { self.inner.encode((a, b), true) })?
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
                 Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
             })
             .collect()
@@ -492,6 +494,36 @@ impl Engine {
             }
         }
     }
+}
+
+thread_local! {
+    /// Set while this thread runs tokenizer code whose panics are caught and reported as errors.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs tokenizer code, turning a panic inside the tokenizers crate (a damaged tokenizer.json
+/// can cause one) into `Error::Tokenizer`: a panic must never cross the runtime's API, and
+/// through FFI it would abort the app. The panic's message is kept off stderr by a panic hook
+/// that defers to the previous one for every other panic. Needs `panic = "unwind"`.
+fn guard<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET_PANICS.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANICS.with(|q| q.set(was));
+    result.map_err(|payload| {
+        let why = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_default();
+        Error::Tokenizer(format!(
+            "{what}: the tokenizer failed internally ({why}); tokenizer.json is damaged or unsupported: re-download or re-export the model"
+        ))
+    })
 }
 
 /// Reads model data from a package file or (with the `hf` feature) a Hugging Face directory.
