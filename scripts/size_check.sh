@@ -25,7 +25,8 @@ targets="${SIZE_TARGETS:-x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu}"
 : "${LIMIT_AARCH64_CPU_MB:=4}" "${LIMIT_AARCH64_GPU_MB:=10}"
 export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
-command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
+command -v cargo >/dev/null \
+  || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
 
 if [[ " $targets " == *" aarch64-unknown-linux-gnu "* ]]; then
   need=()
@@ -44,7 +45,8 @@ if [[ " $targets " == *" aarch64-unknown-linux-gnu "* ]]; then
 fi
 for t in $targets; do
   if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
-    command -v rustup >/dev/null || { echo "error: rustup is needed to add the $t target" >&2; exit 1; }
+    command -v rustup >/dev/null \
+      || { echo "error: rustup is needed to add the $t target" >&2; exit 1; }
     rustup target add "$t"
   fi
 done
@@ -58,7 +60,7 @@ mkdir -p "$keep"
 rows=()
 fail=0
 for t in $targets; do
-  strip=strip
+  strip="strip"
   [ "$t" = aarch64-unknown-linux-gnu ] && strip=aarch64-linux-gnu-strip
   [ "$t" = x86_64-unknown-linux-gnu ] || [ "$t" = aarch64-unknown-linux-gnu ] \
     || { echo "error: no strip known for target $t" >&2; exit 1; }
@@ -70,7 +72,8 @@ for t in $targets; do
     cargo build --locked --manifest-path "$manifest" --profile "$profile" --target "$t" \
       -p "$package" --lib "${flags[@]}" 2>&1
     built="$CARGO_TARGET_DIR/$t/$outdir/$libfile"
-    [ -f "$built" ] || { echo "error: $built was not built; is $package a cdylib named $libfile?" >&2; exit 1; }
+    [ -f "$built" ] \
+      || { echo "error: $built was not built; is $package a cdylib named $libfile?" >&2; exit 1; }
     # Keep a stripped copy per configuration: the next build overwrites the same file.
     out="$keep/$t-$c-$libfile"
     cp "$built" "$out"
@@ -79,7 +82,8 @@ for t in $targets; do
     var="LIMIT_$(echo "${t%%-*}_$c" | tr '[:lower:]' '[:upper:]')_MB"
     limit="${!var:-}"
     verdict=ok
-    if [ -n "$limit" ] && [ "$bytes" -gt "$(awk -v l="$limit" 'BEGIN { printf "%d", l * 1000000 }')" ]; then
+    max=$(awk -v l="${limit:-0}" 'BEGIN { printf "%d", l * 1000000 }')
+    if [ -n "$limit" ] && [ "$bytes" -gt "$max" ]; then
       verdict="OVER LIMIT"; fail=1
     fi
     rows+=("$(printf '%-28s %-4s %10s %8.2f %9s  %s' "$t" "$c" "$bytes" \
@@ -92,4 +96,5 @@ echo
 echo "== stripped $libfile ($package, profile $profile; copies in $keep)"
 printf '%-28s %-4s %10s %8s %9s  %s\n' target conf bytes MB limit_MB verdict
 printf '%s\n' "${rows[@]}"
-[ "$fail" = 0 ] || { echo "error: a build exceeds its size limit (see the table above)" >&2; exit 1; }
+[ "$fail" = 0 ] \
+  || { echo "error: a build exceeds its size limit (see the table above)" >&2; exit 1; }

@@ -22,13 +22,16 @@ sysroot=/usr/aarch64-linux-gnu
 #   features=(--no-default-features --features hf)
 features=()
 
-command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "error: python3 (with pip) is needed to fetch the test model" >&2; exit 1; }
+command -v cargo >/dev/null \
+  || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
+command -v python3 >/dev/null \
+  || { echo "error: python3 (with pip) is needed to fetch the test model" >&2; exit 1; }
 
 need=()
 command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
-[ -f "$sysroot/lib/crt1.o" ] && [ -f "$sysroot/lib/ld-linux-aarch64.so.1" ] || need+=(libc6-dev-arm64-cross)
+[ -f "$sysroot/lib/crt1.o" ] && [ -f "$sysroot/lib/ld-linux-aarch64.so.1" ] \
+  || need+=(libc6-dev-arm64-cross)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
@@ -36,7 +39,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
-  command -v rustup >/dev/null || { echo "error: rustup is needed to add the $target target" >&2; exit 1; }
+  command -v rustup >/dev/null \
+    || { echo "error: rustup is needed to add the $target target" >&2; exit 1; }
   echo "== rustup target add $target"
   rustup target add "$target"
 fi
@@ -46,7 +50,9 @@ fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
-runner() { export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu $1 -L $sysroot"; }
+runner() {
+  export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu $1 -L $sysroot"
+}
 
 echo "== test model"
 BERTLING_TEST_MODEL=$("$root/scripts/fetch_model.sh")
