@@ -17,10 +17,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
 target=aarch64-unknown-linux-gnu
 sysroot=/usr/aarch64-linux-gnu
 
-# The runtime's features for this build. Once bertling-runtime has `gpu` and `hf` features,
-# make it CPU-only (no wgpu to compile) with:
-#   features=(--no-default-features --features hf)
-features=()
+# The CPU-only runtime (no wgpu to compile, nothing to run it on under qemu), with Hugging Face
+# directories for the tests that load all-MiniLM-L6-v2.
+features=(--no-default-features --features hf)
 
 command -v cargo >/dev/null \
   || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }

@@ -25,11 +25,11 @@ if ! diff -u bindings/c/include/bertling.h "$work/bertling.h"; then
 fi
 
 echo "== build (libbertling: $arch)"
-cargo build -q -p bertling-runtime --example binding_fixtures
+cargo build --locked -q -p bertling-runtime --example binding_fixtures
 case $arch in
   host | host-cpu)
     if [ "$arch" = host ]; then features=gpu; flags=(); else features=cpu; flags=(--no-default-features); fi
-    cargo build -q -p bertling-c "${flags[@]}"
+    cargo build --locked -q -p bertling-c "${flags[@]}"
     build=$target_dir/debug; cc=gcc; plain=(env)
     run=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
          --errors-for-leak-kinds=definite,indirect --track-origins=yes)
@@ -37,7 +37,7 @@ case $arch in
   aarch64)
     triple=aarch64-unknown-linux-gnu
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-    cargo build -q -p bertling-c --release --no-default-features --target $triple
+    cargo build --locked -q -p bertling-c --release --no-default-features --target $triple
     build=$target_dir/$triple/release; cc=aarch64-linux-gnu-gcc; features=cpu
     run=(qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu); plain=("${run[@]}")
     ;;
