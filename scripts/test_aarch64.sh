@@ -60,13 +60,13 @@ export BERTLING_TEST_MODEL
 cargo_test=(cargo test --locked --target "$target" -p bertling-runtime "${features[@]}")
 SECONDS=0
 echo "== cross-build (${features[*]:-default features})"
-"${cargo_test[@]}" --lib --test tiny --test minilm --no-run 2>&1
+"${cargo_test[@]}" --lib --test tiny --test api --test minilm --no-run 2>&1
 echo "   cross-build: ${SECONDS}s"
 
 SECONDS=0
 echo "== tests under qemu-aarch64 -cpu max"
 runner max
-"${cargo_test[@]}" --lib --test tiny 2>&1
+"${cargo_test[@]}" --lib --test tiny --test api 2>&1
 # One pass of all-MiniLM-L6-v2 over the golden texts takes ~3.5 min under qemu on 2 cores, and
 # the whole file makes ~12 (~40 min): by default run the check of every layer against PyTorch
 # (and the tokenizer); BERTLING_AARCH64_ALL=1 runs every minilm test.
@@ -81,5 +81,5 @@ echo "   -cpu max: ${SECONDS}s"
 SECONDS=0
 echo "== unit tests and tiny under qemu-aarch64 -cpu cortex-a53 (ARMv8.0)"
 runner cortex-a53
-"${cargo_test[@]}" --lib --test tiny 2>&1
+"${cargo_test[@]}" --lib --test tiny --test api 2>&1
 echo "   -cpu cortex-a53: ${SECONDS}s"
