@@ -60,7 +60,7 @@ done
 status=0
 if wants kotlin; then
   echo "== Kotlin (JVM)"
-  "$KOTLINC" -nowarn -cp "$JNA_JAR" -d "$work/kotlin/test.jar" \
+  "$KOTLINC" -nowarn -include-runtime -cp "$JNA_JAR" -d "$work/kotlin/test.jar" \
     "$work/kotlin/dev/bertling/bertling_uniffi.kt" "$here/tests/kotlin/BindingTest.kt" 2>&1 | grep -v '^info:' || true
   [ -f "$work/kotlin/test.jar" ] || { echo "kotlinc failed" >&2; exit 1; }
   java -Djna.nosys=false -Djna.library.path="$work/lib" -cp "$JNA_JAR:$work/kotlin/test.jar" BindingTestKt \

@@ -412,3 +412,43 @@ fn profiler(backend: Backend, threads: usize) -> Result<Profiler> {
         Backend::Auto => GpuContext::new(AdapterChoice::HardwareOnly).map(gpu).or_else(|_| cpu()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_internal_with_its_message() {
+        let e = guard::<()>(|| panic!("boom {}", 42)).unwrap_err();
+        assert!(matches!(&e, BertlingError::Internal(m) if m.contains("boom 42")), "{e:?}");
+        let e = guard::<()>(|| std::panic::panic_any(7u8)).unwrap_err();
+        assert!(matches!(e, BertlingError::Internal(_)));
+        assert_eq!(guard(|| Ok(3)).unwrap(), 3);
+    }
+
+    #[test]
+    fn errors_keep_their_kind_and_message() {
+        let missing =
+            BertlingModel::from_file("/nonexistent/x.bertling".into(), LoadOptions::default());
+        assert!(
+            matches!(&missing, Err(BertlingError::Io(m)) if m.contains("/nonexistent/x.bertling"))
+        );
+        let garbage = BertlingModel::from_bytes(b"not a model".to_vec(), LoadOptions::default());
+        assert!(matches!(garbage, Err(BertlingError::InvalidModel(_))));
+        let threads = LoadOptions { backend: None, threads: -2 }.to_runtime();
+        assert!(matches!(threads, Err(BertlingError::InvalidArgument(_))));
+        assert!(matches!(
+            cosine_similarity(vec![1.0], vec![]),
+            Err(BertlingError::InvalidArgument(_))
+        ));
+        assert!((cosine_similarity(vec![3.0, 4.0], vec![4.0, 3.0]).unwrap() - 0.96).abs() < 1e-6);
+    }
+
+    #[test]
+    fn profile_rejects_bad_configurations_before_measuring() {
+        let bad = |r: Result<String>| matches!(r, Err(BertlingError::InvalidArgument(_)));
+        assert!(bad(profile_latency_table(Backend::Cpu, vec![], vec![300], 0, vec![], 1, 1, 1)));
+        assert!(bad(profile_latency_table(Backend::Cpu, vec![-64], vec![], 0, vec![], 1, 1, 1)));
+        assert!(bad(profile_latency_table(Backend::Cpu, vec![64], vec![4], 0, vec![8], 1, 0, 1)));
+    }
+}
