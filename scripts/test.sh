@@ -18,6 +18,8 @@ ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || need+=(mesa-vulkan-
 ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || need+=(libvulkan1)
 ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || need+=(libegl1)
 ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1 || need+=(libgl1-mesa-dri)
+# The C ABI's tests: valgrind, the header generator, pkg-config.
+for tool in valgrind cbindgen pkg-config; do command -v $tool >/dev/null || need+=($tool); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
@@ -42,3 +44,6 @@ echo "== GPU tests on GL (llvmpipe)"
 # time: wgpu's GL backend serialises every call through one EGL context lock that gives up
 # after 6 s, which parallel tests on a loaded 2-core machine can exceed (seen in CI here).
 WGPU_BACKEND=gl cargo test --workspace --locked "${features[@]}" --test gpu -- --test-threads=1 2>&1
+
+echo "== C ABI (bindings/c: header, pkg-config, C programs under valgrind)"
+bash "$root/bindings/c/tests/run.sh" host 2>&1

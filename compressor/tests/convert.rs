@@ -37,7 +37,7 @@ fn rng_vec(seed: &mut u64, n: usize, scale: f32) -> Vec<f32> {
 /// A random student with every block kind and changing widths.
 fn hetero(seed: u64) -> ModelData {
     let spec = ModelSpec {
-        format_version: 1,
+        format_version: bertling_runtime::spec::FORMAT_VERSION,
         embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 64, type_vocab_size: 2, width: 32 },
         blocks: vec![
             BlockSpec::Attention { width: 32, heads: 2, head_dim: 8 },

@@ -57,7 +57,7 @@ fn write_corpus() -> PathBuf {
 /// A randomly initialised one-layer student, narrower than the teacher (24 vs 32).
 fn small_student(seed: u64) -> ModelData {
     let spec = ModelSpec {
-        format_version: 1,
+        format_version: bertling_runtime::spec::FORMAT_VERSION,
         embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 64, type_vocab_size: 2, width: 24 },
         blocks: vec![BlockSpec::Attention { width: 24, heads: 2, head_dim: 12 }, BlockSpec::FeedForward { width: 24, inner: 48 }],
         layer_norm_eps: 1e-12,

@@ -30,8 +30,12 @@ pub enum Error {
     #[error("not a valid safetensors container ({what}): {detail}. The file may be truncated or not a model file")]
     Container { what: String, detail: String },
 
-    #[error("this bertling package has format version {found}; this build reads version {supported}. Upgrade bertling or re-export the package")]
+    #[error("format version {found} is not supported; this build reads format versions up to {supported}. Upgrade bertling or re-export the file")]
     UnsupportedVersion { found: String, supported: u32 },
+
+    /// The package's bytes differ from what its writer wrote (its checksum does not match).
+    #[error("the package is damaged ({0}): re-download or re-export it")]
+    Damaged(String),
 
     #[error("invalid model package: {0}")]
     Package(String),
@@ -53,9 +57,57 @@ pub enum Error {
 
     #[error("cannot start the runtime's worker threads: {0}")]
     Threads(String),
+
+    #[error("the call was cancelled (Model::cancel) before it finished; its results were discarded")]
+    Cancelled,
+}
+
+/// What kind of failure an [`Error`] is: a stable classification that the C, Kotlin and Swift
+/// bindings map to their status codes and exception classes. New kinds may be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file could not be read (missing, permissions, I/O error).
+    Io,
+    /// The model is not a valid package or model directory: damaged, truncated, inconsistent.
+    InvalidModel,
+    /// The package was written by a newer (or unknown) format version.
+    UnsupportedVersion,
+    /// Classification was asked of a model without a classification head.
+    NoClassificationHead,
+    /// An argument was out of range (threads, token ids, input lengths, backend names...).
+    InvalidArgument,
+    /// The GPU backend failed or is not available.
+    Gpu,
+    /// The call was cancelled.
+    Cancelled,
+    /// A failure inside the runtime or its environment (threads could not start, a caught
+    /// panic in a binding): a bug to report.
+    Internal,
 }
 
 impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::UnknownModelPath { .. }
+            | Error::HfModel { .. }
+            | Error::Json { .. }
+            | Error::Container { .. }
+            | Error::Package(_)
+            | Error::Tensor { .. }
+            | Error::Tokenizer(_)
+            | Error::Damaged(_) => ErrorKind::InvalidModel,
+            Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::NoClassificationHead => ErrorKind::NoClassificationHead,
+            Error::Gpu(_) => ErrorKind::Gpu,
+            Error::Threads(_) => ErrorKind::Internal,
+            Error::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

@@ -1,17 +1,21 @@
-//! The public model API: load, tokenize, embed, classify, inspect.
+//! The public model API: load, tokenize, embed, classify, inspect, cancel.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "gpu")]
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use std::sync::{Arc, Mutex};
-
 use crate::cpu::{Encoder, Input, Team};
 use crate::data::ModelData;
 use crate::error::{Error, Result};
-use crate::gpu::{AdapterChoice, GpuContext, GpuEncoder, GpuOptions, Want};
+#[cfg(feature = "gpu")]
+use crate::gpu::{AdapterChoice, GpuContext, GpuEncoder};
+#[cfg(feature = "hf")]
 use crate::hf::{load_hf, load_hf_dir, HfFiles};
+use crate::options::GpuOptions;
 use crate::package::{looks_like_package, read_package};
 use crate::spec::{BlockSpec, ModelSpec};
 
@@ -22,9 +26,10 @@ pub enum Backend {
     #[default]
     Cpu,
     /// The wgpu backend on the best adapter of the backends `WGPU_BACKEND` allows (software
-    /// adapters such as lavapipe included).
+    /// adapters such as lavapipe included). Needs the `gpu` feature.
     Wgpu,
-    /// A hardware GPU through wgpu when there is one, else the CPU.
+    /// A hardware GPU through wgpu when there is one (and the `gpu` feature is built), else
+    /// the CPU.
     Auto,
 }
 
@@ -40,7 +45,23 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// Which result a forward pass reads back.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    Pooled,
+    Tokens,
+    Logits,
+    Hidden,
+}
+
+/// Tokens per CPU forward pass: a call over many texts runs in batches of about this many
+/// tokens, which bounds its memory and lets it be cancelled between batches. Batches are
+/// ragged (never padded), so the split does not change any result.
+const BATCH_TOKENS: usize = 4096;
+
 /// One GPU device per process, shared by every model on it.
+#[cfg(feature = "gpu")]
 fn shared_gpu(choice: AdapterChoice) -> Result<Arc<GpuContext>> {
     static CONTEXTS: Mutex<Vec<(AdapterChoice, Arc<GpuContext>)>> = Mutex::new(Vec::new());
     let mut all = CONTEXTS.lock().unwrap_or_else(|p| p.into_inner());
@@ -56,7 +77,11 @@ fn shared_gpu(choice: AdapterChoice) -> Result<Arc<GpuContext>> {
 }
 
 enum Engine {
-    Cpu { encoder: Box<Encoder>, team: Team },
+    Cpu {
+        encoder: Box<Encoder>,
+        team: Team,
+    },
+    #[cfg(feature = "gpu")]
     Gpu(Box<GpuEncoder>),
 }
 
@@ -111,6 +136,8 @@ pub struct Model {
     tokenizer: TextTokenizer,
     threads: usize,
     info: ModelInfo,
+    /// Bumped by [`Model::cancel`]; a call stops when it sees a value other than its start's.
+    cancel_epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for Model {
@@ -120,22 +147,24 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Loads a bertling package file or a Hugging Face BERT directory.
+    /// Loads a bertling package file or (with the `hf` feature) a Hugging Face BERT directory.
     pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
         Model::from_data(load_model_data(path.as_ref())?, options)
     }
 
-    /// Loads a bertling package held in memory (apps that ship the model as an asset).
+    /// Loads a bertling package held in memory (apps that ship the model as an asset). The
+    /// weights are copied once out of `bytes`, which the caller may drop afterwards.
     pub fn from_package_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
         Model::from_data(read_package(bytes)?, options)
     }
 
     /// Loads a Hugging Face BERT model from its files held in memory.
+    #[cfg(feature = "hf")]
     pub fn from_hf_files(files: &HfFiles, options: &LoadOptions) -> Result<Model> {
         Model::from_data(load_hf(files)?, options)
     }
 
-    /// Builds a model from model data.
+    /// Builds a model from model data, taking its weights over.
     pub fn from_data(data: ModelData, options: &LoadOptions) -> Result<Model> {
         data.validate()?;
         let tokenizer = TextTokenizer::new(&data.tokenizer_json, data.spec.max_seq_len)?;
@@ -143,14 +172,6 @@ impl Model {
             Some(0) => return Err(Error::InvalidArgument("threads must be at least 1".into())),
             Some(n) => n,
             None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        };
-        let engine = match options.backend {
-            Backend::Cpu => Engine::Cpu { encoder: Box::new(Encoder::new(&data)?), team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
-            Backend::Wgpu => Engine::Gpu(Box::new(GpuEncoder::new(shared_gpu(AdapterChoice::Any)?, &data, &options.gpu)?)),
-            Backend::Auto => match shared_gpu(AdapterChoice::HardwareOnly).and_then(|ctx| GpuEncoder::new(ctx, &data, &options.gpu)) {
-                Ok(gpu) => Engine::Gpu(Box::new(gpu)),
-                Err(_) => Engine::Cpu { encoder: Box::new(Encoder::new(&data)?), team: Team::new(threads).map_err(|e| Error::Threads(e.to_string()))? },
-            },
         };
         let bits = |role| {
             let mut b: Vec<u8> = data.spec.expected_tensors().iter().filter(|t| t.role == role).map(|t| data.tensors[&t.name].bits()).collect();
@@ -169,7 +190,15 @@ impl Model {
             labels: data.spec.head.as_ref().map(|h| h.labels.clone()),
             spec: data.spec.clone(),
         };
-        Ok(Model { engine, tokenizer, threads, info })
+        let engine = Engine::new(data, options.backend, threads, &options.gpu)?;
+        Ok(Model { engine, tokenizer, threads, info, cancel_epoch: AtomicU64::new(0) })
+    }
+
+    /// Cancels every call running on this model at this moment, from any thread: each returns
+    /// [`Error::Cancelled`] at its next check (between blocks on the CPU, between batches on
+    /// either backend). Calls started afterwards run normally.
+    pub fn cancel(&self) {
+        self.cancel_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Model summary.
@@ -186,11 +215,13 @@ impl Model {
     pub fn device(&self) -> String {
         match &self.engine {
             Engine::Cpu { .. } => format!("cpu ({} threads)", self.threads),
+            #[cfg(feature = "gpu")]
             Engine::Gpu(g) => format!("wgpu: {}", g.context().describe()),
         }
     }
 
     /// The GPU encoder, when the model runs on the wgpu backend.
+    #[cfg(feature = "gpu")]
     pub fn gpu(&self) -> Option<&GpuEncoder> {
         match &self.engine {
             Engine::Gpu(g) => Some(g),
@@ -229,76 +260,92 @@ impl Model {
 
     /// Runs the model and returns, per input, what `want` asks for: the pooled vector, the
     /// logits, the final token states (`tokens × width`) or the hidden states (embedding
-    /// output then every block's output, concatenated).
+    /// output then every block's output, concatenated). Inputs run in batches; [`Model::cancel`]
+    /// stops the call between batches and between blocks.
     fn run(&self, inputs: &[Input], want: Want) -> Result<Vec<Vec<f32>>> {
         self.check(inputs)?;
-        if inputs.is_empty() {
-            return Ok(Vec::new());
-        }
-        match &self.engine {
-            Engine::Cpu { encoder, team } => {
-                let f = encoder.forward(inputs, team, want == Want::Hidden);
-                Ok(match want {
-                    Want::Pooled => encoder.pool(&f),
-                    Want::Logits => encoder.logits(&f, team).ok_or(Error::NoClassificationHead)?,
-                    Want::Tokens => (0..inputs.len()).map(|i| f.sentence(i).to_vec()).collect(),
-                    Want::Hidden => {
-                        let widths = self.hidden_widths();
-                        (0..inputs.len())
-                            .map(|i| f.hidden.iter().zip(&widths).flat_map(|(h, w)| h[f.offsets[i] * w..f.offsets[i + 1] * w].to_vec()).collect())
-                            .collect()
-                    }
-                })
+        let epoch = self.cancel_epoch.load(Ordering::SeqCst);
+        let cancelled = || self.cancel_epoch.load(Ordering::SeqCst) != epoch;
+        let limit = match &self.engine {
+            Engine::Cpu { .. } => BATCH_TOKENS,
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(gpu) => gpu.max_tokens(),
+        };
+        let mut out = Vec::with_capacity(inputs.len());
+        let mut start = 0;
+        while start < inputs.len() {
+            if cancelled() {
+                return Err(Error::Cancelled);
             }
-            Engine::Gpu(gpu) => {
-                // Batches larger than one GPU pass are split by sentences.
-                let mut out = Vec::with_capacity(inputs.len());
-                let mut chunk_start = 0;
-                while chunk_start < inputs.len() {
-                    let mut tokens = 0;
-                    let mut end = chunk_start;
-                    while end < inputs.len() && (end == chunk_start || tokens + inputs[end].ids.len() <= gpu.max_tokens()) {
-                        tokens += inputs[end].ids.len();
-                        end += 1;
-                    }
-                    let chunk = &inputs[chunk_start..end];
-                    let res = gpu.forward(chunk, want)?;
+            let mut tokens = 0;
+            let mut end = start;
+            while end < inputs.len() && (end == start || tokens + inputs[end].ids.len() <= limit) {
+                tokens += inputs[end].ids.len();
+                end += 1;
+            }
+            let batch = &inputs[start..end];
+            match &self.engine {
+                Engine::Cpu { encoder, team } => {
+                    let f = encoder.forward_checked(batch, team, want == Want::Hidden, None, &cancelled).ok_or(Error::Cancelled)?;
                     match want {
-                        Want::Pooled | Want::Logits => {
-                            let per = res.data.len() / chunk.len();
-                            out.extend(res.data.chunks(per.max(1)).map(<[f32]>::to_vec));
-                        }
-                        Want::Tokens => {
-                            let w = self.info.output_width;
-                            let mut off = 0;
-                            for inp in chunk {
-                                let n = inp.ids.len() * w;
-                                out.push(res.data[off..off + n].to_vec());
-                                off += n;
-                            }
-                        }
+                        Want::Pooled => out.extend(encoder.pool(&f)),
+                        Want::Logits => out.extend(encoder.logits(&f, team).ok_or(Error::NoClassificationHead)?),
+                        Want::Tokens => out.extend((0..batch.len()).map(|i| f.sentence(i).to_vec())),
                         Want::Hidden => {
-                            // Snapshots are [layer][token][width]; regroup by input.
-                            let t: usize = chunk.iter().map(|i| i.ids.len()).sum();
-                            let mut per_input: Vec<Vec<f32>> = vec![Vec::new(); chunk.len()];
-                            let mut base = 0;
-                            for w in &res.widths {
-                                let mut row = 0;
-                                for (i, inp) in chunk.iter().enumerate() {
-                                    let n = inp.ids.len();
-                                    per_input[i].extend_from_slice(&res.data[base + row * w..base + (row + n) * w]);
-                                    row += n;
-                                }
-                                base += t * w;
-                            }
-                            out.extend(per_input);
+                            let widths = self.hidden_widths();
+                            out.extend(
+                                (0..batch.len())
+                                    .map(|i| f.hidden.iter().zip(&widths).flat_map(|(h, w)| h[f.offsets[i] * w..f.offsets[i + 1] * w].to_vec()).collect()),
+                            );
                         }
                     }
-                    chunk_start = end;
                 }
-                Ok(out)
+                #[cfg(feature = "gpu")]
+                Engine::Gpu(gpu) => out.extend(self.gpu_batch(gpu, batch, want)?),
             }
+            start = end;
         }
+        Ok(out)
+    }
+
+    /// One pass of the wgpu backend, its results regrouped per input.
+    #[cfg(feature = "gpu")]
+    fn gpu_batch(&self, gpu: &GpuEncoder, chunk: &[Input], want: Want) -> Result<Vec<Vec<f32>>> {
+        let res = gpu.forward(chunk, want)?;
+        Ok(match want {
+            Want::Pooled | Want::Logits => {
+                let per = res.data.len() / chunk.len();
+                res.data.chunks(per.max(1)).map(<[f32]>::to_vec).collect()
+            }
+            Want::Tokens => {
+                let w = self.info.output_width;
+                let mut off = 0;
+                chunk
+                    .iter()
+                    .map(|inp| {
+                        let n = inp.ids.len() * w;
+                        off += n;
+                        res.data[off - n..off].to_vec()
+                    })
+                    .collect()
+            }
+            Want::Hidden => {
+                // Snapshots are [layer][token][width]; regroup by input.
+                let t: usize = chunk.iter().map(|i| i.ids.len()).sum();
+                let mut per_input: Vec<Vec<f32>> = vec![Vec::new(); chunk.len()];
+                let mut base = 0;
+                for w in &res.widths {
+                    let mut row = 0;
+                    for (i, inp) in chunk.iter().enumerate() {
+                        let n = inp.ids.len();
+                        per_input[i].extend_from_slice(&res.data[base + row * w..base + (row + n) * w]);
+                        row += n;
+                    }
+                    base += t * w;
+                }
+                per_input
+            }
+        })
     }
 
     fn hidden_widths(&self) -> Vec<usize> {
@@ -381,7 +428,9 @@ pub struct TextTokenizer {
 
 impl TextTokenizer {
     pub fn new(tokenizer_json: &str, max_len: usize) -> Result<TextTokenizer> {
-        let mut inner = Tokenizer::from_bytes(tokenizer_json.as_bytes()).map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
+        // A damaged tokenizer.json can make the tokenizers crate panic while parsing it.
+        let mut inner = guard("cannot parse tokenizer.json", || Tokenizer::from_bytes(tokenizer_json.as_bytes()))?
+            .map_err(|e| Error::Tokenizer(format!("cannot parse tokenizer.json: {e}")))?;
         inner.with_padding(None);
         inner
             .with_truncation(Some(TruncationParams {
@@ -399,7 +448,7 @@ impl TextTokenizer {
         texts
             .iter()
             .map(|t| {
-                let enc = self.inner.encode(*t, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+                let enc = guard("cannot tokenize the text", || self.inner.encode(*t, true))?.map_err(|e| Error::Tokenizer(e.to_string()))?;
                 Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
             })
             .collect()
@@ -411,18 +460,76 @@ impl TextTokenizer {
         pairs
             .iter()
             .map(|&(a, b)| {
-                let enc =
-                    if b.is_empty() { self.inner.encode(a, true) } else { self.inner.encode((a, b), true) }.map_err(|e| Error::Tokenizer(e.to_string()))?;
+                let enc = guard("cannot tokenize the text pair", || if b.is_empty() { self.inner.encode(a, true) } else { self.inner.encode((a, b), true) })?
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
                 Ok(Input { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
             })
             .collect()
     }
 }
 
-/// Reads model data from a package file or a Hugging Face directory.
+impl Engine {
+    fn new(data: ModelData, backend: Backend, threads: usize, gpu: &GpuOptions) -> Result<Engine> {
+        let cpu = |data| -> Result<Engine> {
+            let team = Team::new(threads).map_err(|e| Error::Threads(e.to_string()))?;
+            Ok(Engine::Cpu { encoder: Box::new(Encoder::new(data)?), team })
+        };
+        #[cfg(feature = "gpu")]
+        return match backend {
+            Backend::Cpu => cpu(data),
+            Backend::Wgpu => Ok(Engine::Gpu(Box::new(GpuEncoder::new(shared_gpu(AdapterChoice::Any)?, &data, gpu)?))),
+            Backend::Auto => match shared_gpu(AdapterChoice::HardwareOnly).and_then(|ctx| GpuEncoder::new(ctx, &data, gpu)) {
+                Ok(g) => Ok(Engine::Gpu(Box::new(g))),
+                Err(_) => cpu(data),
+            },
+        };
+        #[cfg(not(feature = "gpu"))]
+        {
+            let _ = gpu;
+            match backend {
+                Backend::Cpu | Backend::Auto => cpu(data),
+                Backend::Wgpu => Err(Error::Gpu(
+                    "this build of bertling has no GPU backend (built without the `gpu` feature); use the CPU backend or a build with the feature".into(),
+                )),
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs tokenizer code whose panics are caught and reported as errors.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs tokenizer code, turning a panic inside the tokenizers crate (a damaged tokenizer.json
+/// can cause one) into `Error::Tokenizer`: a panic must never cross the runtime's API, and
+/// through FFI it would abort the app. The panic's message is kept off stderr by a panic hook
+/// that defers to the previous one for every other panic. Needs `panic = "unwind"`.
+fn guard<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET_PANICS.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANICS.with(|q| q.set(was));
+    result.map_err(|payload| {
+        let why = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_default();
+        Error::Tokenizer(format!(
+            "{what}: the tokenizer failed internally ({why}); tokenizer.json is damaged or unsupported: re-download or re-export the model"
+        ))
+    })
+}
+
+/// Reads model data from a package file or (with the `hf` feature) a Hugging Face directory.
 pub fn load_model_data(path: &Path) -> Result<ModelData> {
     if path.is_dir() {
-        return load_hf_dir(path);
+        return load_dir(path);
     }
     if !path.exists() {
         return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
@@ -431,11 +538,25 @@ pub fn load_model_data(path: &Path) -> Result<ModelData> {
     if looks_like_package(&bytes) {
         read_package(&bytes)
     } else if path.file_name().is_some_and(|n| n == "model.safetensors") {
-        load_hf_dir(path.parent().unwrap_or(Path::new(".")))
+        load_dir(path.parent().unwrap_or(Path::new(".")))
     } else {
         read_package(&bytes).map_err(|e| match e {
             Error::Container { .. } | Error::Package(_) => Error::UnknownModelPath { path: path.into() },
             other => other,
         })
     }
+}
+
+#[cfg(feature = "hf")]
+fn load_dir(dir: &Path) -> Result<ModelData> {
+    load_hf_dir(dir)
+}
+
+#[cfg(not(feature = "hf"))]
+fn load_dir(dir: &Path) -> Result<ModelData> {
+    Err(Error::HfModel {
+        dir: dir.into(),
+        what: "this build of bertling loads packages only (built without the `hf` feature); convert the directory with `bertling pack` and load the package"
+            .into(),
+    })
 }

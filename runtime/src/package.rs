@@ -1,6 +1,7 @@
-//! The bertling model package, version 1 (FORMAT.md): one safetensors container whose header
-//! metadata holds the model description under the single key `bertling`, and whose tensors
-//! hold the weights (float, or packed codes plus step sizes) and the tokenizer.
+//! The bertling model package, version 2 (FORMAT.md): one safetensors container whose header
+//! metadata holds the model description under the key `bertling` and the file's SHA-256 under
+//! `bertling_sha256`, and whose tensors hold the weights (float, or packed codes plus step sizes)
+//! and the tokenizer. Version-1 packages (no checksum) are still read.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -8,16 +9,24 @@ use std::path::Path;
 
 use half::f16;
 use safetensors::tensor::{Dtype, SafeTensors, View};
+use sha2::{Digest, Sha256};
 
 use crate::data::{ActQuant, ModelData, TensorData};
 use crate::error::{Error, Result};
 use crate::quant::{groups_per_row, words_per_row, QuantMatrix};
-use crate::spec::{ModelSpec, FORMAT_VERSION};
+use crate::spec::{ModelSpec, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 /// The header metadata key that holds the model description.
 pub const METADATA_KEY: &str = "bertling";
+/// The header metadata key that holds the package's checksum (format version 2): the hex
+/// SHA-256 of the whole file with this value replaced by 64 `0` characters.
+pub const CHECKSUM_KEY: &str = "bertling_sha256";
 /// The tensor that holds the tokenizer (UTF-8 `tokenizer.json`, dtype U8).
 pub const TOKENIZER_TENSOR: &str = "tokenizer.json";
+
+/// The checksum key as it appears in the header JSON, followed by the opening quote of its value.
+const CHECKSUM_FIELD: &[u8] = b"\"bertling_sha256\":\"";
+const HEX_DIGITS: usize = 64;
 
 /// True when the bytes start like a safetensors container whose metadata names bertling.
 pub fn looks_like_package(bytes: &[u8]) -> bool {
@@ -30,22 +39,31 @@ pub fn read_package_file(path: &Path) -> Result<ModelData> {
     read_package(&bytes)
 }
 
-/// Reads and validates a package.
+/// Reads and validates a package: a version-2 package's checksum is verified before anything
+/// else is read from it.
 pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
     let container = |detail: String| Error::Container { what: "bertling package".into(), detail };
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| container(e.to_string()))?;
-    let Some(text) = meta.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)) else {
+    let metadata = meta.metadata().as_ref();
+    let Some(text) = metadata.and_then(|m| m.get(METADATA_KEY)) else {
         return Err(Error::Package(format!(
             "the safetensors file has no `{METADATA_KEY}` metadata: it is not a bertling package (a Hugging Face model is loaded from its directory)"
         )));
     };
     let value: serde_json::Value = serde_json::from_str(text).map_err(|source| Error::Json { what: "package description".into(), source })?;
-    match value.get("format_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == FORMAT_VERSION as u64 => {}
+    let version = match value.get("format_version").and_then(|v| v.as_u64()) {
+        Some(v) if (OLDEST_FORMAT_VERSION as u64..=FORMAT_VERSION as u64).contains(&v) => v,
         other => {
             let found = other.map_or_else(|| "missing".to_string(), |v| v.to_string());
             return Err(Error::UnsupportedVersion { found, supported: FORMAT_VERSION });
         }
+    };
+    match (version, metadata.and_then(|m| m.get(CHECKSUM_KEY))) {
+        (1, None) => {}
+        // A version-1 writer never wrote a checksum: the version number itself was altered.
+        (1, Some(_)) => return Err(Error::Damaged("it says format version 1 but carries a version-2 checksum".into())),
+        (_, None) => return Err(Error::Damaged(format!("its `{CHECKSUM_KEY}` checksum is missing"))),
+        (_, Some(stated)) => verify_checksum(bytes, stated)?,
     }
     let spec: ModelSpec = serde_json::from_value(value).map_err(|source| Error::Json { what: "package description".into(), source })?;
     spec.validate()?;
@@ -109,6 +127,58 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
     Ok(model)
 }
 
+/// Where the checksum's 64 hex digits start: just after the checksum key, which must appear
+/// exactly once in the header. `None` when it does not.
+fn checksum_offset(bytes: &[u8]) -> Option<usize> {
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header = bytes.get(8..8usize.checked_add(n)?)?;
+    let mut found = header.windows(CHECKSUM_FIELD.len()).enumerate().filter(|(_, w)| *w == CHECKSUM_FIELD).map(|(i, _)| i);
+    let at = 8 + found.next()? + CHECKSUM_FIELD.len();
+    (found.next().is_none() && at + HEX_DIGITS <= 8 + n).then_some(at)
+}
+
+/// SHA-256 of the file with the 64 bytes at `at` read as `0` characters, hashed in place.
+fn digest(bytes: &[u8], at: usize) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(&bytes[..at]);
+    h.update([b'0'; HEX_DIGITS]);
+    h.update(&bytes[at + HEX_DIGITS..]);
+    h.finalize().into()
+}
+
+fn hex(digest: &[u8; 32]) -> [u8; HEX_DIGITS] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; HEX_DIGITS];
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    out
+}
+
+fn verify_checksum(bytes: &[u8], stated: &str) -> Result<()> {
+    // The parsed value must be the bytes at the one place the key is written, so that what is
+    // zeroed for hashing is exactly the recorded checksum.
+    let Some(at) = checksum_offset(bytes).filter(|&at| &bytes[at..at + HEX_DIGITS] == stated.as_bytes()) else {
+        return Err(Error::Damaged(format!("its `{CHECKSUM_KEY}` checksum is not written once as 64 lowercase hex digits")));
+    };
+    if hex(&digest(bytes, at)) != stated.as_bytes() {
+        return Err(Error::Damaged("checksum mismatch".into()));
+    }
+    Ok(())
+}
+
+/// Recomputes and rewrites a package's checksum in place, so that tests and the fuzz target can
+/// reach the parser behind it with arbitrary bytes. Returns false when the bytes hold no single
+/// checksum field to rewrite.
+#[doc(hidden)]
+pub fn reseal(bytes: &mut [u8]) -> bool {
+    let Some(at) = checksum_offset(bytes) else { return false };
+    let digits = hex(&digest(bytes, at));
+    bytes[at..at + HEX_DIGITS].copy_from_slice(&digits);
+    true
+}
+
 fn expect(name: &str, t: &safetensors::tensor::TensorView<'_>, dtypes: &[Dtype], shape: &[usize]) -> Result<()> {
     if !dtypes.contains(&t.dtype()) {
         return Err(Error::tensor(name, format!("has dtype {:?}; expected one of {dtypes:?}", t.dtype())));
@@ -162,7 +232,8 @@ fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u
     v.iter().flat_map(|&x| f(x)).collect()
 }
 
-/// Serialises a model as a version-1 package. The output is byte-for-byte reproducible.
+/// Serialises a model as a version-2 package (whatever version its description came from). The
+/// output is byte-for-byte reproducible.
 pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
     model.validate()?;
     let mut outs: BTreeMap<String, Out> = BTreeMap::new();
@@ -198,10 +269,40 @@ pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
             }
         }
     }
-    let description = serde_json::to_string(&model.spec).map_err(|source| Error::Json { what: "package description".into(), source })?;
+    let spec = ModelSpec { format_version: FORMAT_VERSION, ..model.spec.clone() };
+    let description = serde_json::to_string(&spec).map_err(|source| Error::Json { what: "package description".into(), source })?;
     let metadata = HashMap::from([(METADATA_KEY.to_string(), description)]);
-    safetensors::serialize(outs.iter().map(|(k, v)| (k.as_str(), v)), Some(metadata))
-        .map_err(|e| Error::Container { what: "writing the package".into(), detail: e.to_string() })
+    let unsealed = safetensors::serialize(outs.iter().map(|(k, v)| (k.as_str(), v)), Some(metadata))
+        .map_err(|e| Error::Container { what: "writing the package".into(), detail: e.to_string() })?;
+    seal(&unsealed)
+}
+
+/// Adds the checksum to a freshly serialised container. safetensors writes its metadata from a
+/// hash map, in no fixed order, so the checksum is not handed to it but spliced in as the first
+/// metadata key: the file stays byte-reproducible.
+fn seal(unsealed: &[u8]) -> Result<Vec<u8>> {
+    const OPEN: &[u8] = b"{\"__metadata__\":{";
+    let layout = || Error::Container { what: "writing the package".into(), detail: "safetensors wrote an unexpected header layout".into() };
+    let n = unsealed.get(..8).and_then(|b| usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()).ok_or_else(layout)?;
+    let (header, data) = (unsealed.get(8..).ok_or_else(layout)?).split_at_checked(n).ok_or_else(layout)?;
+    let rest = header.strip_prefix(OPEN).ok_or_else(layout)?;
+    let rest = rest.trim_ascii_end();
+    let mut sealed_header = Vec::with_capacity(n + 96);
+    sealed_header.extend_from_slice(OPEN);
+    sealed_header.extend_from_slice(CHECKSUM_FIELD);
+    sealed_header.extend_from_slice(&[b'0'; HEX_DIGITS]);
+    sealed_header.extend_from_slice(b"\",");
+    sealed_header.extend_from_slice(rest);
+    // safetensors pads the header with spaces so that the data stays 8-byte aligned.
+    sealed_header.resize(sealed_header.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + sealed_header.len() + data.len());
+    out.extend_from_slice(&(sealed_header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&sealed_header);
+    out.extend_from_slice(data);
+    if !reseal(&mut out) {
+        return Err(layout());
+    }
+    Ok(out)
 }
 
 /// Writes a package to a file atomically (a temporary file renamed into place), so that a

@@ -6,6 +6,7 @@
 //! where the device has no timestamp queries), on the CPU from the wall clock around the block.
 
 use std::collections::BTreeMap;
+#[cfg(feature = "gpu")]
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::cpu::{Encoder, Input, Team};
 use crate::data::{ModelData, Precision, TensorData};
 use crate::error::{Error, Result};
+#[cfg(feature = "gpu")]
 use crate::gpu::{GpuContext, GpuEncoder, GpuOptions};
 use crate::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec, FORMAT_VERSION};
 
@@ -149,8 +151,14 @@ pub fn one_block_model(block: &BlockSpec, precision: Precision, max_seq: usize, 
 
 /// Where ops are timed.
 pub enum Profiler {
-    Cpu { team: Team },
-    Gpu { ctx: Arc<GpuContext>, options: GpuOptions },
+    Cpu {
+        team: Team,
+    },
+    #[cfg(feature = "gpu")]
+    Gpu {
+        ctx: Arc<GpuContext>,
+        options: GpuOptions,
+    },
 }
 
 impl Profiler {
@@ -158,6 +166,7 @@ impl Profiler {
     pub fn backend(&self) -> String {
         match self {
             Profiler::Cpu { .. } => "cpu".into(),
+            #[cfg(feature = "gpu")]
             Profiler::Gpu { ctx, .. } => format!("{:?}", ctx.info.backend),
         }
     }
@@ -165,7 +174,9 @@ impl Profiler {
     fn timing(&self) -> &'static str {
         match self {
             Profiler::Cpu { .. } => "wall-clock",
+            #[cfg(feature = "gpu")]
             Profiler::Gpu { ctx, .. } if ctx.caps.timestamps => "gpu-timestamps",
+            #[cfg(feature = "gpu")]
             Profiler::Gpu { .. } => "wall-clock-per-submission",
         }
     }
@@ -182,13 +193,13 @@ impl Profiler {
         };
         match self {
             Profiler::Cpu { team } => {
-                let enc = Encoder::new(data)?;
+                let enc = Encoder::new(data.clone())?;
                 let labels: Vec<(String, String)> = std::iter::once(("embeddings".to_string(), "embed+layernorm".to_string()))
                     .chain(data.spec.blocks.iter().enumerate().map(|(i, b)| (format!("blocks.{i}"), b.kind().to_string())))
                     .collect();
                 for run in 0..=runs {
                     let mut times = Vec::new();
-                    enc.forward_timed(inputs, team, false, Some(&mut times));
+                    enc.forward_checked(inputs, team, false, Some(&mut times), &|| false);
                     if run > 0 {
                         for (i, ms) in times.into_iter().enumerate() {
                             record(i, labels[i].0.clone(), labels[i].1.clone(), ms);
@@ -196,6 +207,7 @@ impl Profiler {
                     }
                 }
             }
+            #[cfg(feature = "gpu")]
             Profiler::Gpu { ctx, options } => {
                 let enc = GpuEncoder::new(ctx.clone(), data, options)?;
                 for run in 0..=runs {
@@ -285,6 +297,7 @@ pub fn latency_table(profiler: &Profiler, cfg: &TableConfig, mut progress: impl 
     progress(jobs.len(), jobs.len(), "done");
     let (device, driver, threads) = match profiler {
         Profiler::Cpu { team } => (cpu_name(), format!("{} {}", std::env::consts::ARCH, std::env::consts::OS), team.size()),
+        #[cfg(feature = "gpu")]
         Profiler::Gpu { ctx, .. } => (ctx.info.name.clone(), format!("{} {}", ctx.info.driver, ctx.info.driver_info).trim().to_string(), 0),
     };
     Ok(LatencyTable {

@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The package format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The package format version this build writes. Version 2 adds the checksum (FORMAT.md).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest package format version this build still reads (version 1: no checksum).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// Token, position and segment embeddings, summed and layer-normalised.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,7 +177,7 @@ impl ModelSpec {
 
     /// Checks the architecture for consistency (widths chain, sizes non-zero, kernels odd).
     pub fn validate(&self) -> Result<()> {
-        if self.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.format_version) {
             return Err(Error::UnsupportedVersion { found: self.format_version.to_string(), supported: FORMAT_VERSION });
         }
         let e = &self.embeddings;

@@ -51,7 +51,7 @@ fn random_model(seed: u64, cls: bool, normalize: bool) -> ModelData {
         BlockSpec::SepConv { width: 33, kernel: 5 },
     ];
     let spec = ModelSpec {
-        format_version: 1,
+        format_version: bertling_runtime::spec::FORMAT_VERSION,
         embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 160, type_vocab_size: 2, width: 40 },
         blocks,
         layer_norm_eps: 1e-12,

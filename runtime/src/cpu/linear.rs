@@ -30,10 +30,15 @@ pub enum Weights {
 
 impl Weights {
     pub fn from_tensor(t: &TensorData) -> (Weights, Option<ActQuant>) {
+        Weights::from_owned(t.clone())
+    }
+
+    /// [`Weights::from_tensor`] without a copy: the tensor's buffers become the weights.
+    pub fn from_owned(t: TensorData) -> (Weights, Option<ActQuant>) {
         match t {
-            TensorData::F32 { data, .. } => (Weights::F32(data.clone()), None),
-            TensorData::F16 { data, .. } => (Weights::F16(data.clone()), None),
-            TensorData::Quant { matrix, act } => (Weights::Quant(matrix.clone()), act.clone()),
+            TensorData::F32 { data, .. } => (Weights::F32(data), None),
+            TensorData::F16 { data, .. } => (Weights::F16(data), None),
+            TensorData::Quant { matrix, act } => (Weights::Quant(matrix), act),
         }
     }
 

@@ -9,6 +9,8 @@ pub mod linear;
 pub mod ops;
 pub mod team;
 
+use std::collections::BTreeMap;
+
 use crate::data::{ModelData, TensorData};
 use crate::error::{Error, Result};
 use crate::spec::{BlockSpec, ModelSpec, PoolingMode};
@@ -90,63 +92,81 @@ impl Forward {
     }
 }
 
-fn vector(model: &ModelData, name: &str) -> Vec<f32> {
-    model.tensors.get(name).map(TensorData::to_f32).unwrap_or_default()
-}
+/// Takes tensors out of model data one at a time, so that building the encoder never holds a
+/// weight twice (apps load from bytes they keep: the data, the bytes and a copy would be three).
+struct Tensors(BTreeMap<String, TensorData>);
 
-fn linear(model: &ModelData, prefix: &str) -> Result<Linear> {
-    let w = model.tensors.get(&format!("{prefix}.weight")).ok_or_else(|| Error::tensor(prefix, "is missing"))?;
-    let shape = w.shape();
-    let (weights, act) = Weights::from_tensor(w);
-    Ok(Linear::new(shape[0], shape[1], weights, vector(model, &format!("{prefix}.bias")), act))
-}
+impl Tensors {
+    fn take(&mut self, name: &str) -> Result<TensorData> {
+        self.0.remove(name).ok_or_else(|| Error::tensor(name, "is missing"))
+    }
 
-fn norm(model: &ModelData, prefix: &str) -> Norm {
-    Norm { gamma: vector(model, &format!("{prefix}.weight")), beta: vector(model, &format!("{prefix}.bias")) }
+    /// A vector tensor as floats; empty when the model has none of that name (no bias).
+    fn vector(&mut self, name: &str) -> Vec<f32> {
+        match self.0.remove(name) {
+            Some(TensorData::F32 { data, .. }) => data,
+            Some(t) => t.to_f32(),
+            None => Vec::new(),
+        }
+    }
+
+    fn linear(&mut self, prefix: &str) -> Result<Linear> {
+        let w = self.take(&format!("{prefix}.weight"))?;
+        let shape = w.shape().to_vec();
+        let (weights, act) = Weights::from_owned(w);
+        Ok(Linear::new(shape[0], shape[1], weights, self.vector(&format!("{prefix}.bias")), act))
+    }
+
+    fn norm(&mut self, prefix: &str) -> Norm {
+        Norm { gamma: self.vector(&format!("{prefix}.weight")), beta: self.vector(&format!("{prefix}.bias")) }
+    }
+
+    fn table(&mut self, name: &str) -> Result<Weights> {
+        Ok(Weights::from_owned(self.take(name)?).0)
+    }
 }
 
 impl Encoder {
-    /// Builds the encoder from validated model data.
-    pub fn new(model: &ModelData) -> Result<Encoder> {
+    /// Builds the encoder from model data, taking its weights over (no copy).
+    pub fn new(model: ModelData) -> Result<Encoder> {
         model.validate()?;
-        let table = |name: &str| Weights::from_tensor(&model.tensors[name]).0;
-        let mut blocks = Vec::with_capacity(model.spec.blocks.len());
-        for (i, b) in model.spec.blocks.iter().enumerate() {
+        let ModelData { spec, tensors, .. } = model;
+        let mut t = Tensors(tensors);
+        let mut blocks = Vec::with_capacity(spec.blocks.len());
+        for (i, b) in spec.blocks.iter().enumerate() {
             let p = format!("blocks.{i}");
             blocks.push(match *b {
                 BlockSpec::Attention { heads, head_dim, .. } => Block::Attention {
                     heads,
                     head_dim,
-                    qkv: linear(model, &format!("{p}.attn.qkv"))?,
-                    out: linear(model, &format!("{p}.attn.out"))?,
-                    norm: norm(model, &format!("{p}.ln")),
+                    qkv: t.linear(&format!("{p}.attn.qkv"))?,
+                    out: t.linear(&format!("{p}.attn.out"))?,
+                    norm: t.norm(&format!("{p}.ln")),
                 },
-                BlockSpec::FeedForward { .. } => Block::FeedForward {
-                    inp: linear(model, &format!("{p}.ffn.in"))?,
-                    out: linear(model, &format!("{p}.ffn.out"))?,
-                    norm: norm(model, &format!("{p}.ln")),
-                },
+                BlockSpec::FeedForward { .. } => {
+                    Block::FeedForward { inp: t.linear(&format!("{p}.ffn.in"))?, out: t.linear(&format!("{p}.ffn.out"))?, norm: t.norm(&format!("{p}.ln")) }
+                }
                 BlockSpec::SepConv { kernel, .. } => Block::SepConv {
                     kernel,
-                    dw_weight: ops::transpose_taps(&vector(model, &format!("{p}.conv.depthwise.weight")), b.input_width(), kernel),
-                    dw_bias: vector(model, &format!("{p}.conv.depthwise.bias")),
-                    pointwise: linear(model, &format!("{p}.conv.pointwise"))?,
-                    norm: norm(model, &format!("{p}.ln")),
+                    dw_weight: ops::transpose_taps(&t.vector(&format!("{p}.conv.depthwise.weight")), b.input_width(), kernel),
+                    dw_bias: t.vector(&format!("{p}.conv.depthwise.bias")),
+                    pointwise: t.linear(&format!("{p}.conv.pointwise"))?,
+                    norm: t.norm(&format!("{p}.ln")),
                 },
                 BlockSpec::Identity { .. } => Block::Identity,
-                BlockSpec::Projection { .. } => Block::Projection { proj: linear(model, &format!("{p}.proj"))? },
+                BlockSpec::Projection { .. } => Block::Projection { proj: t.linear(&format!("{p}.proj"))? },
             });
         }
-        let head = match &model.spec.head {
+        let head = match &spec.head {
             None => None,
-            Some(h) => Some(Head { pooler: if h.pooler { Some(linear(model, "head.pooler")?) } else { None }, classifier: linear(model, "head.classifier")? }),
+            Some(h) => Some(Head { pooler: if h.pooler { Some(t.linear("head.pooler")?) } else { None }, classifier: t.linear("head.classifier")? }),
         };
         Ok(Encoder {
-            spec: model.spec.clone(),
-            word: table("embeddings.word"),
-            position: table("embeddings.position"),
-            token_type: table("embeddings.token_type"),
-            emb_norm: norm(model, "embeddings.ln"),
+            word: t.table("embeddings.word")?,
+            position: t.table("embeddings.position")?,
+            token_type: t.table("embeddings.token_type")?,
+            emb_norm: t.norm("embeddings.ln"),
+            spec,
             blocks,
             head,
         })
@@ -159,12 +179,20 @@ impl Encoder {
 
     /// Runs the encoder over checked inputs. Call inside the model's thread pool.
     pub fn forward(&self, inputs: &[Input], team: &Team, keep_hidden: bool) -> Forward {
-        self.forward_timed(inputs, team, keep_hidden, None)
+        self.forward_checked(inputs, team, keep_hidden, None, &|| false).expect("never stopped")
     }
 
     /// [`Encoder::forward`], recording the wall time of the embeddings and of each block
-    /// (milliseconds, in order) when `times` is given.
-    pub fn forward_timed(&self, inputs: &[Input], team: &Team, keep_hidden: bool, mut times: Option<&mut Vec<f64>>) -> Forward {
+    /// (milliseconds, in order) when `times` is given, and asking `stop` before each block:
+    /// `None` when it said to stop (a cancelled call).
+    pub fn forward_checked(
+        &self,
+        inputs: &[Input],
+        team: &Team,
+        keep_hidden: bool,
+        mut times: Option<&mut Vec<f64>>,
+        stop: &dyn Fn() -> bool,
+    ) -> Option<Forward> {
         let mut clock = std::time::Instant::now();
         let mut lap = |times: &mut Option<&mut Vec<f64>>| {
             if let Some(t) = times.as_deref_mut() {
@@ -204,6 +232,9 @@ impl Encoder {
         }
 
         for block in &self.blocks {
+            if stop() {
+                return None;
+            }
             match block {
                 Block::Attention { heads, head_dim, qkv, out, norm } => {
                     let qkv_x = qkv.forward(&x, t, team);
@@ -241,7 +272,7 @@ impl Encoder {
                 hidden.push(x.clone());
             }
         }
-        Forward { states: x, width, offsets, hidden }
+        Some(Forward { states: x, width, offsets, hidden })
     }
 
     /// Pools each sentence of a forward pass into one vector (normalised if the model says so).

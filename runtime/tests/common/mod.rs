@@ -94,7 +94,7 @@ pub fn hetero(seed: u64) -> ModelData {
         BlockSpec::SepConv { width: 24, kernel: 3 },
     ];
     let mut spec = ModelSpec {
-        format_version: 1,
+        format_version: bertling_runtime::spec::FORMAT_VERSION,
         embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 64, type_vocab_size: 2, width: 32 },
         blocks,
         layer_norm_eps: 1e-12,
