@@ -19,7 +19,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use bertling_runtime::profile::{latency_table, Profiler, TableConfig};
-use bertling_runtime::{BlockSpec, Error, Model};
+use bertling_runtime::{BlockSpec, Error, ErrorKind, Model};
 
 uniffi::setup_scaffolding!();
 
@@ -57,20 +57,16 @@ pub enum BertlingError {
 impl From<Error> for BertlingError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
-        match e {
-            Error::Io { .. } => BertlingError::Io(message),
-            Error::UnknownModelPath { .. }
-            | Error::HfModel { .. }
-            | Error::Json { .. }
-            | Error::Container { .. }
-            | Error::Package(_)
-            | Error::Tensor { .. }
-            | Error::Tokenizer(_) => BertlingError::InvalidModel(message),
-            Error::UnsupportedVersion { .. } => BertlingError::UnsupportedVersion(message),
-            Error::NoClassificationHead => BertlingError::NoClassificationHead(message),
-            Error::InvalidArgument(_) => BertlingError::InvalidArgument(message),
-            Error::Gpu(_) => BertlingError::Gpu(message),
-            Error::Threads(_) => BertlingError::Internal(message),
+        match e.kind() {
+            ErrorKind::Io => BertlingError::Io(message),
+            ErrorKind::InvalidModel => BertlingError::InvalidModel(message),
+            ErrorKind::UnsupportedVersion => BertlingError::UnsupportedVersion(message),
+            ErrorKind::NoClassificationHead => BertlingError::NoClassificationHead(message),
+            ErrorKind::InvalidArgument => BertlingError::InvalidArgument(message),
+            ErrorKind::Gpu => BertlingError::Gpu(message),
+            ErrorKind::Cancelled => BertlingError::Cancelled(message),
+            // ErrorKind is non-exhaustive: a kind added later is reported, never lost.
+            _ => BertlingError::Internal(message),
         }
     }
 }
@@ -288,6 +284,12 @@ impl BertlingModel {
                 .map(|i| Tokens { ids: ints(&i.ids), type_ids: ints(&i.type_ids) })
                 .collect())
         })
+    }
+
+    /// Cancels the calls running on this model at this moment (from any thread): they fail
+    /// with `Cancelled`. Calls made afterwards run normally.
+    pub fn cancel(&self) {
+        self.model.cancel()
     }
 
     /// Size, precision and shape of the model.

@@ -6,6 +6,7 @@
 
 import dev.bertling.*
 import java.io.File
+import java.util.concurrent.atomic.AtomicReference
 import kotlin.math.abs
 import kotlin.math.sqrt
 
@@ -127,6 +128,22 @@ fun main(args: Array<String>) {
         // texts 0 and 1 are paraphrases, text 2 is unrelated (test.sh writes them so).
         val e = model.embed(texts.take(3))
         ensure(cosineSimilarity(e[0], e[1]) > cosineSimilarity(e[0], e[2]) + 0.2f) { "cosines ${cosineSimilarity(e[0], e[1])} ${cosineSimilarity(e[0], e[2])}" }
+    }
+    check("cancel() fails the running call with Cancelled; the model works afterwards") {
+        val long = List(512) { texts[it % texts.size] + " " + texts[(it + 1) % texts.size] }
+        val outcome = AtomicReference<Any?>(null)
+        val worker = Thread {
+            outcome.set(try { model.embed(long) } catch (e: Throwable) { e })
+        }
+        worker.start()
+        // Cancel until the call ends, so the test does not depend on when it starts.
+        while (worker.isAlive) {
+            model.cancel()
+            Thread.sleep(5)
+        }
+        ensure(outcome.get() is BertlingException.Cancelled) { "outcome ${outcome.get()?.javaClass}" }
+        val d = maxDiff(model.embed(texts), reference)
+        ensure(d <= 1e-5f) { "after cancel: max |difference| $d" }
     }
     check("profileLatencyTable measures every op of a small search space") {
         val json = profileLatencyTable(Backend.CPU, widths = listOf(64), bits = listOf(4), group = 32, seqLens = listOf(8), runs = 2, threads = 1)

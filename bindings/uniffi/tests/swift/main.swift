@@ -144,6 +144,40 @@ check("similar sentences are closer than unrelated ones") {
     let far = try cosineSimilarity(a: e[0], b: e[2])
     try ensure(near > far + 0.2, "cosines \(near) \(far)")
 }
+check("cancel() fails the running call with Cancelled; the model works afterwards") {
+    // Built step by step: one expression of this is too much for the Swift type checker.
+    var long: [String] = []
+    for i in 0..<512 {
+        let first: String = texts[i % texts.count]
+        let second: String = texts[(i + 1) % texts.count]
+        long.append(first + " " + second)
+    }
+    let lock = NSLock()
+    var outcome: Result<[[Float]], Error>? = nil
+    let worker = Thread {
+        let r = Result { try model.embed(texts: long) }
+        lock.lock()
+        outcome = r
+        lock.unlock()
+    }
+    worker.start()
+    // Cancel until the call ends, so the test does not depend on when it starts.
+    while true {
+        lock.lock()
+        let done = outcome
+        lock.unlock()
+        if let done = done {
+            guard case .failure(let error) = done, let e = error as? BertlingError, case .Cancelled = e else {
+                throw Failure(description: "outcome \(done)")
+            }
+            break
+        }
+        model.cancel()
+        Thread.sleep(forTimeInterval: 0.005)
+    }
+    let d = try maxDiff(try model.embed(texts: texts), reference)
+    try ensure(d <= 1e-5, "after cancel: max |difference| \(d)")
+}
 check("profileLatencyTable measures every op of a small search space") {
     let json = try profileLatencyTable(backend: .cpu, widths: [64], bits: [4], group: 32, seqLens: [8], runs: 2, threads: 1)
     let table = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
