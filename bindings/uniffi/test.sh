@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests the Kotlin and Swift bindings end to end: builds libbertling_uniffi.so, generates the
 # bindings from it (uniffi library mode), packs all-MiniLM-L6-v2 at 4 bits and writes the Rust
-# runtime's answers for it (examples/reference.rs), then compiles and runs
+# runtime's answers for it (runtime/examples/binding_fixtures.rs), then compiles and runs
 #   - tests/kotlin/BindingTest.kt on the JVM (kotlinc + JNA), and
 #   - tests/swift/main.swift on Linux in the Debian trixie chroot (swiftc), linked against the .so,
 # which check the bindings' answers against those. Each prints 'N passed, M failed'; the script
@@ -26,9 +26,10 @@ wants() { [[ " ${langs[*]} " == *" $1 "* ]]; }
 echo "== toolchains"
 eval "$("$here/toolchains.sh")"
 
-echo "== cargo build (library, uniffi-bindgen, reference writer)"
+echo "== cargo build (library, uniffi-bindgen; the runtime's fixture writer)"
 # One invocation, one feature set: the library is built once.
-cargo build --locked -p bertling-uniffi --features bindgen --lib --bin uniffi-bindgen --example reference
+cargo build --locked -p bertling-uniffi --features bindgen --lib --bin uniffi-bindgen
+cargo build --locked -p bertling-runtime --example binding_fixtures
 lib="$CARGO_TARGET_DIR/debug/libbertling_uniffi.so"
 
 work="$CARGO_TARGET_DIR/uniffi-test"
@@ -46,7 +47,7 @@ The quarterly tax report is due next Tuesday.
 Tiny
 Ünïcödé, emoji 🎸 and punctuation!?
 EOF
-"$CARGO_TARGET_DIR/debug/examples/reference" "$model" "$work/fixtures/texts.txt" "$work/fixtures"
+"$CARGO_TARGET_DIR/debug/examples/binding_fixtures" "$model" "$work/fixtures/texts.txt" "$work/fixtures"
 # A package cut in half: a corrupt file the loader must reject (InvalidModel).
 size=$(stat -c %s "$work/fixtures/model.bertling")
 head -c $((size / 2)) "$work/fixtures/model.bertling" >"$work/fixtures/truncated.bertling"
