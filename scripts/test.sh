@@ -47,3 +47,6 @@ WGPU_BACKEND=gl cargo test --workspace --locked "${features[@]}" --test gpu -- -
 
 echo "== C ABI (bindings/c: header, pkg-config, C programs under valgrind)"
 bash "$root/bindings/c/tests/run.sh" host 2>&1
+
+echo "== aarch64 under qemu-user: the CPU-only runtime's tests (cross-built)"
+bash "$root/scripts/test_aarch64.sh" 2>&1
