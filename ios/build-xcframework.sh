@@ -2,7 +2,7 @@
 # Builds BertlingFFI.xcframework (the Rust runtime as a static library for iOS devices, the iOS
 # simulator and macOS, with the C header and module map uniffi generates) and the Swift API
 # Sources/Bertling/Bertling.swift, which Package.swift puts together as the `Bertling` library.
-#   ios/build-xcframework.sh [--debug]
+#   ios/build-xcframework.sh [--debug]     (default: the `mobile` profile)
 # Needs macOS with Xcode (xcodebuild, lipo) and rustup; installs the Rust targets it lacks.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,9 +11,9 @@ cd "$root"
 [ "$(uname -s)" = Darwin ] || { echo "error: this needs macOS with Xcode (xcodebuild, lipo)" >&2; exit 1; }
 command -v xcodebuild >/dev/null || { echo "error: xcodebuild not found: install Xcode and run xcode-select" >&2; exit 1; }
 
-profile=release
+profile=mobile   # release with fat LTO (the workspace Cargo.toml)
 [ "${1:-}" = --debug ] && profile=debug
-flag=(); [ "$profile" = release ] && flag=(--release)
+flag=(--profile "$profile"); [ "$profile" = debug ] && flag=()
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export IPHONEOS_DEPLOYMENT_TARGET="${IPHONEOS_DEPLOYMENT_TARGET:-15.0}"
 export MACOSX_DEPLOYMENT_TARGET="${MACOSX_DEPLOYMENT_TARGET:-12.0}"

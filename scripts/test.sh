@@ -33,20 +33,38 @@ echo "== test model"
 BERTLING_TEST_MODEL=$("$root/scripts/fetch_model.sh")
 export BERTLING_TEST_MODEL
 
-# The compressor's `wgpu` feature is on so that training on burn's wgpu backend is tested
-# against the CPU too (one feature set for every run here, so nothing is built twice).
-features=(--features bertling-compressor/wgpu)
-echo "== cargo test (workspace; GPU tests on Vulkan: lavapipe)"
-WGPU_BACKEND=vulkan cargo test --workspace --locked "${features[@]}" 2>&1
+# One package and feature selection for every host build of the run, so that nothing is built
+# twice: the compressor's `wgpu` feature (training on burn's wgpu backend is tested against the
+# CPU), the uniffi crate's binding generator and its JNI loader (Android). The C and uniffi test
+# scripts build with it too (BERTLING_CARGO_SELECT).
+select="--workspace --locked --features bertling-compressor/wgpu,bertling-uniffi/bindgen,bertling-uniffi/jni"
+export BERTLING_CARGO_SELECT=$select
+step() { echo "== $1 (at ${SECONDS}s)"; }
+SECONDS=0
 
-echo "== GPU tests on GL (llvmpipe)"
-# --workspace keeps the feature set of the run above, so nothing is rebuilt. One test at a
-# time: wgpu's GL backend serialises every call through one EGL context lock that gives up
-# after 6 s, which parallel tests on a loaded 2-core machine can exceed (seen in CI here).
-WGPU_BACKEND=gl cargo test --workspace --locked "${features[@]}" --test gpu -- --test-threads=1 2>&1
+step "cargo test (workspace; GPU tests on Vulkan: lavapipe)"
+# shellcheck disable=SC2086
+WGPU_BACKEND=vulkan cargo test $select 2>&1
 
-echo "== C ABI (bindings/c: header, pkg-config, C programs under valgrind)"
+step "GPU tests on GL (llvmpipe)"
+# One test at a time: wgpu's GL backend serialises every call through one EGL context lock that
+# gives up after 6 s, which parallel tests on a loaded 2-core machine can exceed (seen in CI).
+# shellcheck disable=SC2086
+WGPU_BACKEND=gl cargo test $select --test gpu -- --test-threads=1 2>&1
+
+step "C ABI (bindings/c: header, pkg-config, C programs under valgrind)"
 bash "$root/bindings/c/tests/run.sh" host 2>&1
 
-echo "== aarch64 under qemu-user: the CPU-only runtime's tests (cross-built)"
+step "Kotlin (JVM) and Swift (Linux) through uniffi; the Android JNI loader"
+bash "$root/bindings/uniffi/test.sh" kotlin swift 2>&1
+
+step "mobile targets type-check (no NDK or Xcode here): Android and iOS"
+bash "$root/scripts/check_mobile.sh" 2>&1
+
+step "aarch64 under qemu-user: the CPU-only runtime's tests (cross-built)"
 bash "$root/scripts/test_aarch64.sh" 2>&1
+
+step "aarch64 library size (profile mobile; CI fails past the limits) and its C tests under qemu"
+SIZE_PROFILE=mobile SIZE_TARGETS=aarch64-unknown-linux-gnu bash "$root/scripts/size_check.sh" 2>&1
+BERTLING_C_PROFILE=mobile bash "$root/bindings/c/tests/run.sh" aarch64 2>&1
+step "all tests passed"

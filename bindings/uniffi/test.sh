@@ -4,8 +4,11 @@
 # runtime's answers for it (runtime/examples/binding_fixtures.rs), then compiles and runs
 #   - tests/kotlin/BindingTest.kt on the JVM (kotlinc + JNA), and
 #   - tests/swift/main.swift on Linux in the Debian trixie chroot (swiftc), linked against the .so,
-# which check the bindings' answers against those. Each prints 'N passed, M failed'; the script
-# fails if either does.
+# which check the bindings' answers against those. The Kotlin program also runs the Android
+# loading path (android/.../BertlingAssets.kt and its JNI entry point, feature `jni`) against
+# stand-ins of the AssetManager. Each prints 'N passed, M failed'; the script fails if either
+# does, or if the generated sources committed for Android (android/src/main/kotlin) and iOS
+# (ios/Sources/Bertling) differ from what uniffi-bindgen generates.
 #   bindings/uniffi/test.sh [kotlin|swift]...   (default: both)
 # Needs root (apt-get, the chroot); toolchains.sh installs and caches the toolchains.
 # Cache: $BERTLING_CACHE (default ~/.cache/bertling); cargo builds into $CARGO_TARGET_DIR
@@ -27,9 +30,15 @@ echo "== toolchains"
 eval "$("$here/toolchains.sh")"
 
 echo "== cargo build (library, uniffi-bindgen; the runtime's fixture writer)"
-# One invocation, one feature set: the library is built once.
-cargo build --locked -p bertling-uniffi --features bindgen --lib --bin uniffi-bindgen
-cargo build --locked -p bertling-runtime --example binding_fixtures
+# scripts/test.sh passes its workspace selection in BERTLING_CARGO_SELECT, so that this reuses
+# its build instead of compiling the dependencies again with another feature set.
+if [ -n "${BERTLING_CARGO_SELECT:-}" ]; then
+  # shellcheck disable=SC2086
+  cargo build $BERTLING_CARGO_SELECT --lib --bins --examples
+else
+  cargo build --locked -p bertling-uniffi -p bertling-runtime --features bertling-uniffi/bindgen,bertling-uniffi/jni \
+    --lib --bin uniffi-bindgen --example binding_fixtures
+fi
 lib="$CARGO_TARGET_DIR/debug/libbertling_uniffi.so"
 
 work="$CARGO_TARGET_DIR/uniffi-test"
@@ -59,16 +68,28 @@ for l in "${langs[@]}"; do
 done
 
 status=0
+# The generated sources the Android module and the Swift package ship must be today's.
+stale() {
+  if ! diff -q "$1" "$2" >/dev/null; then
+    echo "error: $2 is not what uniffi-bindgen generates from the library; update it with" >&2
+    echo "  cp $1 $2" >&2
+    status=1
+  fi
+}
 if wants kotlin; then
-  echo "== Kotlin (JVM)"
+  stale "$work/kotlin/dev/bertling/bertling_uniffi.kt" android/src/main/kotlin/dev/bertling/bertling_uniffi.kt kotlin
+  echo "== Kotlin (JVM; the Android loader through JNI against AssetManager stand-ins)"
   "$KOTLINC" -nowarn -include-runtime -cp "$JNA_JAR" -d "$work/kotlin/test.jar" \
-    "$work/kotlin/dev/bertling/bertling_uniffi.kt" "$here/tests/kotlin/BindingTest.kt" 2>&1 | grep -v '^info:' || true
+    "$work/kotlin/dev/bertling/bertling_uniffi.kt" android/src/main/kotlin/dev/bertling/BertlingAssets.kt \
+    "$here"/tests/kotlin/*.kt "$here"/tests/kotlin/android-stubs/*.kt 2>&1 | grep -v '^info:' || true
   [ -f "$work/kotlin/test.jar" ] || { echo "kotlinc failed" >&2; exit 1; }
-  java -Djna.nosys=false -Djna.library.path="$work/lib" -cp "$JNA_JAR:$work/kotlin/test.jar" BindingTestKt \
-    "$work/fixtures" || status=1
+  # jna.library.path: the generated bindings (JNA); java.library.path: System.loadLibrary (JNI).
+  java -Djna.nosys=false -Djna.library.path="$work/lib" -Djava.library.path="$work/lib" \
+    -cp "$JNA_JAR:$work/kotlin/test.jar" BindingTestKt "$work/fixtures" || status=1
 fi
 
 if wants swift; then
+  stale "$work/swift/Bertling.swift" ios/Sources/Bertling/Bertling.swift
   echo "== Swift (Linux, trixie chroot)"
   cp "$here/tests/swift/main.swift" "$work/swift/"
   cp "$work/lib/libbertling_uniffi.so" "$work/swift/"

@@ -95,6 +95,14 @@ pub struct LoadOptions {
     pub gpu: GpuOptions,
 }
 
+impl LoadOptions {
+    /// `backend` with `threads` CPU workers (0 = the machine's available parallelism) and the
+    /// default GPU kernels: what the bindings' options carry.
+    pub fn new(backend: Backend, threads: usize) -> LoadOptions {
+        LoadOptions { backend, threads: (threads > 0).then_some(threads), ..Default::default() }
+    }
+}
+
 /// The result of classifying one input.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Classification {
@@ -265,7 +273,13 @@ impl Model {
     fn run(&self, inputs: &[Input], want: Want) -> Result<Vec<Vec<f32>>> {
         self.check(inputs)?;
         let epoch = self.cancel_epoch.load(Ordering::SeqCst);
-        let cancelled = || self.cancel_epoch.load(Ordering::SeqCst) != epoch;
+        let check = || {
+            if self.cancel_epoch.load(Ordering::SeqCst) == epoch {
+                Ok(())
+            } else {
+                Err(Error::Cancelled)
+            }
+        };
         let limit = match &self.engine {
             Engine::Cpu { .. } => BATCH_TOKENS,
             #[cfg(feature = "gpu")]
@@ -274,9 +288,7 @@ impl Model {
         let mut out = Vec::with_capacity(inputs.len());
         let mut start = 0;
         while start < inputs.len() {
-            if cancelled() {
-                return Err(Error::Cancelled);
-            }
+            check()?;
             let mut tokens = 0;
             let mut end = start;
             while end < inputs.len() && (end == start || tokens + inputs[end].ids.len() <= limit) {
@@ -286,7 +298,7 @@ impl Model {
             let batch = &inputs[start..end];
             match &self.engine {
                 Engine::Cpu { encoder, team } => {
-                    let f = encoder.forward_checked(batch, team, want == Want::Hidden, None, &cancelled).ok_or(Error::Cancelled)?;
+                    let f = encoder.forward_checked(batch, team, want == Want::Hidden, None, &check)?;
                     match want {
                         Want::Pooled => out.extend(encoder.pool(&f)),
                         Want::Logits => out.extend(encoder.logits(&f, team).ok_or(Error::NoClassificationHead)?),

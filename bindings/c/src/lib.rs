@@ -98,8 +98,7 @@ unsafe fn load_options(options: *const bertling_load_options) -> Result<LoadOpti
             ),
         )),
     };
-    let threads = if o.threads == 0 { None } else { Some(o.threads as usize) };
-    Ok(LoadOptions { backend, threads, ..Default::default() })
+    Ok(LoadOptions::new(backend, o.threads as usize))
 }
 
 unsafe fn store_model(model: Model, out: *mut *mut bertling_model) {

@@ -25,20 +25,34 @@ if ! diff -u bindings/c/include/bertling.h "$work/bertling.h"; then
 fi
 
 echo "== build (libbertling: $arch)"
-cargo build --locked -q -p bertling-runtime --example binding_fixtures
+# scripts/test.sh passes its workspace selection in BERTLING_CARGO_SELECT, so that the host
+# builds reuse its build instead of compiling the dependencies again with another feature set.
+select=${BERTLING_CARGO_SELECT:-}
+if [ -n "$select" ]; then
+  # shellcheck disable=SC2086
+  cargo build -q $select --lib --examples
+else
+  cargo build --locked -q -p bertling-runtime --example binding_fixtures
+fi
 case $arch in
   host | host-cpu)
     if [ "$arch" = host ]; then features=gpu; flags=(); else features=cpu; flags=(--no-default-features); fi
-    cargo build --locked -q -p bertling-c "${flags[@]}"
+    if [ "$arch" = host-cpu ] || [ -z "$select" ]; then
+      cargo build --locked -q -p bertling-c "${flags[@]}"
+    fi
     build=$target_dir/debug; cc=gcc; plain=(env)
-    run=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
+    # --fair-sched: by default valgrind lets one thread starve the others, and the cancellation
+    # test needs the main thread to run while a worker embeds.
+    run=(valgrind --quiet --fair-sched=yes --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
          --errors-for-leak-kinds=definite,indirect --track-origins=yes)
     ;;
   aarch64)
     triple=aarch64-unknown-linux-gnu
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-    cargo build --locked -q -p bertling-c --release --no-default-features --target $triple
-    build=$target_dir/$triple/release; cc=aarch64-linux-gnu-gcc; features=cpu
+    # The profile apps ship (fat LTO): what scripts/size_check.sh measures, built once for both.
+    profile=${BERTLING_C_PROFILE:-mobile}
+    cargo build --locked -q -p bertling-c --profile "$profile" --no-default-features --target $triple
+    build=$target_dir/$triple/$profile; cc=aarch64-linux-gnu-gcc; features=cpu
     run=(qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu); plain=("${run[@]}")
     ;;
   *) echo "usage: $0 [host|host-cpu|aarch64]" >&2; exit 2 ;;

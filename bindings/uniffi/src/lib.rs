@@ -23,6 +23,9 @@ use bertling_runtime::{BlockSpec, Error, ErrorKind, Model};
 
 uniffi::setup_scaffolding!();
 
+#[cfg(feature = "jni")]
+mod jvm;
+
 /// Every failure, by kind. Kotlin: `BertlingException` with one subclass per kind; Swift:
 /// `BertlingError`. The message says what failed and what to do.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -139,15 +142,8 @@ pub struct LoadOptions {
 
 impl LoadOptions {
     fn to_runtime(&self) -> Result<bertling_runtime::LoadOptions> {
-        let threads = match count(self.threads, "threads")? {
-            0 => None,
-            n => Some(n),
-        };
-        Ok(bertling_runtime::LoadOptions {
-            backend: self.backend.unwrap_or_default().into(),
-            threads,
-            ..Default::default()
-        })
+        let threads = count(self.threads, "threads")?;
+        Ok(bertling_runtime::LoadOptions::new(self.backend.unwrap_or_default().into(), threads))
     }
 }
 
@@ -400,18 +396,33 @@ pub fn profile_latency_table(
 /// there is one, else the CPU.
 fn profiler(backend: Backend, threads: usize) -> Result<Profiler> {
     use bertling_runtime::cpu::Team;
-    use bertling_runtime::gpu::{AdapterChoice, GpuContext};
     let cpu = || -> Result<Profiler> {
         let team = Team::new(threads).map_err(|e| {
             BertlingError::Internal(format!("cannot start {threads} worker threads: {e}"))
         })?;
         Ok(Profiler::Cpu { team })
     };
-    let gpu = |ctx: GpuContext| Profiler::Gpu { ctx: Arc::new(ctx), options: Default::default() };
+    #[cfg(feature = "gpu")]
+    {
+        use bertling_runtime::gpu::{AdapterChoice, GpuContext};
+        let gpu =
+            |ctx: GpuContext| Profiler::Gpu { ctx: Arc::new(ctx), options: Default::default() };
+        match backend {
+            Backend::Cpu => cpu(),
+            Backend::Wgpu => Ok(gpu(GpuContext::new(AdapterChoice::Any)?)),
+            Backend::Auto => {
+                GpuContext::new(AdapterChoice::HardwareOnly).map(gpu).or_else(|_| cpu())
+            }
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
     match backend {
-        Backend::Cpu => cpu(),
-        Backend::Wgpu => Ok(gpu(GpuContext::new(AdapterChoice::Any)?)),
-        Backend::Auto => GpuContext::new(AdapterChoice::HardwareOnly).map(gpu).or_else(|_| cpu()),
+        Backend::Cpu | Backend::Auto => cpu(),
+        Backend::Wgpu => Err(BertlingError::Gpu(
+            "this build of bertling has no GPU backend (built without the `gpu` feature); use \
+             Backend.CPU or a build with the feature"
+                .into(),
+        )),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod linear;
 pub mod ops;
 pub mod team;
 
+use std::convert::Infallible;
 use std::collections::BTreeMap;
 
 use crate::data::{ModelData, TensorData};
@@ -179,20 +180,24 @@ impl Encoder {
 
     /// Runs the encoder over checked inputs. Call inside the model's thread pool.
     pub fn forward(&self, inputs: &[Input], team: &Team, keep_hidden: bool) -> Forward {
-        self.forward_checked(inputs, team, keep_hidden, None, &|| false).expect("never stopped")
+        // A check that cannot fail: the pass always completes, and the types say so.
+        match self.forward_checked(inputs, team, keep_hidden, None, &|| Ok::<(), Infallible>(())) {
+            Ok(f) => f,
+            Err(never) => match never {},
+        }
     }
 
     /// [`Encoder::forward`], recording the wall time of the embeddings and of each block
-    /// (milliseconds, in order) when `times` is given, and asking `stop` before each block:
-    /// `None` when it said to stop (a cancelled call).
-    pub fn forward_checked(
+    /// (milliseconds, in order) when `times` is given, and calling `check` before each block:
+    /// its error stops the pass (a cancelled call).
+    pub fn forward_checked<E>(
         &self,
         inputs: &[Input],
         team: &Team,
         keep_hidden: bool,
         mut times: Option<&mut Vec<f64>>,
-        stop: &dyn Fn() -> bool,
-    ) -> Option<Forward> {
+        check: &dyn Fn() -> Result<(), E>,
+    ) -> Result<Forward, E> {
         let mut clock = std::time::Instant::now();
         let mut lap = |times: &mut Option<&mut Vec<f64>>| {
             if let Some(t) = times.as_deref_mut() {
@@ -232,9 +237,7 @@ impl Encoder {
         }
 
         for block in &self.blocks {
-            if stop() {
-                return None;
-            }
+            check()?;
             match block {
                 Block::Attention { heads, head_dim, qkv, out, norm } => {
                     let qkv_x = qkv.forward(&x, t, team);
@@ -272,7 +275,7 @@ impl Encoder {
                 hidden.push(x.clone());
             }
         }
-        Some(Forward { states: x, width, offsets, hidden })
+        Ok(Forward { states: x, width, offsets, hidden })
     }
 
     /// Pools each sentence of a forward pass into one vector (normalised if the model says so).

@@ -156,6 +156,9 @@ fun main(args: Array<String>) {
     }
     model.close()
 
+    // Android: assets and direct buffers through the JNI entry point (AssetsTest.kt).
+    assetChecks(dir, texts, reference)
+
     println("$passed passed, $failed failed")
     if (failed > 0) System.exit(1)
 }

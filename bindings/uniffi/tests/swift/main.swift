@@ -146,27 +146,28 @@ check("similar sentences are closer than unrelated ones") {
 }
 check("cancel() fails the running call with Cancelled; the model works afterwards") {
     // Built step by step: one expression of this is too much for the Swift type checker.
-    var long: [String] = []
+    var texts512: [String] = []
     for i in 0..<512 {
         let first: String = texts[i % texts.count]
         let second: String = texts[(i + 1) % texts.count]
-        long.append(first + " " + second)
+        texts512.append(first + " " + second)
     }
-    let lock = NSLock()
-    var outcome: Result<[[Float]], Error>? = nil
+    let long = texts512
+    // The worker's result, behind a lock (a class, so the thread closure captures no var).
+    final class Outcome: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: Result<[[Float]], Error>? = nil
+        func set(_ v: Result<[[Float]], Error>) { lock.lock(); value = v; lock.unlock() }
+        func get() -> Result<[[Float]], Error>? { lock.lock(); defer { lock.unlock() }; return value }
+    }
+    let outcome = Outcome()
     let worker = Thread {
-        let r = Result { try model.embed(texts: long) }
-        lock.lock()
-        outcome = r
-        lock.unlock()
+        outcome.set(Result { try model.embed(texts: long) })
     }
     worker.start()
     // Cancel until the call ends, so the test does not depend on when it starts.
     while true {
-        lock.lock()
-        let done = outcome
-        lock.unlock()
-        if let done = done {
+        if let done = outcome.get() {
             guard case .failure(let error) = done, let e = error as? BertlingError, case .Cancelled = e else {
                 throw Failure(description: "outcome \(done)")
             }
