@@ -7,6 +7,7 @@
 
 pub mod linear;
 pub mod ops;
+pub mod qgemm;
 pub mod team;
 
 use std::convert::Infallible;
