@@ -3,7 +3,7 @@
 # libbertling.so.0 and the development link libbertling.so, lib/libbertling.a,
 # include/bertling.h and lib/pkgconfig/bertling.pc.
 #   bindings/c/install.sh BUILD_DIR PREFIX     (BUILD_DIR: where cargo put libbertling.*,
-#                                               e.g. target/release or target/<triple>/release)
+#                                               e.g. target/mobile or target/<triple>/mobile)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$1
