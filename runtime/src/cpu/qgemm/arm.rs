@@ -22,13 +22,6 @@ pub(super) fn kernels() -> Vec<Kernel> {
     list
 }
 
-/// Columns of `b` per pass: each loaded activation vector is used four times.
-const COLS: usize = 4;
-
-fn tail(a: &[i8], b: &[i8]) -> i32 {
-    a.iter().zip(b).map(|(&x, &w)| x as i32 * w as i32).sum()
-}
-
 /// `acc += x · w` on 16 codes: products fit `i16` (at most 128²), pairs are added into `i32`.
 #[target_feature(enable = "neon")]
 unsafe fn mac_neon(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
@@ -48,51 +41,18 @@ unsafe fn mac_dotprod(mut acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4
     acc
 }
 
-/// The loop both kernels share, over a 16-code multiply-accumulate.
-#[inline(always)]
-unsafe fn gemm_with(
-    a: &[i8],
-    b: &[i8],
-    m: usize,
-    n: usize,
-    k: usize,
-    out: &mut [i32],
-    mac: unsafe fn(int32x4_t, int8x16_t, int8x16_t) -> int32x4_t,
-) {
-    let body = k / 16 * 16;
-    for i in 0..m {
-        let row = &a[i * k..(i + 1) * k];
-        let mut j = 0;
-        while j < n {
-            let cols = COLS.min(n - j);
-            let mut acc = [vdupq_n_s32(0); COLS];
-            let mut t = 0;
-            while t < body {
-                let x = vld1q_s8(row.as_ptr().add(t));
-                for (c, acc) in acc.iter_mut().enumerate().take(cols) {
-                    *acc = mac(*acc, x, vld1q_s8(b.as_ptr().add((j + c) * k + t)));
-                }
-                t += 16;
-            }
-            for (c, acc) in acc.iter().enumerate().take(cols) {
-                let col = &b[(j + c) * k..(j + c + 1) * k];
-                out[i * n + j + c] = vaddvq_s32(*acc) + tail(&row[body..], &col[body..]);
-            }
-            j += cols;
-        }
-    }
-}
-
 /// See [`super::Kernel::gemm`].
 #[target_feature(enable = "neon")]
 unsafe fn gemm_neon(a: &[i8], b: &[i8], m: usize, n: usize, k: usize, out: &mut [i32]) {
-    gemm_with(a, b, m, n, k, out, mac_neon)
+    tiled_gemm!(a, b, m, n, k, out,
+        step: 16, zero: vdupq_n_s32(0), load: vld1q_s8, mac: mac_neon, sum: vaddvq_s32)
 }
 
 /// See [`super::Kernel::gemm`].
 #[target_feature(enable = "neon,dotprod")]
 unsafe fn gemm_dotprod(a: &[i8], b: &[i8], m: usize, n: usize, k: usize, out: &mut [i32]) {
-    gemm_with(a, b, m, n, k, out, mac_dotprod)
+    tiled_gemm!(a, b, m, n, k, out,
+        step: 16, zero: vdupq_n_s32(0), load: vld1q_s8, mac: mac_dotprod, sum: vaddvq_s32)
 }
 
 /// `acc += [x₀; x₁] · [w₀; w₁]ᵀ`: `x` holds two rows of 8 codes, `w` two columns of 8 codes,
@@ -127,10 +87,10 @@ unsafe fn gemm_i8mm(a: &[i8], b: &[i8], m: usize, n: usize, k: usize, out: &mut 
                 t += 8;
             }
             let (tr0, tr1, tc0, tc1) = (&r0[body..], &r1[body..], &c0[body..], &c1[body..]);
-            out[i * n + j] = vgetq_lane_s32(acc, 0) + tail(tr0, tc0);
-            out[i * n + j + 1] = vgetq_lane_s32(acc, 1) + tail(tr0, tc1);
-            out[(i + 1) * n + j] = vgetq_lane_s32(acc, 2) + tail(tr1, tc0);
-            out[(i + 1) * n + j + 1] = vgetq_lane_s32(acc, 3) + tail(tr1, tc1);
+            out[i * n + j] = vgetq_lane_s32(acc, 0) + super::tail(tr0, tc0);
+            out[i * n + j + 1] = vgetq_lane_s32(acc, 1) + super::tail(tr0, tc1);
+            out[(i + 1) * n + j] = vgetq_lane_s32(acc, 2) + super::tail(tr1, tc0);
+            out[(i + 1) * n + j + 1] = vgetq_lane_s32(acc, 3) + super::tail(tr1, tc1);
         }
     }
     let mut one = [0i32];

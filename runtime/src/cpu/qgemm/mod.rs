@@ -8,6 +8,50 @@
 //! `x86.rs` and `arm.rs` hold one kernel per instruction set, and [`kernels`] lists those this
 //! CPU can run, best first, so that [`best`] is the dispatch and the tests can run them all.
 
+/// Columns of `b` per pass of the SIMD kernels: each loaded activation vector is used four times.
+const COLS: usize = 4;
+
+/// `Σ a·b` of the last `k % step` codes, which the SIMD kernels leave to plain code.
+#[allow(dead_code)] // on targets without a SIMD kernel
+fn tail(a: &[i8], b: &[i8]) -> i32 {
+    a.iter().zip(b).map(|(&x, &w)| x as i32 * w as i32).sum()
+}
+
+/// The loop the SIMD kernels share, expanded inside each `#[target_feature]` function so that
+/// its instructions are inlined: `COLS` columns per pass, `step` codes per `mac`, each
+/// activation vector loaded once per pass. `load(p)` reads `step` codes, `mac(acc, x, w)`
+/// accumulates, `sum(acc)` reduces to an `i32`.
+#[allow(unused_macros)] // on targets without a SIMD kernel
+macro_rules! tiled_gemm {
+    ($a:expr, $b:expr, $m:expr, $n:expr, $k:expr, $out:expr,
+     step: $step:expr, zero: $zero:expr, load: $load:expr, mac: $mac:expr, sum: $sum:expr) => {{
+        let (a, b, m, n, k, out): (&[i8], &[i8], usize, usize, usize, &mut [i32]) =
+            ($a, $b, $m, $n, $k, $out);
+        let body = k / $step * $step;
+        for i in 0..m {
+            let row = &a[i * k..(i + 1) * k];
+            let mut j = 0;
+            while j < n {
+                let cols = super::COLS.min(n - j);
+                let mut acc = [$zero; super::COLS];
+                let mut t = 0;
+                while t < body {
+                    let x = $load(row.as_ptr().add(t));
+                    for (c, acc) in acc.iter_mut().enumerate().take(cols) {
+                        *acc = $mac(*acc, x, $load(b.as_ptr().add((j + c) * k + t)));
+                    }
+                    t += $step;
+                }
+                for (c, acc) in acc.iter().enumerate().take(cols) {
+                    let col = &b[(j + c) * k..(j + c + 1) * k];
+                    out[i * n + j + c] = $sum(*acc) + super::tail(&row[body..], &col[body..]);
+                }
+                j += cols;
+            }
+        }
+    }};
+}
+
 mod scalar;
 #[cfg(target_arch = "aarch64")]
 mod arm;
