@@ -8,7 +8,7 @@
 use bertling_benches::{inputs, minilm_dir};
 use bertling_runtime::cpu::linear::{Linear, Weights};
 use bertling_runtime::cpu::{ops, Team};
-use bertling_runtime::{LoadOptions, Model, Precision, QuantMatrix};
+use bertling_runtime::{ActQuant, LoadOptions, Model, Precision, QuantMatrix};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn kernels(c: &mut Criterion) {
@@ -19,12 +19,18 @@ fn kernels(c: &mut Criterion) {
     for m in [16usize, 128, 1024] {
         let x: Vec<f32> = (0..m * k).map(|i| ((i * 31) % 97) as f32 / 97.0).collect();
         g.throughput(Throughput::Elements((2 * m * n * k) as u64));
-        let mut variants = vec![("f32".to_string(), Weights::F32(w.clone()))];
+        let mut variants = vec![("f32".to_string(), Weights::F32(w.clone()), None)];
         for bits in [8u8, 4, 2] {
-            variants.push((format!("w{bits}g32"), Weights::Quant(QuantMatrix::quantize_rtn(&w, n, k, bits, Some(32)).unwrap())));
+            variants.push((format!("w{bits}g32"), Weights::Quant(QuantMatrix::quantize_rtn(&w, n, k, bits, Some(32)).unwrap()), None));
         }
-        for (name, weights) in variants {
-            let lin = Linear::new(n, k, weights, vec![0.0; n], None);
+        // Quantized activations: the integer kernels.
+        for (bits, group) in [(8u8, None), (4, None), (4, Some(32)), (2, None)] {
+            let q = QuantMatrix::quantize_rtn(&w, n, k, bits, group).unwrap();
+            let name = format!("w{bits}{}a8", group.map_or(String::new(), |g| format!("g{g}")));
+            variants.push((name, Weights::Quant(q), Some(ActQuant::new(8, 1.0 / 127.0))));
+        }
+        for (name, weights, act) in variants {
+            let lin = Linear::new(n, k, weights, vec![0.0; n], act);
             g.bench_with_input(BenchmarkId::new(name, m), &m, |b, &m| b.iter(|| lin.forward(&x, m, &team)));
         }
     }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use bertling_compressor::convert::QuantPlan;
 use bertling_compressor::distill::{DistillConfig, LossWeights, Progress};
 use bertling_compressor::etd::{extract, init_named, StudentShape};
+use bertling_compressor::lsq::StepInit;
 use bertling_compressor::eval::{agreement, glue_examples, loyalty, read_texts, stsb};
 use bertling_compressor::pipeline::{compress, distill_student, kdlsq, CompressPlan, RunFiles, TrainDevice};
 use bertling_runtime::cpu::Team;
@@ -79,6 +80,21 @@ enum Command {
         /// The package file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Quantize the activations entering each matrix too (8 or 4 bits; 0 = float
+        /// activations): the package then runs on the integer kernels. Needs --calibrate.
+        #[arg(long, default_value_t = 0)]
+        act_bits: u8,
+        /// A text file, one sentence per line, to calibrate the activation steps on (least
+        /// quantization error); weights get least-error steps too. No training.
+        #[arg(long)]
+        calibrate: Option<PathBuf>,
+        /// Sentences of --calibrate to use.
+        #[arg(long, default_value_t = 128)]
+        calibration_sentences: usize,
+        /// Smoothing strength α (0..1) with --act-bits: outlier activation channels move into
+        /// the weights (SmoothQuant); 0 turns it off.
+        #[arg(long, default_value_t = 0.5)]
+        smooth: f32,
     },
     /// Time the encoder on random token ids and print the median latency.
     Bench {
@@ -153,9 +169,13 @@ struct QuantFlags {
 
 impl QuantFlags {
     fn act_bits(&self) -> Result<Option<u8>> {
-        match self.act_bits {
+        Self::parse_act_bits(self.act_bits)
+    }
+
+    fn parse_act_bits(bits: u8) -> Result<Option<u8>> {
+        match bits {
             0 => Ok(None),
-            4 | 8 => Ok(Some(self.act_bits)),
+            4 | 8 => Ok(Some(bits)),
             other => Err(CliError::Usage(format!("--act-bits {other}: use 8, 4 or 0"))),
         }
     }
@@ -456,7 +476,25 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }),
         Command::Inspect { path, json } => inspect(&path, json),
-        Command::Pack { from, bits, group, embedding_bits, out } => pack(&from, bits, group, embedding_bits, &out),
+        Command::Pack { from, bits, group, embedding_bits, out, act_bits, calibrate, calibration_sentences, smooth } => match act_bits {
+            0 if calibrate.is_none() => pack(&from, bits, group, embedding_bits, &out),
+            0 => Err(CliError::Usage("--calibrate calibrates quantized activations: add --act-bits 8 (or 4)".into())),
+            _ => {
+                let Some(file) = calibrate else {
+                    return Err(CliError::Usage("--act-bits needs --calibrate FILE: a few sentences, one per line, to set the activation steps".into()));
+                };
+                let plan = QuantPlan {
+                    bits,
+                    group,
+                    embedding_bits,
+                    act_bits: QuantFlags::parse_act_bits(act_bits)?,
+                    weight_init: StepInit::Mse,
+                    act_init: StepInit::Mse,
+                    smooth: (smooth > 0.0).then_some(smooth),
+                };
+                pack_calibrated(&from, &plan, &file, calibration_sentences, &out)
+            }
+        },
         Command::Bench { model, batch, seq, threads, runs, warmup, backend, gpu_f16, json } => {
             let model = load_with(&model, &backend, threads, gpu_f16)?;
             let stats = bench(&model, batch, seq, runs, warmup)?;
@@ -572,6 +610,35 @@ fn pack(from: &std::path::Path, bits: u8, group: Option<usize>, embedding_bits: 
     packed.spec.provenance.created_by = format!("bertling {}", env!("CARGO_PKG_VERSION"));
     let bytes = write_package_file(&packed, out)?;
     eprintln!("wrote {} ({:.1} MB, {} parameters, {}-bit matrices)", out.display(), bytes as f64 / 1e6, packed.parameters(), bits);
+    Ok(())
+}
+
+/// `pack --act-bits`: calibrated round-to-nearest weights and activations, no training; prints
+/// the embedding cosine to the source model on the calibration sentences.
+fn pack_calibrated(from: &std::path::Path, plan: &QuantPlan, calibration: &std::path::Path, sentences: usize, out: &std::path::Path) -> Result<()> {
+    if !(2..=8).contains(&plan.bits) {
+        return Err(CliError::Usage(format!("--bits {} with --act-bits: quantized activations need quantized weights (--bits 2..8)", plan.bits)));
+    }
+    let data = load_model_data(from)?;
+    let t = Instant::now();
+    let packed = bertling_compressor::pipeline::calibrated_rtn(&data, plan, calibration, sentences)?;
+    let bytes = write_package_file(&packed, out)?;
+    let texts = read_texts(calibration, sentences)?;
+    let opts = LoadOptions::default();
+    let (source, student) = (Model::from_data(data, &opts)?, Model::from_data(packed, &opts)?);
+    let agree = agreement(&source, &student, &texts)?;
+    eprintln!(
+        "wrote {} ({:.1} MB, W{}A{} in {:.1} s); embedding cosine to {} on {} calibration sentences: mean {:.4}, 5th percentile {:.4}",
+        out.display(),
+        bytes as f64 / 1e6,
+        plan.bits,
+        plan.act_bits.unwrap_or(32),
+        t.elapsed().as_secs_f64(),
+        from.display(),
+        agree.texts,
+        agree.mean,
+        agree.p5
+    );
     Ok(())
 }
 

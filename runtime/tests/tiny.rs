@@ -243,6 +243,52 @@ fn quantized_packages_every_width_match_dequantized_floats() {
     }
 }
 
+/// Students with quantized activations (every weight width, per-row and group steps, A8, A4
+/// and smoothing) run on the integer kernels give what the package defines: fake-quantized
+/// activations times dequantized weights, computed in float (`Encoder::new_dequantized`).
+#[test]
+fn integer_kernels_match_the_dequantize_path_on_whole_models() {
+    use bertling_runtime::cpu::{Encoder, Team};
+    use bertling_runtime::ActQuant;
+    let team = Team::new(2).unwrap();
+    let inputs: Vec<Input> = [5usize, 17, 1, 40]
+        .iter()
+        .enumerate()
+        .map(|(s, &len)| Input { ids: (0..len).map(|i| ((i * 7 + s * 3) % 44) as u32).collect(), type_ids: (0..len).map(|i| (i % 2) as u32).collect() })
+        .collect();
+    let mut rng = Rng(11);
+    let mut flips = Vec::new();
+    for bits in [2u8, 4, 5, 8] {
+        for group in [None, Some(16), Some(32)] {
+            let mut q = hetero(3).convert(Precision::Quantized { bits, group, embedding_bits: 8 }).unwrap();
+            let names: Vec<String> = q.tensors.keys().filter(|n| n.starts_with("blocks.")).cloned().collect();
+            for (i, name) in names.iter().enumerate() {
+                let Some(TensorData::Quant { matrix, act }) = q.tensors.get_mut(name) else { continue };
+                // Steps at odd fractions keep the inputs away from rounding ties: a code that
+                // flips on float noise would move a value by a whole step.
+                let abits = if i % 3 == 2 { 4 } else { 8 };
+                let step = if abits == 4 { 0.3007 } else { 0.02131 };
+                let smooth = (i % 2 == 1).then(|| rng.vec(matrix.cols, 0.5).iter().map(|v| 1.0 + v).collect::<Vec<f32>>());
+                let spec = q.spec.quantized.get_mut(name).unwrap();
+                spec.act_bits = Some(abits);
+                spec.act_smooth = smooth.is_some();
+                *act = Some(ActQuant { bits: abits, step, smooth });
+            }
+            let want = Encoder::new_dequantized(q.clone()).unwrap().forward(&inputs, &team, true);
+            let got = Encoder::new(q).unwrap().forward(&inputs, &team, true);
+            let worst = got.hidden.iter().zip(&want.hidden).map(|(g, w)| max_abs_diff(g, w)).fold(0f32, f32::max);
+            if worst >= 1e-4 {
+                // Float noise may still put one activation on the other side of a rounding
+                // boundary: that moves it by one step, a few 1e-3 here. Any real difference
+                // (a wrong step, group or bias) shows in every configuration and is larger.
+                assert!(worst < 0.05, "w{bits} {group:?}: hidden states differ by {worst}");
+                flips.push(format!("w{bits} {group:?}: {worst}"));
+            }
+        }
+    }
+    assert!(flips.len() <= 2, "more than rounding differences: {flips:?}");
+}
+
 #[test]
 fn export_is_reproducible_and_round_trips() {
     let data = hetero(3);

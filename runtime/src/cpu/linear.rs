@@ -1,10 +1,13 @@
-//! Matrix products of the CPU backend on the `gemm` crate: float weights in one call, f16 and
-//! quantized weights dequantized on the fly in row panels that stay in cache.
+//! Matrix products of the CPU backend: float weights on the `gemm` crate in one call, f16 and
+//! weight-only quantized matrices dequantized on the fly in row panels that stay in cache, and
+//! matrices with quantized activations on the integer kernels ([`super::qlinear`]).
 
 use super::team::Team;
 use gemm::Parallelism;
 use half::f16;
 
+use super::ops;
+use super::qlinear::IntMatrix;
 use crate::data::{ActQuant, TensorData};
 use crate::quant::QuantMatrix;
 
@@ -26,6 +29,8 @@ pub enum Weights {
     },
     F16(Vec<f16>),
     Quant(QuantMatrix),
+    /// Codes unpacked for the integer kernels (matrices with quantized activations).
+    Int(IntMatrix),
 }
 
 impl Weights {
@@ -59,6 +64,7 @@ impl Weights {
                 }
             }
             Weights::Quant(q) => q.dequantize_rows(r0, out),
+            Weights::Int(q) => q.dequantize_rows(r0, out),
         }
     }
 }
@@ -77,8 +83,22 @@ pub struct Linear {
 const PANEL: usize = 64;
 
 impl Linear {
-    /// A linear layer; float weights are transposed once here for the GEMM.
+    /// A linear layer; float weights are transposed once here for the GEMM, quantized matrices
+    /// with quantized activations are unpacked for the integer kernels.
     pub fn new(out: usize, inp: usize, weights: Weights, bias: Vec<f32>, act: Option<ActQuant>) -> Linear {
+        let weights = match (weights, &act) {
+            (Weights::Quant(q), Some(a)) => match IntMatrix::new(&q, a) {
+                Some(im) => Weights::Int(im),
+                None => Weights::Quant(q),
+            },
+            (w, _) => w,
+        };
+        Linear::new_dequantized(out, inp, weights, bias, act)
+    }
+
+    /// [`Linear::new`] without the integer kernels: activations fake-quantized in float times
+    /// dequantized weights, the package's definition as written (the reference of the tests).
+    pub fn new_dequantized(out: usize, inp: usize, weights: Weights, bias: Vec<f32>, act: Option<ActQuant>) -> Linear {
         let weights = match weights {
             Weights::F32(w) => {
                 let mut t = vec![0f32; w.len()];
@@ -96,7 +116,27 @@ impl Linear {
 
     /// Computes `y[m, out] = x[m, inp] · Wᵀ + b`.
     pub fn forward(&self, x: &[f32], m: usize, team: &Team) -> Vec<f32> {
+        self.forward_with(x, m, false, team)
+    }
+
+    /// [`Linear::forward`] followed by GELU (fused into the integer kernels' epilogue).
+    pub fn forward_gelu(&self, x: &[f32], m: usize, team: &Team) -> Vec<f32> {
+        self.forward_with(x, m, true, team)
+    }
+
+    fn forward_with(&self, x: &[f32], m: usize, gelu: bool, team: &Team) -> Vec<f32> {
         debug_assert_eq!(x.len(), m * self.inp);
+        if let Weights::Int(im) = &self.weights {
+            return im.forward(x, m, &self.bias, gelu, team);
+        }
+        let mut y = self.forward_float(x, m, team);
+        if gelu {
+            super::map_rows(&mut y, self.out, team, ops::gelu);
+        }
+        y
+    }
+
+    fn forward_float(&self, x: &[f32], m: usize, team: &Team) -> Vec<f32> {
         let quantized_input;
         let x = match &self.act {
             Some(a) => {
@@ -109,8 +149,10 @@ impl Linear {
         };
         let (n, k) = (self.out, self.inp);
         let mut y = vec![0f32; m * n];
-        for row in y.chunks_exact_mut(n) {
-            row.copy_from_slice(&self.bias);
+        if !self.bias.is_empty() {
+            for row in y.chunks_exact_mut(n) {
+                row.copy_from_slice(&self.bias);
+            }
         }
         match &self.weights {
             Weights::F32Transposed { data, .. } => {

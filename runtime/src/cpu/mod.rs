@@ -8,6 +8,7 @@
 pub mod linear;
 pub mod ops;
 pub mod qgemm;
+pub mod qlinear;
 pub mod team;
 
 use std::convert::Infallible;
@@ -96,16 +97,20 @@ impl Forward {
 
 /// Takes tensors out of model data one at a time, so that building the encoder never holds a
 /// weight twice (apps load from bytes they keep: the data, the bytes and a copy would be three).
-struct Tensors(BTreeMap<String, TensorData>);
+struct Tensors {
+    map: BTreeMap<String, TensorData>,
+    /// Matrices with quantized activations run on the integer kernels.
+    integer: bool,
+}
 
 impl Tensors {
     fn take(&mut self, name: &str) -> Result<TensorData> {
-        self.0.remove(name).ok_or_else(|| Error::tensor(name, "is missing"))
+        self.map.remove(name).ok_or_else(|| Error::tensor(name, "is missing"))
     }
 
     /// A vector tensor as floats; empty when the model has none of that name (no bias).
     fn vector(&mut self, name: &str) -> Vec<f32> {
-        match self.0.remove(name) {
+        match self.map.remove(name) {
             Some(TensorData::F32 { data, .. }) => data,
             Some(t) => t.to_f32(),
             None => Vec::new(),
@@ -116,7 +121,12 @@ impl Tensors {
         let w = self.take(&format!("{prefix}.weight"))?;
         let shape = w.shape().to_vec();
         let (weights, act) = Weights::from_owned(w);
-        Ok(Linear::new(shape[0], shape[1], weights, self.vector(&format!("{prefix}.bias")), act))
+        let bias = self.vector(&format!("{prefix}.bias"));
+        Ok(if self.integer {
+            Linear::new(shape[0], shape[1], weights, bias, act)
+        } else {
+            Linear::new_dequantized(shape[0], shape[1], weights, bias, act)
+        })
     }
 
     fn norm(&mut self, prefix: &str) -> Norm {
@@ -131,9 +141,20 @@ impl Tensors {
 impl Encoder {
     /// Builds the encoder from model data, taking its weights over (no copy).
     pub fn new(model: ModelData) -> Result<Encoder> {
+        Encoder::build(model, true)
+    }
+
+    /// [`Encoder::new`] without the integer kernels: quantized activations are fake-quantized
+    /// in float and multiplied by dequantized weights, the package's definition as written (the
+    /// reference the integer path is tested against).
+    pub fn new_dequantized(model: ModelData) -> Result<Encoder> {
+        Encoder::build(model, false)
+    }
+
+    fn build(model: ModelData, integer: bool) -> Result<Encoder> {
         model.validate()?;
         let ModelData { spec, tensors, .. } = model;
-        let mut t = Tensors(tensors);
+        let mut t = Tensors { map: tensors, integer };
         let mut blocks = Vec::with_capacity(spec.blocks.len());
         for (i, b) in spec.blocks.iter().enumerate() {
             let p = format!("blocks.{i}");
@@ -248,8 +269,7 @@ impl Encoder {
                     layer_norm_rows(&mut x, width, norm, eps, team);
                 }
                 Block::FeedForward { inp, out, norm } => {
-                    let mut h = inp.forward(&x, t, team);
-                    map_rows(&mut h, inp.out, team, ops::gelu);
+                    let h = inp.forward_gelu(&x, t, team);
                     let o = out.forward(&h, t, team);
                     ops::add_in_place(&mut x, &o);
                     layer_norm_rows(&mut x, width, norm, eps, team);
@@ -315,7 +335,7 @@ impl Encoder {
 }
 
 /// Applies `f` to row blocks of `x` in parallel when there is enough work.
-fn map_rows(x: &mut [f32], width: usize, team: &Team, f: impl Fn(&mut [f32]) + Sync) {
+pub(crate) fn map_rows(x: &mut [f32], width: usize, team: &Team, f: impl Fn(&mut [f32]) + Sync) {
     let rows = x.len() / width;
     if team.size() > 1 && x.len() >= 1 << 14 {
         let per = rows.div_ceil(team.size());
