@@ -1,85 +1,144 @@
-//! aarch64 kernels: plain NEON (every ARMv8-A: widening multiplies, pairwise accumulation into
-//! `i32`), the dot-product extension's `sdot` (ARMv8.2+, most phones since 2018) and the int8
-//! matrix-multiply extension's `smmla` (ARMv8.6+: a 2×8 by 8×2 product per instruction), all
-//! exact for every pair of `i8` codes. `sdot` and `smmla` are written in `asm!`: their
-//! intrinsics are not stable Rust.
+//! aarch64 kernels on the packed layout: plain NEON (every ARMv8-A: widening multiplies,
+//! pairwise accumulation into `i32`), the dot-product extension's `sdot` by element (ARMv8.2+,
+//! most phones since 2018: 4 columns × a broadcast run of 4 codes per instruction) and the int8
+//! matrix-multiply extension's `smmla` (ARMv8.6+: 2 rows × 8 codes by 8 codes × 2 columns per
+//! instruction, on runs of 8), all exact for every pair of `i8` codes. `sdot` and `smmla` are
+//! written in `asm!`: their intrinsics are not stable Rust.
 
 use std::arch::aarch64::*;
 
-use super::Kernel;
+use super::{Kernel, Packed, PANEL};
 
 pub(super) fn kernels() -> Vec<Kernel> {
     let mut list = Vec::new();
+    let kernel = |name, kgroup, run| Kernel { name, offset: false, max_bits: 8, full_range: true, kgroup, run };
     if std::arch::is_aarch64_feature_detected!("i8mm") {
-        list.push(Kernel { name: "neon-i8mm", offset: false, max_bits: 8, step: 8, run: gemm_i8mm, scaled: None });
+        list.push(kernel("neon-i8mm", 8, gemm_i8mm));
     }
     if std::arch::is_aarch64_feature_detected!("dotprod") {
-        list.push(Kernel { name: "neon-dotprod", offset: false, max_bits: 8, step: 16, run: gemm_dotprod, scaled: Some(scaled_dotprod) });
+        list.push(kernel("neon-dotprod", 4, gemm_dotprod));
     }
     if std::arch::is_aarch64_feature_detected!("neon") {
-        list.push(Kernel { name: "neon", offset: false, max_bits: 8, step: 16, run: gemm_neon, scaled: Some(scaled_neon) });
+        list.push(kernel("neon", 4, gemm_neon));
     }
     list
 }
 
-/// `acc += x · w` on 16 codes: products fit `i16` (at most 128²), pairs are added into `i32`.
+/// `accf + steps · sums` for four columns.
 #[target_feature(enable = "neon")]
-unsafe fn mac_neon(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
-    let lo = vmull_s8(vget_low_s8(x), vget_low_s8(w));
-    let hi = vmull_high_s8(x, w);
-    vpadalq_s16(vpadalq_s16(acc, lo), hi)
+unsafe fn finish(accf: float32x4_t, sums: int32x4_t, steps: *const f32) -> float32x4_t {
+    vfmaq_f32(accf, vcvtq_f32_s32(sums), vld1q_f32(steps))
 }
 
-/// `acc += x · w` on 16 codes, four at a time per lane.
+/// `acc += w · x[L]`: each lane of `acc` (a column) adds the dot product of its run of four
+/// codes in `w` with run `L` of `x`.
 #[target_feature(enable = "neon,dotprod")]
-unsafe fn mac_dotprod(mut acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+unsafe fn sdot_lane<const L: i32>(mut acc: int32x4_t, w: int8x16_t, x: int8x16_t) -> int32x4_t {
     std::arch::asm!(
-        "sdot {acc:v}.4s, {x:v}.16b, {w:v}.16b",
-        acc = inout(vreg) acc, x = in(vreg) x, w = in(vreg) w,
+        "sdot {acc:v}.4s, {w:v}.16b, {x:v}.4b[{l}]",
+        acc = inout(vreg) acc, w = in(vreg) w, x = in(vreg) x, l = const L,
         options(pure, nomem, nostack),
     );
     acc
 }
 
-#[target_feature(enable = "neon")]
-unsafe fn add(a: int32x4_t, b: int32x4_t) -> int32x4_t {
-    vaddq_s32(a, b)
+/// Rows of `a` for a tile of `R` rows from row `i`; a short last tile repeats its last row.
+fn tile_rows<const R: usize>(a: &[u8], kp: usize, i: usize, rows: usize) -> [*const u8; R] {
+    std::array::from_fn(|r| a[(i + r.min(rows - 1)) * kp..].as_ptr())
 }
 
-/// The lane sums of four vectors.
-#[target_feature(enable = "neon")]
-unsafe fn sum4(v: [int32x4_t; 4]) -> [i32; 4] {
-    let s = vpaddq_s32(vpaddq_s32(v[0], v[1]), vpaddq_s32(v[2], v[3]));
-    let mut out = [0i32; 4];
-    vst1q_s32(out.as_mut_ptr(), s);
-    out
-}
-
-#[target_feature(enable = "neon")]
-unsafe fn load<T>(p: *const T) -> int8x16_t {
-    vld1q_s8(p as *const i8)
-}
-
-/// See [`super::Kernel::run`].
-#[target_feature(enable = "neon")]
-unsafe fn gemm_neon(a: &[u8], b: &[i8], m: usize, n: usize, k: usize, g: usize, out: &mut [i32]) {
-    tiled_gemm!(a, b, m, n, k, g, out,
-        rows: 2, step: 16, flush: usize::MAX / 32, zero: vdupq_n_s32(0), load_a: load,
-        load_b: load, mac: mac_neon, widen: add, sum4: sum4, tail: super::tail_i8)
-}
-
+/// Two rows × 16 columns per tile, 16 positions (4 runs) per activation load.
 /// See [`super::Kernel::run`].
 #[target_feature(enable = "neon,dotprod")]
-unsafe fn gemm_dotprod(a: &[u8], b: &[i8], m: usize, n: usize, k: usize, g: usize, out: &mut [i32]) {
-    tiled_gemm!(a, b, m, n, k, g, out,
-        rows: 2, step: 16, flush: usize::MAX / 32, zero: vdupq_n_s32(0), load_a: load,
-        load_b: load, mac: mac_dotprod, widen: add, sum4: sum4, tail: super::tail_i8)
+unsafe fn gemm_dotprod(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    const R: usize = 2;
+    let op = out.as_mut_ptr();
+    for p in p0..p1 {
+        let wp = w.panel(p).as_ptr();
+        let mut i = 0;
+        while i < m {
+            let rows = R.min(m - i);
+            let ap = tile_rows::<R>(a, w.kp, i, rows);
+            let mut accf = [[vdupq_n_f32(0.0); 4]; R];
+            for q in 0..w.gpr {
+                let (t0, t1) = w.group_range(q);
+                let mut acc = [[vdupq_n_s32(0); 4]; R];
+                // Groups and the padded width are multiples of 16: whole activation loads.
+                for t in (t0..t1).step_by(16) {
+                    let x: [int8x16_t; R] = std::array::from_fn(|r| vld1q_s8(ap[r].add(t) as *const i8));
+                    macro_rules! run {
+                        ($l:literal) => {
+                            for v in 0..4 {
+                                let wv = vld1q_s8(wp.add((t + 4 * $l) * PANEL + 16 * v));
+                                for r in 0..R {
+                                    acc[r][v] = sdot_lane::<$l>(acc[r][v], wv, x[r]);
+                                }
+                            }
+                        };
+                    }
+                    run!(0);
+                    run!(1);
+                    run!(2);
+                    run!(3);
+                }
+                let (steps, _) = w.group_data(p, q);
+                for r in 0..R {
+                    for v in 0..4 {
+                        accf[r][v] = finish(accf[r][v], acc[r][v], steps.as_ptr().add(4 * v));
+                    }
+                }
+            }
+            for r in 0..rows {
+                for v in 0..4 {
+                    // In bounds: `Kernel::run` checked the output's extent.
+                    vst1q_f32(op.add((i + r) * ldo + (p - p0) * PANEL + 4 * v), accf[r][v]);
+                }
+            }
+            i += rows;
+        }
+    }
+}
+
+/// One row × 16 columns per tile, one run of 4 positions per step: `vmull_s8` of each column
+/// pair's runs with the run of `x` repeated, pairs of products added into `i32` lanes
+/// (`[c₀ (t₀+t₁), c₀ (t₂+t₃), c₁ …]`), folded per column at the group's end.
+/// See [`super::Kernel::run`].
+#[target_feature(enable = "neon")]
+unsafe fn gemm_neon(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    let op = out.as_mut_ptr();
+    for p in p0..p1 {
+        let wp = w.panel(p).as_ptr();
+        for i in 0..m {
+            let ap = a[i * w.kp..].as_ptr();
+            let mut accf = [vdupq_n_f32(0.0); 4];
+            for q in 0..w.gpr {
+                let (t0, t1) = w.group_range(q);
+                let (mut lo, mut hi) = ([vdupq_n_s32(0); 4], [vdupq_n_s32(0); 4]);
+                for t in (t0..t1).step_by(4) {
+                    let x8 = vreinterpret_s8_u32(vdup_n_u32((ap.add(t) as *const u32).read_unaligned()));
+                    let x16 = vcombine_s8(x8, x8);
+                    for v in 0..4 {
+                        let wv = vld1q_s8(wp.add(t * PANEL + 16 * v));
+                        lo[v] = vpadalq_s16(lo[v], vmull_s8(vget_low_s8(wv), x8));
+                        hi[v] = vpadalq_s16(hi[v], vmull_high_s8(wv, x16));
+                    }
+                }
+                let (steps, _) = w.group_data(p, q);
+                for v in 0..4 {
+                    accf[v] = finish(accf[v], vpaddq_s32(lo[v], hi[v]), steps.as_ptr().add(4 * v));
+                }
+            }
+            for v in 0..4 {
+                vst1q_f32(op.add(i * ldo + (p - p0) * PANEL + 4 * v), accf[v]);
+            }
+        }
+    }
 }
 
 /// `acc += [x₀; x₁] · [w₀; w₁]ᵀ`: `x` holds two rows of 8 codes, `w` two columns of 8 codes,
 /// `acc` the 2×2 result row-major.
 #[target_feature(enable = "neon,i8mm")]
-unsafe fn mac_i8mm(mut acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+unsafe fn smmla(mut acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
     std::arch::asm!(
         "smmla {acc:v}.4s, {x:v}.16b, {w:v}.16b",
         acc = inout(vreg) acc, x = in(vreg) x, w = in(vreg) w,
@@ -88,96 +147,41 @@ unsafe fn mac_i8mm(mut acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t 
     acc
 }
 
-/// 2×2 output tiles, 8 codes per step; an odd last row or column goes through `gemm_neon`.
+/// Two rows × 16 columns per tile (eight 2×2 blocks), runs of 8 positions.
 /// See [`super::Kernel::run`].
 #[target_feature(enable = "neon,i8mm")]
-unsafe fn gemm_i8mm(a: &[u8], b: &[i8], m: usize, n: usize, k: usize, g: usize, out: &mut [i32]) {
-    use super::tail_i8 as tail;
-    let gpr = super::groups(k, g);
-    let (m2, n2) = (m / 2 * 2, n / 2 * 2);
-    let pair = |p: *const u8, q: *const u8| vcombine_s8(vld1_s8(p as *const i8), vld1_s8(q as *const i8));
-    let pair_b = |p: *const i8, q: *const i8| vcombine_s8(vld1_s8(p), vld1_s8(q));
-    for i in (0..m2).step_by(2) {
-        let (r0, r1) = (&a[i * k..(i + 1) * k], &a[(i + 1) * k..(i + 2) * k]);
-        for j in (0..n2).step_by(2) {
-            let (c0, c1) = (&b[j * k..(j + 1) * k], &b[(j + 1) * k..(j + 2) * k]);
-            for q in 0..gpr {
-                let (g0, g1) = (q * g, ((q + 1) * g).min(k));
-                let body = g0 + (g1 - g0) / 8 * 8;
-                let mut acc = vdupq_n_s32(0);
-                let mut t = g0;
-                while t < body {
-                    let x = pair(r0.as_ptr().add(t), r1.as_ptr().add(t));
-                    let w = pair_b(c0.as_ptr().add(t), c1.as_ptr().add(t));
-                    acc = mac_i8mm(acc, x, w);
-                    t += 8;
+unsafe fn gemm_i8mm(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    let op = out.as_mut_ptr();
+    for p in p0..p1 {
+        let wp = w.panel(p).as_ptr();
+        let mut i = 0;
+        while i < m {
+            let rows = 2.min(m - i);
+            let ap = tile_rows::<2>(a, w.kp, i, rows);
+            let mut accf = [vdupq_n_f32(0.0); 8];
+            for q in 0..w.gpr {
+                let (t0, t1) = w.group_range(q);
+                let mut acc = [vdupq_n_s32(0); 8];
+                for t in (t0..t1).step_by(8) {
+                    let x = vcombine_s8(vld1_s8(ap[0].add(t) as *const i8), vld1_s8(ap[1].add(t) as *const i8));
+                    for (v, acc) in acc.iter_mut().enumerate() {
+                        *acc = smmla(*acc, x, vld1q_s8(wp.add(t * PANEL + 16 * v)));
+                    }
                 }
-                let (tr0, tr1) = (&r0[body..g1], &r1[body..g1]);
-                let (tc0, tc1) = (&c0[body..g1], &c1[body..g1]);
-                let at = |r: usize, c: usize| ((i + r) * n + j + c) * gpr + q;
-                out[at(0, 0)] = vgetq_lane_s32(acc, 0) + tail(tr0, tc0);
-                out[at(0, 1)] = vgetq_lane_s32(acc, 1) + tail(tr0, tc1);
-                out[at(1, 0)] = vgetq_lane_s32(acc, 2) + tail(tr1, tc0);
-                out[at(1, 1)] = vgetq_lane_s32(acc, 3) + tail(tr1, tc1);
+                let (steps, _) = w.group_data(p, q);
+                for (v, accf) in accf.iter_mut().enumerate() {
+                    // Lanes: row 0 columns 2v, 2v+1, then row 1 the same columns.
+                    let s = vld1_f32(steps.as_ptr().add(2 * v));
+                    *accf = vfmaq_f32(*accf, vcvtq_f32_s32(acc[v]), vcombine_f32(s, s));
+                }
             }
+            for (v, accf) in accf.iter().enumerate() {
+                vst1_f32(op.add(i * ldo + (p - p0) * PANEL + 2 * v), vget_low_f32(*accf));
+                if rows == 2 {
+                    vst1_f32(op.add((i + 1) * ldo + (p - p0) * PANEL + 2 * v), vget_high_f32(*accf));
+                }
+            }
+            i += rows;
         }
     }
-    let mut one = vec![0i32; gpr];
-    if n2 < n {
-        // The last column, for the paired rows.
-        for i in 0..m2 {
-            gemm_neon(&a[i * k..(i + 1) * k], &b[n2 * k..], 1, 1, k, g, &mut one);
-            out[(i * n + n2) * gpr..(i * n + n) * gpr].copy_from_slice(&one);
-        }
-    }
-    if m2 < m {
-        // The last row, every column.
-        gemm_neon(&a[m2 * k..], b, 1, n, k, g, &mut out[m2 * n * gpr..]);
-    }
-}
-
-// The scaled forms (`Kernel::run_scaled`). A step of 16 codes never spans two groups (groups
-// have at least 16 columns), so a region's step is one broadcast.
-
-fn no_idx(_g: usize) {}
-
-#[target_feature(enable = "neon")]
-unsafe fn scale_dup(p: *const f32, _idx: ()) -> float32x4_t {
-    vld1q_dup_f32(p)
-}
-
-#[target_feature(enable = "neon")]
-unsafe fn cvt(v: int32x4_t) -> float32x4_t {
-    vcvtq_f32_s32(v)
-}
-
-#[target_feature(enable = "neon")]
-unsafe fn fma(acc: float32x4_t, v: float32x4_t, s: float32x4_t) -> float32x4_t {
-    vfmaq_f32(acc, v, s)
-}
-
-#[target_feature(enable = "neon")]
-unsafe fn sum4f(v: [float32x4_t; 4]) -> [f32; 4] {
-    let s = vpaddq_f32(vpaddq_f32(v[0], v[1]), vpaddq_f32(v[2], v[3]));
-    let mut out = [0f32; 4];
-    vst1q_f32(out.as_mut_ptr(), s);
-    out
-}
-
-/// See [`super::Kernel::run_scaled`].
-#[target_feature(enable = "neon")]
-unsafe fn scaled_neon(a: &[u8], b: &[i8], s: &[f32], m: usize, n: usize, k: usize, g: usize, out: &mut [f32]) {
-    tiled_gemm_scaled!(a, b, s, m, n, k, g, out,
-        rows: 2, step: 16, flush: usize::MAX / 32, zero: vdupq_n_s32(0), fzero: vdupq_n_f32(0.0),
-        idx: no_idx, load_a: load, load_b: load, mac: mac_neon, to_f32: cvt, scale: scale_dup,
-        fma: fma, sum4: sum4f, tail: super::tail_i8)
-}
-
-/// See [`super::Kernel::run_scaled`].
-#[target_feature(enable = "neon,dotprod")]
-unsafe fn scaled_dotprod(a: &[u8], b: &[i8], s: &[f32], m: usize, n: usize, k: usize, g: usize, out: &mut [f32]) {
-    tiled_gemm_scaled!(a, b, s, m, n, k, g, out,
-        rows: 2, step: 16, flush: usize::MAX / 32, zero: vdupq_n_s32(0), fzero: vdupq_n_f32(0.0),
-        idx: no_idx, load_a: load, load_b: load, mac: mac_dotprod, to_f32: cvt, scale: scale_dup,
-        fma: fma, sum4: sum4f, tail: super::tail_i8)
 }

@@ -1,33 +1,32 @@
-//! The portable kernel, and the reference the others are tested against.
+//! The portable kernel: the product of the module documentation as plain loops over the packed
+//! layout, in the same order of operations as the SIMD kernels (exact `i32` group sums, then
+//! one multiply-add per group in `f32`).
+
+use super::{Packed, PANEL};
 
 /// See [`super::Kernel::run`] (signed activations).
-pub(super) unsafe fn gemm(a: &[u8], b: &[i8], m: usize, n: usize, k: usize, g: usize, out: &mut [i32]) {
-    let gpr = super::groups(k, g);
-    for i in 0..m {
-        let row = &a[i * k..(i + 1) * k];
-        for j in 0..n {
-            let col = &b[j * k..(j + 1) * k];
-            for (q, (x, w)) in row.chunks(g).zip(col.chunks(g)).enumerate() {
-                out[(i * n + j) * gpr + q] = x.iter().zip(w).map(|(&x, &w)| x as i8 as i32 * w as i32).sum();
+pub(super) unsafe fn gemm(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    for p in p0..p1 {
+        let codes = w.panel(p);
+        for i in 0..m {
+            let row = &a[i * w.kp..(i + 1) * w.kp];
+            let mut acc = [0f32; PANEL];
+            for q in 0..w.gpr {
+                let (t0, t1) = w.group_range(q);
+                let mut sums = [0i32; PANEL];
+                for t in t0..t1 {
+                    let x = row[t] as i8 as i32;
+                    let run = (t / w.kgroup) * PANEL * w.kgroup + t % w.kgroup;
+                    for (c, s) in sums.iter_mut().enumerate() {
+                        *s += x * codes[run + c * w.kgroup] as i32;
+                    }
+                }
+                let (steps, corr) = w.group_data(p, q);
+                for c in 0..PANEL {
+                    acc[c] += steps[c] * (sums[c] - corr[c]) as f32;
+                }
             }
-        }
-    }
-}
-
-/// See [`super::Kernel::run_scaled`] (signed activations).
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn gemm_scaled(a: &[u8], b: &[i8], s: &[f32], m: usize, n: usize, k: usize, g: usize, out: &mut [f32]) {
-    let gpr = super::groups(k, g);
-    for i in 0..m {
-        let row = &a[i * k..(i + 1) * k];
-        for j in 0..n {
-            let col = &b[j * k..(j + 1) * k];
-            let mut v = 0f32;
-            for (q, (x, w)) in row.chunks(g).zip(col.chunks(g)).enumerate() {
-                let sum: i32 = x.iter().zip(w).map(|(&x, &w)| x as i8 as i32 * w as i32).sum();
-                v += s[j * gpr + q] * sum as f32;
-            }
-            out[i * n + j] = v;
+            out[i * ldo + (p - p0) * PANEL..][..PANEL].copy_from_slice(&acc);
         }
     }
 }
