@@ -92,8 +92,9 @@ enum Command {
         #[arg(long, default_value_t = 128)]
         calibration_sentences: usize,
         /// Smoothing strength α (0..1) with --act-bits: outlier activation channels move into
-        /// the weights (SmoothQuant); 0 turns it off.
-        #[arg(long, default_value_t = 0.5)]
+        /// the weights (SmoothQuant); 0 turns it off. 0.7 gave all-MiniLM-L6-v2 the closest
+        /// packages at 8 and 4 bits (benches/quality/RESULTS.md).
+        #[arg(long, default_value_t = 0.7)]
         smooth: f32,
     },
     /// Time the encoder on random token ids and print the median latency.

@@ -7,7 +7,7 @@ use gemm::Parallelism;
 use half::f16;
 
 use super::ops;
-use super::qlinear::IntMatrix;
+use super::qlinear::{CodeMatrix, IntMatrix};
 use crate::data::{ActQuant, TensorData};
 use crate::quant::QuantMatrix;
 
@@ -31,6 +31,8 @@ pub enum Weights {
     Quant(QuantMatrix),
     /// Codes unpacked for the integer kernels (matrices with quantized activations).
     Int(IntMatrix),
+    /// Weight-only codes unpacked for the in-register float kernels.
+    Codes(CodeMatrix),
 }
 
 impl Weights {
@@ -65,6 +67,7 @@ impl Weights {
             }
             Weights::Quant(q) => q.dequantize_rows(r0, out),
             Weights::Int(q) => q.dequantize_rows(r0, out),
+            Weights::Codes(q) => q.dequantize_rows(r0, out),
         }
     }
 }
@@ -89,6 +92,10 @@ impl Linear {
         let weights = match (weights, &act) {
             (Weights::Quant(q), Some(a)) => match IntMatrix::new(&q, a) {
                 Some(im) => Weights::Int(im),
+                None => Weights::Quant(q),
+            },
+            (Weights::Quant(q), None) => match CodeMatrix::new(&q) {
+                Some(cm) => Weights::Codes(cm),
                 None => Weights::Quant(q),
             },
             (w, _) => w,
@@ -126,8 +133,10 @@ impl Linear {
 
     fn forward_with(&self, x: &[f32], m: usize, gelu: bool, team: &Team) -> Vec<f32> {
         debug_assert_eq!(x.len(), m * self.inp);
-        if let Weights::Int(im) = &self.weights {
-            return im.forward(x, m, &self.bias, gelu, team);
+        match &self.weights {
+            Weights::Int(im) => return im.forward(x, m, &self.bias, gelu, team),
+            Weights::Codes(cm) if CodeMatrix::in_registers(m) => return cm.forward(x, m, &self.bias, gelu, team),
+            _ => {}
         }
         let mut y = self.forward_float(x, m, team);
         if gelu {
@@ -271,30 +280,32 @@ mod tests {
         y
     }
 
-    /// Every storage gives the naive product of the weights it represents.
+    /// Every storage gives the naive product of the weights it represents, at few rows (codes
+    /// multiplied in registers) and many (dequantized panels).
     #[test]
     fn linear_matches_naive_for_every_storage() {
-        let (m, n, k) = (7, 130, 67);
-        let x: Vec<f32> = (0..m * k).map(|i| ((i * 31 % 17) as f32 - 8.0) / 9.0).collect();
-        let w: Vec<f32> = (0..n * k).map(|i| ((i * 13 % 23) as f32 - 11.0) / 7.0).collect();
-        let b: Vec<f32> = (0..n).map(|i| i as f32 / 10.0).collect();
-        let q = QuantMatrix::quantize_rtn(&w, n, k, 5, Some(32)).unwrap();
-        let wq = q.dequantize();
-        let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
-        let w16f: Vec<f32> = w16.iter().map(|v| v.to_f32()).collect();
-        for threads in [1, 2, 3] {
-            let team = Team::new(threads).unwrap();
-            for (weights, reference) in [
-                (Weights::F32(w.clone()), &w),
-                (Weights::F32Transposed { out: n, data: (0..n * k).map(|i| w[(i % n) * k + i / n]).collect() }, &w),
-                (Weights::F16(w16.clone()), &w16f),
-                (Weights::Quant(q.clone()), &wq),
-            ] {
-                let lin = Linear::new(n, k, weights, b.clone(), None);
-                let y = lin.forward(&x, m, &team);
-                let want = naive(&x, reference, &b, m, n, k);
-                for (a, e) in y.iter().zip(&want) {
-                    assert!((a - e).abs() < 1e-4, "{a} vs {e}");
+        for (m, n, k) in [(7, 130, 67), (130, 40, 64)] {
+            let x: Vec<f32> = (0..m * k).map(|i| ((i * 31 % 17) as f32 - 8.0) / 9.0).collect();
+            let w: Vec<f32> = (0..n * k).map(|i| ((i * 13 % 23) as f32 - 11.0) / 7.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| i as f32 / 10.0).collect();
+            let q = QuantMatrix::quantize_rtn(&w, n, k, 5, Some(32)).unwrap();
+            let wq = q.dequantize();
+            let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+            let w16f: Vec<f32> = w16.iter().map(|v| v.to_f32()).collect();
+            for threads in [1, 2, 3] {
+                let team = Team::new(threads).unwrap();
+                for (weights, reference) in [
+                    (Weights::F32(w.clone()), &w),
+                    (Weights::F32Transposed { out: n, data: (0..n * k).map(|i| w[(i % n) * k + i / n]).collect() }, &w),
+                    (Weights::F16(w16.clone()), &w16f),
+                    (Weights::Quant(q.clone()), &wq),
+                ] {
+                    let lin = Linear::new(n, k, weights, b.clone(), None);
+                    let y = lin.forward(&x, m, &team);
+                    let want = naive(&x, reference, &b, m, n, k);
+                    for (a, e) in y.iter().zip(&want) {
+                        assert!((a - e).abs() < 1e-4, "{a} vs {e}");
+                    }
                 }
             }
         }

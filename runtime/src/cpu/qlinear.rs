@@ -10,7 +10,7 @@
 
 use super::linear::SendPtr;
 use super::ops;
-use super::qgemm::{Kernel, Packed, PANEL};
+use super::qgemm::{FloatKernel, Kernel, Packed, PANEL};
 use super::team::Team;
 use crate::data::ActQuant;
 use crate::quant::{q_max, q_min, QuantMatrix};
@@ -73,11 +73,9 @@ impl IntMatrix {
 
     /// The real values of rows `r0..r0 + out.len() / cols`.
     pub fn dequantize_rows(&self, r0: usize, out: &mut [f32]) {
-        for (i, dst) in out.chunks_exact_mut(self.cols).enumerate() {
-            for (t, d) in dst.iter_mut().enumerate() {
-                *d = self.packed.code(r0 + i, t) as f32 * (self.packed.step(r0 + i, t) / self.act.step);
-            }
-        }
+        self.packed.dequantize_rows(r0, out);
+        let inv = 1.0 / self.act.step;
+        out.iter_mut().for_each(|v| *v *= inv);
     }
 
     /// Quantizes `x` (`m × cols`) into activation bytes as the kernel reads them (rows of the
@@ -101,51 +99,108 @@ impl IntMatrix {
 
     /// `y = x · Wᵀ + bias`, then GELU when `gelu`; `x` is `m × cols`, `y` `m × rows`.
     pub fn forward(&self, x: &[f32], m: usize, bias: &[f32], gelu: bool, team: &Team) -> Vec<f32> {
-        let n = self.rows;
         let a = self.quantize(x, m, team);
-        let mut y = vec![0f32; m * n];
-        let dst = SendPtr(y.as_mut_ptr());
-        let panels = self.packed.panels;
-        let row_blocks = m.div_ceil(ROWS);
-        // Few rows: split the panels so that every thread gets the same share.
-        let mut blocks = panels.div_ceil(PANELS);
-        if row_blocks < 4 * team.size() {
-            blocks = blocks.div_ceil(team.size()) * team.size();
+        let kp = self.packed.kp;
+        panel_blocks(&self.packed, m, bias, gelu, team, &|r0, r1, p0, p1, acc, width| {
+            self.kernel.run(&a[r0 * kp..r1 * kp], &self.packed, p0, p1, r1 - r0, acc, width)
+        })
+    }
+}
+
+/// A weight-only quantized matrix (float activations) with its codes unpacked to `i8` panels
+/// (runs of 1): few rows are multiplied in registers ([`FloatKernel`]), many rows dequantize
+/// panels of 64 rows into the float GEMM.
+pub struct CodeMatrix {
+    packed: Packed,
+    kernel: FloatKernel,
+}
+
+/// Rows from which a weight-only product dequantizes panels for the float GEMM instead of
+/// multiplying codes in registers (the conversions cost more than the dequantization there).
+pub const IN_REGISTER_ROWS: usize = 96;
+
+impl CodeMatrix {
+    /// `None` for groups that are not a multiple of 16 columns.
+    pub fn new(q: &QuantMatrix) -> Option<CodeMatrix> {
+        if q.group.is_some_and(|g| g % super::qgemm::KPAD != 0) {
+            return None;
         }
-        let per = panels.div_ceil(blocks.min(panels).max(1));
-        let blocks = panels.div_ceil(per);
-        let run = |task: usize| {
-            let (pb, rb) = (task / row_blocks, task % row_blocks);
-            let (p0, p1) = (pb * per, ((pb + 1) * per).min(panels));
-            let (r0, r1) = (rb * ROWS, ((rb + 1) * ROWS).min(m));
-            let d = dst;
-            // SAFETY: each task writes rows r0..r1, columns 16·p0..min(16·p1, n) of y, disjoint
-            // across tasks; the row stride is n.
-            unsafe { self.block(&a, r0, r1, p0, p1, bias, gelu, d.0, n) };
-        };
-        team.run(blocks * row_blocks, &run);
-        y
+        let mut codes = vec![0i8; q.rows * q.cols];
+        let mut row = vec![0f32; q.cols];
+        let wpr = q.words_per_row();
+        for (r, dst) in codes.chunks_exact_mut(q.cols.max(1)).enumerate().take(q.rows) {
+            crate::quant::unpack_row(&q.codes[r * wpr..(r + 1) * wpr], q.bits, &mut row);
+            for (d, v) in dst.iter_mut().zip(&row) {
+                *d = *v as i8;
+            }
+        }
+        let packed = Packed::new(&codes, q.rows, q.cols, q.group, &q.scales, false, 1);
+        Some(CodeMatrix { packed, kernel: FloatKernel::best() })
     }
 
-    /// One block of the product and its epilogue.
-    ///
-    /// # Safety
-    /// `y` must be valid for `r1 × n` floats, and no other thread may touch the block.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn block(&self, a: &[u8], r0: usize, r1: usize, p0: usize, p1: usize, bias: &[f32], gelu: bool, y: *mut f32, n: usize) {
-        let kp = self.packed.kp;
-        let (m, width) = (r1 - r0, (p1 - p0) * PANEL);
-        let mut acc = vec![0f32; m * width];
-        self.kernel.run(&a[r0 * kp..r1 * kp], &self.packed, p0, p1, m, &mut acc, width);
+    /// Whether `m` rows go through the in-register kernel ([`CodeMatrix::forward`]).
+    pub fn in_registers(m: usize) -> bool {
+        m < IN_REGISTER_ROWS
+    }
+
+    /// The real values of rows `r0..r0 + out.len() / cols`.
+    pub fn dequantize_rows(&self, r0: usize, out: &mut [f32]) {
+        self.packed.dequantize_rows(r0, out);
+    }
+
+    /// `y = x · Wᵀ + bias` (then GELU) in registers; for `m` below [`IN_REGISTER_ROWS`].
+    pub fn forward(&self, x: &[f32], m: usize, bias: &[f32], gelu: bool, team: &Team) -> Vec<f32> {
+        let k = self.packed.cols;
+        panel_blocks(&self.packed, m, bias, gelu, team, &|r0, r1, p0, p1, acc, width| {
+            self.kernel.run(&x[r0 * k..r1 * k], &self.packed, p0, p1, r1 - r0, acc, width)
+        })
+    }
+}
+
+/// Runs `product(r0, r1, p0, p1, acc, width)` over blocks of rows and panels on the team (each
+/// block into its own `(r1 − r0) × width` buffer), then adds the bias and applies GELU into
+/// `y` (`m × rows`).
+fn panel_blocks(
+    w: &Packed,
+    m: usize,
+    bias: &[f32],
+    gelu: bool,
+    team: &Team,
+    product: &(dyn Fn(usize, usize, usize, usize, &mut [f32], usize) + Sync),
+) -> Vec<f32> {
+    let n = w.rows;
+    let mut y = vec![0f32; m * n];
+    let dst = SendPtr(y.as_mut_ptr());
+    let panels = w.panels;
+    let row_blocks = m.div_ceil(ROWS);
+    // Few rows: split the panels so that every thread gets the same share.
+    let mut blocks = panels.div_ceil(PANELS);
+    if row_blocks < 4 * team.size() {
+        blocks = blocks.div_ceil(team.size()) * team.size();
+    }
+    let per = panels.div_ceil(blocks.min(panels).max(1));
+    let blocks = panels.div_ceil(per);
+    let run = |task: usize| {
+        let (pb, rb) = (task / row_blocks, task % row_blocks);
+        let (p0, p1) = (pb * per, ((pb + 1) * per).min(panels));
+        let (r0, r1) = (rb * ROWS, ((rb + 1) * ROWS).min(m));
+        let width = (p1 - p0) * PANEL;
+        let mut acc = vec![0f32; (r1 - r0) * width];
+        product(r0, r1, p0, p1, &mut acc, width);
         let (c0, c1) = (p0 * PANEL, (p1 * PANEL).min(n));
-        for i in 0..m {
-            let out = std::slice::from_raw_parts_mut(y.add((r0 + i) * n + c0), c1 - c0);
+        for i in 0..r1 - r0 {
+            let d = dst;
+            // SAFETY: each task writes rows r0..r1, columns c0..c1 of y (row stride n),
+            // disjoint across tasks.
+            let out = unsafe { std::slice::from_raw_parts_mut(d.0.add((r0 + i) * n + c0), c1 - c0) };
             epilogue(&acc[i * width..i * width + (c1 - c0)], bias.get(c0..c1), out);
             if gelu {
                 ops::gelu(out);
             }
         }
-    }
+    };
+    team.run(blocks * row_blocks, &run);
+    y
 }
 
 multiversion! {

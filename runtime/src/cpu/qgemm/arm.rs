@@ -24,6 +24,14 @@ pub(super) fn kernels() -> Vec<Kernel> {
     list
 }
 
+pub(super) fn float_kernels() -> Vec<super::FloatKernel> {
+    let mut list = Vec::new();
+    if std::arch::is_aarch64_feature_detected!("neon") {
+        list.push(super::FloatKernel { name: "neon", run: float_neon });
+    }
+    list
+}
+
 /// `accf + steps · sums` for four columns.
 #[target_feature(enable = "neon")]
 unsafe fn finish(accf: float32x4_t, sums: int32x4_t, steps: *const f32) -> float32x4_t {
@@ -179,6 +187,56 @@ unsafe fn gemm_i8mm(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &
                 vst1_f32(op.add(i * ldo + (p - p0) * PANEL + 2 * v), vget_low_f32(*accf));
                 if rows == 2 {
                     vst1_f32(op.add((i + 1) * ldo + (p - p0) * PANEL + 2 * v), vget_high_f32(*accf));
+                }
+            }
+            i += rows;
+        }
+    }
+}
+
+/// Float activations × codes (runs of 1): four rows × 16 columns per tile, each position's 16
+/// codes widened to `f32` once. See [`super::FloatKernel::run`].
+#[target_feature(enable = "neon")]
+unsafe fn float_neon(x: &[f32], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    const R: usize = 4;
+    let (k, op) = (w.cols, out.as_mut_ptr());
+    for p in p0..p1 {
+        let wp = w.panel(p).as_ptr();
+        let mut i = 0;
+        while i < m {
+            let rows = R.min(m - i);
+            let xp: [*const f32; R] = std::array::from_fn(|r| x[(i + r.min(rows - 1)) * k..].as_ptr());
+            let mut acc = [[vdupq_n_f32(0.0); 4]; R];
+            for q in 0..w.gpr {
+                let (t0, t1) = w.group_range(q);
+                let mut part = [[vdupq_n_f32(0.0); 4]; R];
+                for t in t0..t1.min(k) {
+                    let c = vld1q_s8(wp.add(t * PANEL));
+                    let (lo, hi) = (vmovl_s8(vget_low_s8(c)), vmovl_high_s8(c));
+                    let wv = [
+                        vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))),
+                        vcvtq_f32_s32(vmovl_high_s16(lo)),
+                        vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))),
+                        vcvtq_f32_s32(vmovl_high_s16(hi)),
+                    ];
+                    for r in 0..R {
+                        let xv = *xp[r].add(t);
+                        for v in 0..4 {
+                            part[r][v] = vfmaq_n_f32(part[r][v], wv[v], xv);
+                        }
+                    }
+                }
+                let (steps, _) = w.group_data(p, q);
+                for v in 0..4 {
+                    let s = vld1q_f32(steps.as_ptr().add(4 * v));
+                    for r in 0..R {
+                        acc[r][v] = vfmaq_f32(acc[r][v], part[r][v], s);
+                    }
+                }
+            }
+            for r in 0..rows {
+                for v in 0..4 {
+                    vst1q_f32(op.add((i + r) * ldo + (p - p0) * PANEL + 4 * v), acc[r][v]);
                 }
             }
             i += rows;

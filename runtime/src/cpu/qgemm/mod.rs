@@ -48,7 +48,7 @@ pub struct Packed {
     pub group: usize,
     /// Groups per output column.
     pub gpr: usize,
-    /// Positions per run of one column's codes (4 or 8).
+    /// Positions per run of one column's codes (4 or 8; 1 for the float kernels).
     pub kgroup: usize,
     /// Panels of 16 output columns (the last one padded with zero codes and steps).
     pub panels: usize,
@@ -66,10 +66,10 @@ impl Packed {
     /// step per row) for a kernel reading runs of `kgroup` positions.
     ///
     /// # Panics
-    /// On inconsistent lengths, a group that is not a multiple of [`KPAD`], or `kgroup` not 4
-    /// or 8 (callers pass a kernel's fields and a validated matrix).
+    /// On inconsistent lengths, a group that is not a multiple of [`KPAD`], or `kgroup` not 1,
+    /// 4 or 8 (callers pass a kernel's fields and a validated matrix).
     pub fn new(codes: &[i8], n: usize, k: usize, group: Option<usize>, steps: &[f32], offset: bool, kgroup: usize) -> Packed {
-        assert!(kgroup == 4 || kgroup == 8, "runs of 4 or 8 codes");
+        assert!(matches!(kgroup, 1 | 4 | 8), "runs of 1, 4 or 8 codes");
         let kp = k.div_ceil(KPAD).max(1) * KPAD;
         let group = group.filter(|&g| g < k).unwrap_or(kp);
         assert!(group % KPAD == 0, "groups of a multiple of {KPAD} columns");
@@ -126,6 +126,21 @@ impl Packed {
     /// Positions `t0..t1` of group `q`.
     fn group_range(&self, q: usize) -> (usize, usize) {
         (q * self.group, ((q + 1) * self.group).min(self.kp))
+    }
+
+    /// The real values (code × step) of output columns `r0..r0 + out.len() / cols`, row-major.
+    pub fn dequantize_rows(&self, r0: usize, out: &mut [f32]) {
+        for (i, row) in out.chunks_exact_mut(self.cols.max(1)).enumerate() {
+            let (p, c) = ((r0 + i) / PANEL, (r0 + i) % PANEL);
+            let codes = self.panel(p);
+            for (q, chunk) in row.chunks_mut(self.group).enumerate() {
+                let step = self.steps[(p * self.gpr + q) * PANEL + c];
+                for (dt, v) in chunk.iter_mut().enumerate() {
+                    let t = q * self.group + dt;
+                    *v = codes[(t / self.kgroup) * PANEL * self.kgroup + c * self.kgroup + t % self.kgroup] as f32 * step;
+                }
+            }
+        }
     }
 
     /// The code of output column `j` at position `t` (tests, dequantization).
@@ -216,6 +231,58 @@ impl Kernel {
         }
         out
     }
+}
+
+/// The float product's signature; see [`FloatKernel::run`].
+type RunFloat = unsafe fn(x: &[f32], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize);
+
+/// A product of float activations by packed weight codes (runs of 1), dequantizing in
+/// registers: `out[i·ldo + 16·(p − p0) + c] = Σ_q s[p, q, c] · Σ_{t in q, t < k} x[i·k + t] · W[16p + c, t]`.
+/// For weight-only packages at few tokens, where reading the codes beats reading floats.
+#[derive(Clone, Copy)]
+pub struct FloatKernel {
+    pub name: &'static str,
+    run: RunFloat,
+}
+
+impl std::fmt::Debug for FloatKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl FloatKernel {
+    /// The product over panels `p0..p1` of `w` (packed with runs of 1, no offset) for `m` rows
+    /// of `x` (`w.cols` floats each), into `out` with row stride `ldo`.
+    ///
+    /// # Panics
+    /// As [`Kernel::run`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(&self, x: &[f32], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+        assert!(w.kgroup == 1 && !w.offset, "weights packed for {}", self.name);
+        assert!(p0 <= p1 && p1 <= w.panels && x.len() >= m * w.cols, "float qgemm shapes");
+        let width = (p1 - p0) * PANEL;
+        assert!(m == 0 || (ldo >= width && out.len() >= (m - 1) * ldo + width), "float qgemm output");
+        // SAFETY: as in `Kernel::run`.
+        unsafe { (self.run)(x, w, p0, p1, m, out, ldo) }
+    }
+
+    /// The fastest float kernel this CPU can run.
+    pub fn best() -> FloatKernel {
+        static BEST: OnceLock<FloatKernel> = OnceLock::new();
+        *BEST.get_or_init(|| float_kernels()[0])
+    }
+}
+
+/// The float kernels this CPU can run, fastest first; the portable one is always last.
+pub fn float_kernels() -> Vec<FloatKernel> {
+    let mut list = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    list.extend(x86::float_kernels());
+    #[cfg(target_arch = "aarch64")]
+    list.extend(arm::float_kernels());
+    list.push(FloatKernel { name: "scalar", run: scalar::gemm_float });
+    list
 }
 
 const SCALAR: Kernel = Kernel { name: "scalar", offset: false, max_bits: 8, full_range: true, kgroup: 4, run: scalar::gemm };
@@ -351,6 +418,37 @@ mod tests {
                     let s = vec![1.0f32; 18 * groups(k, group.unwrap_or(k))];
                     let got = run(&kernel, &a, &b, &s, 3, 18, k, group);
                     assert!(got.iter().all(|&v| v == want), "{} {x}·{y} {group:?}: {got:?}", kernel.name);
+                }
+            }
+        }
+    }
+
+    /// The float kernels against the f64 reference, every width, group and ragged shape.
+    #[test]
+    fn float_kernels_match_the_reference() {
+        let mut rng = XorShift::new(13);
+        for &k in &[1, 17, 64, 100, 384] {
+            for group in [None, Some(16), Some(32), Some(128)] {
+                let g = group.filter(|&g| g < k).unwrap_or(k);
+                for &(m, n) in &[(1, 1), (3, 17), (9, 33)] {
+                    let x: Vec<f32> = (0..m * k).map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0).collect();
+                    let b = codes(&mut rng, n * k, 8);
+                    let s: Vec<f32> = (0..n * groups(k, g)).map(|_| (rng.next_u64() % 1000) as f32 / 997.0 + 0.01).collect();
+                    let w = Packed::new(&b, n, k, group, &s, false, 1);
+                    for kernel in float_kernels() {
+                        let ldo = w.panels * PANEL + 1;
+                        let mut out = vec![f32::NAN; m * ldo];
+                        kernel.run(&x, &w, 0, w.panels, m, &mut out, ldo);
+                        for i in 0..m {
+                            for j in 0..n {
+                                let terms = (0..k).map(|t| s[j * groups(k, g) + t / g] as f64 * x[i * k + t] as f64 * b[j * k + t] as f64);
+                                let (want, mag) = terms.fold((0f64, 0f64), |(a, m), v| (a + v, m + v.abs()));
+                                let got = out[i * ldo + j] as f64;
+                                assert!((got - want).abs() <= 1e-6 * (mag + 1.0), "{} k{k} {group:?} m{m} n{n}: {got} vs {want}", kernel.name);
+                            }
+                            assert!(out[i * ldo + w.panels * PANEL].is_nan(), "{} wrote past its columns", kernel.name);
+                        }
+                    }
                 }
             }
         }

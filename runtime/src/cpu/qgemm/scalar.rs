@@ -30,3 +30,28 @@ pub(super) unsafe fn gemm(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, 
         }
     }
 }
+
+/// See [`super::FloatKernel::run`].
+pub(super) unsafe fn gemm_float(x: &[f32], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    for p in p0..p1 {
+        let codes = w.panel(p);
+        for i in 0..m {
+            let row = &x[i * w.cols..(i + 1) * w.cols];
+            let mut acc = [0f32; PANEL];
+            for q in 0..w.gpr {
+                let (t0, t1) = w.group_range(q);
+                let mut sums = [0f32; PANEL];
+                for t in t0..t1.min(w.cols) {
+                    for (c, s) in sums.iter_mut().enumerate() {
+                        *s += row[t] * codes[t * PANEL + c] as f32;
+                    }
+                }
+                let (steps, _) = w.group_data(p, q);
+                for c in 0..PANEL {
+                    acc[c] += steps[c] * sums[c];
+                }
+            }
+            out[i * ldo + (p - p0) * PANEL..][..PANEL].copy_from_slice(&acc);
+        }
+    }
+}

@@ -41,6 +41,17 @@ pub(super) fn kernels() -> Vec<Kernel> {
     list
 }
 
+pub(super) fn float_kernels() -> Vec<super::FloatKernel> {
+    let mut list = Vec::new();
+    if is_x86_feature_detected!("avx512f") {
+        list.push(super::FloatKernel { name: "avx512f", run: float_avx512 });
+    }
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        list.push(super::FloatKernel { name: "avx2", run: float_avx2 });
+    }
+    list
+}
+
 /// The loop every x86 kernel shares, expanded inside each `#[target_feature]` function so that
 /// its intrinsics inline: for each panel and each tile of `rows` activation rows, per group:
 /// runs of 4 positions, `vecs` weight vectors per run (16 columns), `mac` into partial sums
@@ -253,4 +264,89 @@ unsafe fn gemm_avxvnni(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out
     panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, flush: usize::MAX / 8,
         zero: _mm256_setzero_si256(), fzero: _mm256_setzero_ps(), bcast: bcast256, load: load256,
         mac: dpbusd256, widen: _mm256_add_epi32, finish: finish256, store: store256)
+}
+
+/// The float kernels' loop: per panel, tiles of `rows` rows; per group, each position's 16
+/// codes widened to `f32` once (`codes(p)`, `vecs` vectors) and multiplied by each row's
+/// broadcast activation, then the group's float sum by its steps.
+macro_rules! float_panels {
+    ($x:expr, $w:expr, $p0:expr, $p1:expr, $m:expr, $out:expr, $ldo:expr,
+     rows: $rows:expr, vecs: $vecs:expr, zero: $zero:expr, codes: $codes:expr, set1: $set1:expr,
+     fma: $fma:expr, load: $load:expr, store: $store:expr) => {{
+        const R: usize = $rows;
+        const V: usize = $vecs;
+        const VC: usize = PANEL / V;
+        let (x, w, p0, p1, m, out, ldo): (&[f32], &Packed, usize, usize, usize, &mut [f32], usize) =
+            ($x, $w, $p0, $p1, $m, $out, $ldo);
+        let (k, op) = (w.cols, out.as_mut_ptr());
+        for p in p0..p1 {
+            let wp = w.panel(p).as_ptr();
+            let mut i = 0;
+            while i < m {
+                let rows = R.min(m - i);
+                let mut xp = [x.as_ptr(); R];
+                for r in 0..R {
+                    xp[r] = x.as_ptr().add((i + r.min(rows - 1)) * k);
+                }
+                let mut acc = [[$zero; V]; R];
+                for q in 0..w.gpr {
+                    let (t0, t1) = w.group_range(q);
+                    let mut part = [[$zero; V]; R];
+                    for t in t0..t1.min(k) {
+                        let mut wv = [$zero; V];
+                        for v in 0..V {
+                            wv[v] = $codes(wp.add(t * PANEL + v * VC));
+                        }
+                        for r in 0..R {
+                            let xv = $set1(*xp[r].add(t));
+                            for v in 0..V {
+                                part[r][v] = $fma(xv, wv[v], part[r][v]);
+                            }
+                        }
+                    }
+                    let (steps, _) = w.group_data(p, q);
+                    for v in 0..V {
+                        let s = $load(steps.as_ptr().add(v * VC));
+                        for r in 0..R {
+                            acc[r][v] = $fma(part[r][v], s, acc[r][v]);
+                        }
+                    }
+                }
+                for r in 0..rows {
+                    for v in 0..V {
+                        $store(op.add((i + r) * ldo + (p - p0) * PANEL + v * VC), acc[r][v]);
+                    }
+                }
+                i += rows;
+            }
+        }
+    }};
+}
+
+/// 16 codes as `f32`.
+#[target_feature(enable = "avx512f")]
+unsafe fn codes512(p: *const i8) -> __m512 {
+    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p as *const __m128i)))
+}
+
+/// 8 codes as `f32`.
+#[target_feature(enable = "avx2")]
+unsafe fn codes256(p: *const i8) -> __m256 {
+    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i)))
+}
+
+/// See [`super::FloatKernel::run`].
+#[target_feature(enable = "avx512f")]
+unsafe fn float_avx512(x: &[f32], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    float_panels!(x, w, p0, p1, m, out, ldo, rows: 8, vecs: 1, zero: _mm512_setzero_ps(),
+        codes: codes512, set1: _mm512_set1_ps, fma: _mm512_fmadd_ps, load: _mm512_loadu_ps,
+        store: store512)
+}
+
+/// See [`super::FloatKernel::run`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn float_avx2(x: &[f32], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    float_panels!(x, w, p0, p1, m, out, ldo, rows: 3, vecs: 2, zero: _mm256_setzero_ps(),
+        codes: codes256, set1: _mm256_set1_ps, fma: _mm256_fmadd_ps, load: _mm256_loadu_ps,
+        store: store256)
 }
