@@ -170,12 +170,9 @@ pub struct Kernel {
     pub name: &'static str,
     /// Activations are stored as `code + 128` (`u8`) rather than as the `i8` code.
     pub offset: bool,
-    /// The widest weight codes the kernel is exact for (`u8 × i8` pair sums saturate `i16`
-    /// beyond 7-bit weights).
+    /// The widest weight codes the kernel is exact for, the most negative included (`u8 × i8`
+    /// pair sums saturate `i16` beyond 7-bit weights).
     pub max_bits: u8,
-    /// Whether the most negative code of `max_bits` (−128 at 8 bits) is allowed (the sign
-    /// trick of the 8-bit x86 kernels cannot negate it).
-    pub full_range: bool,
     /// Positions per run in the packed layout the kernel reads (4 or 8).
     pub kgroup: usize,
     run: Run,
@@ -215,8 +212,7 @@ impl Kernel {
 
     /// Whether the kernel is exact for codes within `lo..=hi`.
     pub fn accepts(&self, lo: i8, hi: i8) -> bool {
-        let min = crate::quant::q_min(self.max_bits) + if self.full_range { 0 } else { 1 };
-        lo as i32 >= min && hi as i32 <= crate::quant::q_max(self.max_bits)
+        lo as i32 >= crate::quant::q_min(self.max_bits) && hi as i32 <= crate::quant::q_max(self.max_bits)
     }
 
     /// Activation bytes of `x` codes for this kernel: `m` rows of `kp` bytes, zero codes after
@@ -285,7 +281,7 @@ pub fn float_kernels() -> Vec<FloatKernel> {
     list
 }
 
-const SCALAR: Kernel = Kernel { name: "scalar", offset: false, max_bits: 8, full_range: true, kgroup: 4, run: scalar::gemm };
+const SCALAR: Kernel = Kernel { name: "scalar", offset: false, max_bits: 8, kgroup: 4, run: scalar::gemm };
 
 /// The kernels this CPU can run, fastest first; the portable one is always last.
 pub fn kernels() -> Vec<Kernel> {
@@ -409,7 +405,7 @@ mod tests {
         // kernels, must stay exact (a 16-bit saturating sum would clip at 32,767).
         let k = 1024;
         for kernel in kernels() {
-            let lo = (crate::quant::q_min(kernel.max_bits) + if kernel.full_range { 0 } else { 1 }) as i8;
+            let lo = crate::quant::q_min(kernel.max_bits) as i8;
             let hi = crate::quant::q_max(kernel.max_bits) as i8;
             for (x, y) in [(-128i8, lo), (-128, hi), (127, hi), (127, lo), (-1, lo), (0, lo), (-128, -1)] {
                 let (a, b) = (vec![x; 3 * k], vec![y; 18 * k]);
@@ -459,6 +455,6 @@ mod tests {
         assert!(Kernel::pick(-8, 7).accepts(-8, 7));
         assert!(Kernel::pick(-128, 127).accepts(-128, 127));
         assert!(Kernel::pick(-127, 127).accepts(-127, 127));
-        assert!(!SCALAR.accepts(-128, 127) || SCALAR.full_range);
+        assert!(SCALAR.accepts(-128, 127));
     }
 }

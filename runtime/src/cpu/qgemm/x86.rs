@@ -4,11 +4,12 @@
 //! - `*-u8w<bits>`: `vpmaddubsw` adds `u8 × i8` pairs into `i16` lanes, exact while the pair
 //!   sums fit (weights of at most 7 bits); narrower weights let several runs add up in `i16`
 //!   before `vpmaddwd` widens them ([`super::i16_flush`]), one variant per width.
-//! - `*-s8`: 8-bit weights without VNNI: `vpmaddubsw(|x|, sign(x)·w)`, exact for weight codes
-//!   down to −127 (negating −128 would wrap).
+//! - `*-i16`: 8-bit weights without VNNI: both sides widened to `i16`, `vpmaddwd` into one
+//!   pair sum per column and half-run, the pairs added at the group's end. (The sign trick,
+//!   `vpmaddubsw(|x|, sign(x)·w)`, was 35% slower on AVX-512 and cannot negate −128.)
 //!
 //! The `u8` kernels read activations offset by 128 and subtract the offset in integers per
-//! group; the `s8` kernels read signed codes.
+//! group; the `i16` kernels read signed codes.
 
 use std::arch::x86_64::*;
 
@@ -19,14 +20,14 @@ pub(super) fn kernels() -> Vec<Kernel> {
     let has = |f: bool, k: Kernel| if f { Some(k) } else { None };
     let avx512 = is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512f");
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    let vnni = |name, run| Kernel { name, offset: true, max_bits: 8, full_range: true, kgroup: 4, run };
+    let vnni = |name, run| Kernel { name, offset: true, max_bits: 8, kgroup: 4, run };
     list.extend(has(avx512 && is_x86_feature_detected!("avx512vnni"), vnni("avx512vnni", gemm_avx512vnni)));
     list.extend(has(avx2 && is_x86_feature_detected!("avxvnni"), vnni("avxvnni", gemm_avxvnni)));
     // Narrowest weights first: `pick` takes the first kernel exact for the codes.
     macro_rules! by_width {
         ($has:expr, $f:ident, $($bits:literal => $name:literal),*) => {$(
             list.extend(has($has, Kernel {
-                name: $name, offset: true, max_bits: $bits, full_range: true, kgroup: 4,
+                name: $name, offset: true, max_bits: $bits, kgroup: 4,
                 run: $f::<{ super::i16_flush($bits) }>,
             }));
         )*};
@@ -35,9 +36,10 @@ pub(super) fn kernels() -> Vec<Kernel> {
         4 => "avx512bw-u8w4", 5 => "avx512bw-u8w5", 6 => "avx512bw-u8w6", 7 => "avx512bw-u8w7");
     by_width!(avx2, gemm_avx2_u8, 2 => "avx2-u8w2", 3 => "avx2-u8w3", 4 => "avx2-u8w4",
         5 => "avx2-u8w5", 6 => "avx2-u8w6", 7 => "avx2-u8w7");
-    let s8 = |name, run| Kernel { name, offset: false, max_bits: 8, full_range: false, kgroup: 4, run };
-    list.extend(has(avx512, s8("avx512bw-s8", gemm_avx512_s8)));
-    list.extend(has(avx2, s8("avx2-s8", gemm_avx2_s8)));
+    // Every 8-bit code, −128 included: both sides widened to `i16`.
+    let i16 = |name, run| Kernel { name, offset: false, max_bits: 8, kgroup: 4, run };
+    list.extend(has(avx512, i16("avx512bw-i16", gemm_avx512_i16)));
+    list.extend(has(avx2, i16("avx2-i16", gemm_avx2_i16)));
     list
 }
 
@@ -145,14 +147,6 @@ unsafe fn maddubs512(part: __m512i, x: __m512i, w: __m512i) -> __m512i {
     _mm512_add_epi16(part, _mm512_maddubs_epi16(x, w))
 }
 
-/// `vpmaddubsw(|x|, sign(x)·w)`: `x·w` pair sums for signed `x` (`w` > −128).
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn sign512(part: __m512i, x: __m512i, w: __m512i) -> __m512i {
-    let negative = _mm512_movepi8_mask(x);
-    let w = _mm512_mask_sub_epi8(w, negative, _mm512_setzero_si512(), w);
-    _mm512_add_epi16(part, _mm512_maddubs_epi16(_mm512_abs_epi8(x), w))
-}
-
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn widen512(acc: __m512i, part: __m512i) -> __m512i {
     _mm512_add_epi32(acc, _mm512_madd_epi16(part, _mm512_set1_epi16(1)))
@@ -183,20 +177,47 @@ unsafe fn gemm_avx512_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1
         mac: maddubs512, widen: widen512, finish: finish512, store: store512)
 }
 
-/// See [`super::Kernel::run`]; one run per `i16` partial sum.
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn gemm_avx512_s8(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 1, flush: 1,
-        zero: _mm512_setzero_si512(), fzero: _mm512_setzero_ps(), bcast: bcast512, load: load512,
-        mac: sign512, widen: widen512, finish: finish512, store: store512)
-}
-
 /// See [`super::Kernel::run`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn gemm_avx512vnni(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
     panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 1, flush: usize::MAX / 8,
         zero: _mm512_setzero_si512(), fzero: _mm512_setzero_ps(), bcast: bcast512, load: load512,
         mac: dpbusd512, widen: _mm512_add_epi32, finish: finish512, store: store512)
+}
+
+/// A run of 4 signed codes widened to `i16`, repeated in every 64-bit lane.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn bcast512_i16(p: *const u8) -> __m512i {
+    let x = _mm_cvtepi8_epi16(_mm_cvtsi32_si128((p as *const i32).read_unaligned()));
+    _mm512_broadcastq_epi64(x)
+}
+
+/// 8 columns × a run of 4 codes, widened to `i16`.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn load512_i16<T>(p: *const T) -> __m512i {
+    _mm512_cvtepi8_epi16(_mm256_loadu_si256(p as *const __m256i))
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn madd512(part: __m512i, x: __m512i, w: __m512i) -> __m512i {
+    _mm512_add_epi32(part, _mm512_madd_epi16(x, w))
+}
+
+/// Adds each column's two pair sums (lanes `2c`, `2c + 1`), then `accf + steps · sums` for
+/// the 8 columns.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn finish512_pairs(accf: __m256, acc: __m512i, _corr: *const i32, steps: *const f32) -> __m256 {
+    let sums = _mm512_cvtepi64_epi32(_mm512_add_epi32(acc, _mm512_srli_epi64(acc, 32)));
+    _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_loadu_ps(steps), accf)
+}
+
+/// See [`super::Kernel::run`]; 8 columns per vector, two vectors per run.
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+unsafe fn gemm_avx512_i16(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 2, flush: usize::MAX / 8,
+        zero: _mm512_setzero_si512(), fzero: _mm256_setzero_ps(), bcast: bcast512_i16,
+        load: load512_i16, mac: madd512, widen: _mm512_add_epi32, finish: finish512_pairs,
+        store: store256)
 }
 
 // AVX2: two vectors per run (8 columns × 4 codes each).
@@ -214,11 +235,6 @@ unsafe fn bcast256(p: *const u8) -> __m256i {
 #[target_feature(enable = "avx2")]
 unsafe fn maddubs256(part: __m256i, x: __m256i, w: __m256i) -> __m256i {
     _mm256_add_epi16(part, _mm256_maddubs_epi16(x, w))
-}
-
-#[target_feature(enable = "avx2")]
-unsafe fn sign256(part: __m256i, x: __m256i, w: __m256i) -> __m256i {
-    _mm256_add_epi16(part, _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(w, x)))
 }
 
 #[target_feature(enable = "avx2")]
@@ -248,14 +264,6 @@ unsafe fn gemm_avx2_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1: 
     panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, flush: FLUSH,
         zero: _mm256_setzero_si256(), fzero: _mm256_setzero_ps(), bcast: bcast256, load: load256,
         mac: maddubs256, widen: widen256, finish: finish256, store: store256)
-}
-
-/// See [`super::Kernel::run`]; one run per `i16` partial sum.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gemm_avx2_s8(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, flush: 1,
-        zero: _mm256_setzero_si256(), fzero: _mm256_setzero_ps(), bcast: bcast256, load: load256,
-        mac: sign256, widen: widen256, finish: finish256, store: store256)
 }
 
 /// See [`super::Kernel::run`].
@@ -349,4 +357,42 @@ unsafe fn float_avx2(x: &[f32], w: &Packed, p0: usize, p1: usize, m: usize, out:
     float_panels!(x, w, p0, p1, m, out, ldo, rows: 3, vecs: 2, zero: _mm256_setzero_ps(),
         codes: codes256, set1: _mm256_set1_ps, fma: _mm256_fmadd_ps, load: _mm256_loadu_ps,
         store: store256)
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn bcast256_i16(p: *const u8) -> __m256i {
+    let x = _mm_cvtepi8_epi16(_mm_cvtsi32_si128((p as *const i32).read_unaligned()));
+    _mm256_broadcastq_epi64(x)
+}
+
+/// 4 columns × a run of 4 codes, widened to `i16`.
+#[target_feature(enable = "avx2")]
+unsafe fn load256_i16<T>(p: *const T) -> __m256i {
+    _mm256_cvtepi8_epi16(_mm_loadu_si128(p as *const __m128i))
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn madd256(part: __m256i, x: __m256i, w: __m256i) -> __m256i {
+    _mm256_add_epi32(part, _mm256_madd_epi16(x, w))
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn finish256_pairs(accf: __m128, acc: __m256i, _corr: *const i32, steps: *const f32) -> __m128 {
+    let pairs = _mm256_add_epi32(acc, _mm256_srli_epi64(acc, 32));
+    let sums = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(pairs, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+    _mm_fmadd_ps(_mm_cvtepi32_ps(sums), _mm_loadu_ps(steps), accf)
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn store128(p: *mut f32, v: __m128) {
+    _mm_storeu_ps(p, v)
+}
+
+/// See [`super::Kernel::run`]; 4 columns per vector, four vectors per run.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_avx2_i16(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
+    panels!(a, w, p0, p1, m, out, ldo, rows: 1, vecs: 4, flush: usize::MAX / 8,
+        zero: _mm256_setzero_si256(), fzero: _mm_setzero_ps(), bcast: bcast256_i16,
+        load: load256_i16, mac: madd256, widen: _mm256_add_epi32, finish: finish256_pairs,
+        store: store128)
 }
