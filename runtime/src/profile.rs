@@ -106,7 +106,7 @@ pub fn op_key(block: &BlockSpec, bits: u8, group: Option<usize>, seq: usize, bat
 pub fn search_space_ops(width: usize, widths: &[usize]) -> Vec<BlockSpec> {
     let mut ops = Vec::new();
     for head_dim in [32, 64] {
-        if width % head_dim == 0 {
+        if width.is_multiple_of(head_dim) {
             ops.push(BlockSpec::Attention { width, heads: width / head_dim, head_dim });
         }
     }

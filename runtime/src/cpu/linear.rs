@@ -284,7 +284,7 @@ mod tests {
     /// multiplied in registers) and many (dequantized panels).
     #[test]
     fn linear_matches_naive_for_every_storage() {
-        for (m, n, k) in [(7, 130, 67), (130, 40, 64)] {
+        for (m, n, k) in [(7, 130, 67), (130, 40, 64), (300, 150, 50)] {
             let x: Vec<f32> = (0..m * k).map(|i| ((i * 31 % 17) as f32 - 8.0) / 9.0).collect();
             let w: Vec<f32> = (0..n * k).map(|i| ((i * 13 % 23) as f32 - 11.0) / 7.0).collect();
             let b: Vec<f32> = (0..n).map(|i| i as f32 / 10.0).collect();

@@ -117,7 +117,7 @@ pub struct CodeMatrix {
 
 /// Rows from which a weight-only product dequantizes panels for the float GEMM instead of
 /// multiplying codes in registers (the conversions cost more than the dequantization there).
-pub const IN_REGISTER_ROWS: usize = 96;
+pub const IN_REGISTER_ROWS: usize = 256;
 
 impl CodeMatrix {
     /// `None` for groups that are not a multiple of 16 columns.
@@ -157,6 +157,10 @@ impl CodeMatrix {
     }
 }
 
+/// A block's product: `(r0, r1, p0, p1, acc, width)` → rows `r0..r1` × panels `p0..p1` into
+/// `acc` (row stride `width`).
+type BlockProduct<'a> = dyn Fn(usize, usize, usize, usize, &mut [f32], usize) + Sync + 'a;
+
 /// Runs `product(r0, r1, p0, p1, acc, width)` over blocks of rows and panels on the team (each
 /// block into its own `(r1 − r0) × width` buffer), then adds the bias and applies GELU into
 /// `y` (`m × rows`).
@@ -166,7 +170,7 @@ fn panel_blocks(
     bias: &[f32],
     gelu: bool,
     team: &Team,
-    product: &(dyn Fn(usize, usize, usize, usize, &mut [f32], usize) + Sync),
+    product: &BlockProduct<'_>,
 ) -> Vec<f32> {
     let n = w.rows;
     let mut y = vec![0f32; m * n];

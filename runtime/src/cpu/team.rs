@@ -134,7 +134,7 @@ fn worker(s: &Shared) {
                 break g;
             }
             spins += 1;
-            if spins % 64 == 0 && start.elapsed() > SPIN {
+            if spins.is_multiple_of(64) && start.elapsed() > SPIN {
                 let guard = s.sleep.lock().unwrap_or_else(|e| e.into_inner());
                 if s.state.load(Ordering::Acquire) >> 32 == seen && !s.shutdown.load(Ordering::Relaxed) {
                     let _ = s.wake.wait_timeout(guard, Duration::from_millis(50));

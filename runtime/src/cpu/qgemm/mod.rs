@@ -72,7 +72,7 @@ impl Packed {
         assert!(matches!(kgroup, 1 | 4 | 8), "runs of 1, 4 or 8 codes");
         let kp = k.div_ceil(KPAD).max(1) * KPAD;
         let group = group.filter(|&g| g < k).unwrap_or(kp);
-        assert!(group % KPAD == 0, "groups of a multiple of {KPAD} columns");
+        assert!(group.is_multiple_of(KPAD), "groups of a multiple of {KPAD} columns");
         let gpr = kp.div_ceil(group);
         let steps_per_row = groups(k, group);
         assert!(codes.len() == n * k && steps.len() == n * steps_per_row, "codes and steps for {n} x {k}");
@@ -130,16 +130,25 @@ impl Packed {
 
     /// The real values (code × step) of output columns `r0..r0 + out.len() / cols`, row-major.
     pub fn dequantize_rows(&self, r0: usize, out: &mut [f32]) {
-        for (i, row) in out.chunks_exact_mut(self.cols.max(1)).enumerate() {
-            let (p, c) = ((r0 + i) / PANEL, (r0 + i) % PANEL);
+        let (k, kg) = (self.cols.max(1), self.kgroup);
+        let rows = out.len() / k;
+        let mut j = r0;
+        // Whole panels' worth of columns at a time: each run's codes are read once.
+        while j < r0 + rows {
+            let (p, c0) = (j / PANEL, j % PANEL);
+            let c1 = PANEL.min(c0 + r0 + rows - j);
             let codes = self.panel(p);
-            for (q, chunk) in row.chunks_mut(self.group).enumerate() {
-                let step = self.steps[(p * self.gpr + q) * PANEL + c];
-                for (dt, v) in chunk.iter_mut().enumerate() {
-                    let t = q * self.group + dt;
-                    *v = codes[(t / self.kgroup) * PANEL * self.kgroup + c * self.kgroup + t % self.kgroup] as f32 * step;
+            for q in 0..self.gpr {
+                let (t0, t1) = (q * self.group, ((q + 1) * self.group).min(self.cols));
+                let steps = &self.steps[(p * self.gpr + q) * PANEL..][..PANEL];
+                for t in t0..t1 {
+                    let run = &codes[(t / kg) * PANEL * kg + t % kg..];
+                    for c in c0..c1 {
+                        out[(j - r0 + c - c0) * k + t] = run[c * kg] as f32 * steps[c];
+                    }
                 }
             }
+            j += c1 - c0;
         }
     }
 
@@ -327,6 +336,7 @@ mod tests {
         out
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run(kernel: &Kernel, a: &[i8], b: &[i8], s: &[f32], m: usize, n: usize, k: usize, group: Option<usize>) -> Vec<f32> {
         let w = Packed::new(b, n, k, group, s, kernel.offset, kernel.kgroup);
         let bytes = kernel.activation_layout(a, m, k, w.kp);

@@ -14,8 +14,8 @@ pub(super) unsafe fn gemm(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, 
             for q in 0..w.gpr {
                 let (t0, t1) = w.group_range(q);
                 let mut sums = [0i32; PANEL];
-                for t in t0..t1 {
-                    let x = row[t] as i8 as i32;
+                for (t, &byte) in row.iter().enumerate().take(t1).skip(t0) {
+                    let x = byte as i8 as i32;
                     let run = (t / w.kgroup) * PANEL * w.kgroup + t % w.kgroup;
                     for (c, s) in sums.iter_mut().enumerate() {
                         *s += x * codes[run + c * w.kgroup] as i32;
@@ -41,9 +41,9 @@ pub(super) unsafe fn gemm_float(x: &[f32], w: &Packed, p0: usize, p1: usize, m: 
             for q in 0..w.gpr {
                 let (t0, t1) = w.group_range(q);
                 let mut sums = [0f32; PANEL];
-                for t in t0..t1.min(w.cols) {
+                for (t, &x) in row.iter().enumerate().take(t1).skip(t0) {
                     for (c, s) in sums.iter_mut().enumerate() {
-                        *s += row[t] * codes[t * PANEL + c] as f32;
+                        *s += x * codes[t * PANEL + c] as f32;
                     }
                 }
                 let (steps, _) = w.group_data(p, q);
