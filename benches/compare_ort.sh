@@ -35,7 +35,7 @@ work="$cache/compare-int8"
 mkdir -p "$work"
 stsb="$data/glue/STS-B/train.tsv"
 [ -f "$stsb" ] || { echo "error: $stsb not found; set BERTLING_DATA" >&2; exit 1; }
-tail -n +2 "$stsb" | cut -f8 | head -n 128 > "$work/calibration.txt"
+awk -F'\t' 'NR > 1 && NR <= 129 { print $8 }' "$stsb" > "$work/calibration.txt"
 "$bertling" pack --from "$model" --bits 8 --act-bits 8 --calibrate "$work/calibration.txt" --out "$work/w8a8.bertling"
 "$bertling" pack --from "$model" --bits 4 --group 32 --act-bits 8 --calibrate "$work/calibration.txt" --out "$work/w4a8.bertling"
 exec "$venv/bin/python" "$root/benches/compare_ort.py" --bertling "$bertling" --bench-ort "$anchors/bench_ort.py" \

@@ -4,13 +4,15 @@
 # it to $OUT/gpu.json when $OUT is set). Runs on a machine with an NVIDIA driver and nothing
 # else: the CLI, the model and the Vulkan loaders come from benches/gpu/prepare.sh (or set
 # BERTLING_BIN and BERTLING_MODEL; with cargo present and no carried CLI, it builds one).
-# Takes about 3 minutes on an H100/H200; see benches/README.md.
+# RUNS (30), WARMUP (5) and BATCHES ("1 32") change the work; see benches/README.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 carry="$root/benches/gpu/.carry"
 bin="${BERTLING_BIN:-$carry/bertling}"
 model="${BERTLING_MODEL:-$carry/minilm-w8.bertling}"
 runs="${RUNS:-30}"
+warmup="${WARMUP:-5}"
+batches="${BATCHES:-1 32}"
 if [ ! -x "$bin" ]; then
   command -v cargo >/dev/null || { echo "error: no CLI at $bin and no cargo: run benches/gpu/prepare.sh first" >&2; exit 1; }
   (cd "$root" && cargo build -q --release -p bertling-cli)
@@ -37,8 +39,8 @@ cp "$model" "$work/w8.bertling"
 "$bin" pack --from "$model" --bits 2 --out "$work/w2.bertling" 2>/dev/null
 rows=()
 for p in f32 f16 w8 w4 w2; do
-  for b in 1 32; do
-    line=$("$bin" bench --backend wgpu --model "$work/$p.bertling" --batch "$b" --seq 128 --runs "$runs" --warmup 5 --json)
+  for b in $batches; do
+    line=$("$bin" bench --backend wgpu --model "$work/$p.bertling" --batch "$b" --seq 128 --runs "$runs" --warmup "$warmup" --json)
     echo "$p $line" >&2
     rows+=("{\"storage\":\"$p\",\"result\":$line}")
   done
