@@ -160,6 +160,20 @@ impl QuantMatrix {
         }
     }
 
+    /// All codes as `i8`, row-major `rows × cols` (the integer kernels repack them).
+    pub fn codes_i8(&self) -> Vec<i8> {
+        let mut codes = vec![0i8; self.rows * self.cols];
+        let mut row = vec![0f32; self.cols];
+        let wpr = self.words_per_row();
+        for (r, dst) in codes.chunks_exact_mut(self.cols.max(1)).enumerate().take(self.rows) {
+            unpack_row(&self.codes[r * wpr..(r + 1) * wpr], self.bits, &mut row);
+            for (d, v) in dst.iter_mut().zip(&row) {
+                *d = *v as i8;
+            }
+        }
+        codes
+    }
+
     /// The whole matrix as floats (row-major).
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0f32; self.rows * self.cols];

@@ -44,15 +44,7 @@ impl IntMatrix {
             return None;
         }
         let (rows, cols) = (q.rows, q.cols);
-        let mut codes = vec![0i8; rows * cols];
-        let mut row = vec![0f32; cols];
-        let wpr = q.words_per_row();
-        for (r, dst) in codes.chunks_exact_mut(cols.max(1)).enumerate().take(rows) {
-            crate::quant::unpack_row(&q.codes[r * wpr..(r + 1) * wpr], q.bits, &mut row);
-            for (d, v) in dst.iter_mut().zip(&row) {
-                *d = *v as i8;
-            }
-        }
+        let codes = q.codes_i8();
         // The codes' actual range picks the kernel: RTN codes never reach −128 at 8 bits, and
         // narrower codes let more products add up in 16 bits.
         let lo = codes.iter().copied().min().unwrap_or(0);
@@ -125,16 +117,7 @@ impl CodeMatrix {
         if q.group.is_some_and(|g| g % super::qgemm::KPAD != 0) {
             return None;
         }
-        let mut codes = vec![0i8; q.rows * q.cols];
-        let mut row = vec![0f32; q.cols];
-        let wpr = q.words_per_row();
-        for (r, dst) in codes.chunks_exact_mut(q.cols.max(1)).enumerate().take(q.rows) {
-            crate::quant::unpack_row(&q.codes[r * wpr..(r + 1) * wpr], q.bits, &mut row);
-            for (d, v) in dst.iter_mut().zip(&row) {
-                *d = *v as i8;
-            }
-        }
-        let packed = Packed::new(&codes, q.rows, q.cols, q.group, &q.scales, false, 1);
+        let packed = Packed::new(&q.codes_i8(), q.rows, q.cols, q.group, &q.scales, false, 1);
         Some(CodeMatrix { packed, kernel: FloatKernel::best() })
     }
 

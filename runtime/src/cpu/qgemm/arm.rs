@@ -50,11 +50,6 @@ unsafe fn sdot_lane<const L: i32>(mut acc: int32x4_t, w: int8x16_t, x: int8x16_t
     acc
 }
 
-/// Rows of `a` for a tile of `R` rows from row `i`; a short last tile repeats its last row.
-fn tile_rows<const R: usize>(a: &[u8], kp: usize, i: usize, rows: usize) -> [*const u8; R] {
-    std::array::from_fn(|r| a[(i + r.min(rows - 1)) * kp..].as_ptr())
-}
-
 /// Two rows × 16 columns per tile, 16 positions (4 runs) per activation load.
 /// See [`super::Kernel::run`].
 #[target_feature(enable = "neon,dotprod")]
@@ -66,7 +61,7 @@ unsafe fn gemm_dotprod(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out
         let mut i = 0;
         while i < m {
             let rows = R.min(m - i);
-            let ap = tile_rows::<R>(a, w.kp, i, rows);
+            let ap = super::tile_rows::<u8, R>(a, w.kp, i, rows);
             let mut accf = [[vdupq_n_f32(0.0); 4]; R];
             for q in 0..w.gpr {
                 let (t0, t1) = w.group_range(q);
@@ -165,7 +160,7 @@ unsafe fn gemm_i8mm(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &
         let mut i = 0;
         while i < m {
             let rows = 2.min(m - i);
-            let ap = tile_rows::<2>(a, w.kp, i, rows);
+            let ap = super::tile_rows::<u8, 2>(a, w.kp, i, rows);
             let mut accf = [vdupq_n_f32(0.0); 8];
             for q in 0..w.gpr {
                 let (t0, t1) = w.group_range(q);
@@ -205,7 +200,7 @@ unsafe fn float_neon(x: &[f32], w: &Packed, p0: usize, p1: usize, m: usize, out:
         let mut i = 0;
         while i < m {
             let rows = R.min(m - i);
-            let xp: [*const f32; R] = std::array::from_fn(|r| x[(i + r.min(rows - 1)) * k..].as_ptr());
+            let xp = super::tile_rows::<f32, R>(x, k, i, rows);
             let mut acc = [[vdupq_n_f32(0.0); 4]; R];
             for q in 0..w.gpr {
                 let (t0, t1) = w.group_range(q);

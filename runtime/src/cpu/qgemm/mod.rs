@@ -151,16 +151,13 @@ impl Packed {
             j += c1 - c0;
         }
     }
+}
 
-    /// The code of output column `j` at position `t` (tests, dequantization).
-    pub fn code(&self, j: usize, t: usize) -> i8 {
-        self.codes[self.code_index(j / PANEL, t, j % PANEL)]
-    }
-
-    /// The step of output column `j` at position `t`.
-    pub fn step(&self, j: usize, t: usize) -> f32 {
-        self.steps[((j / PANEL) * self.gpr + t / self.group) * PANEL + j % PANEL]
-    }
+/// Pointers to the activation rows of a tile of `R` rows from row `i` (rows of `kp` bytes or
+/// floats); a short last tile repeats its last row, computed but never stored.
+#[allow(dead_code)] // on targets without a SIMD kernel
+fn tile_rows<T, const R: usize>(a: &[T], kp: usize, i: usize, rows: usize) -> [*const T; R] {
+    std::array::from_fn(|r| a[(i + r.min(rows - 1)) * kp..].as_ptr())
 }
 
 /// Groups per row of `k` columns in groups of `g`.

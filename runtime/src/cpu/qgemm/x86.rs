@@ -79,10 +79,7 @@ macro_rules! panels {
             let mut i = 0;
             while i < m {
                 let rows = R.min(m - i);
-                let mut ap = [a.as_ptr(); R];
-                for r in 0..R {
-                    ap[r] = a.as_ptr().add((i + r.min(rows - 1)) * w.kp);
-                }
+                let ap = super::tile_rows::<u8, R>(a, w.kp, i, rows);
                 let mut accf = [[$fzero; V]; R];
                 for q in 0..w.gpr {
                     let (t0, t1) = w.group_range(q);
@@ -292,10 +289,7 @@ macro_rules! float_panels {
             let mut i = 0;
             while i < m {
                 let rows = R.min(m - i);
-                let mut xp = [x.as_ptr(); R];
-                for r in 0..R {
-                    xp[r] = x.as_ptr().add((i + r.min(rows - 1)) * k);
-                }
+                let xp = super::tile_rows::<f32, R>(x, k, i, rows);
                 let mut acc = [[$zero; V]; R];
                 for q in 0..w.gpr {
                     let (t0, t1) = w.group_range(q);
