@@ -153,7 +153,7 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
             return Err(bad(format!("position_embedding_type `{p}` is not supported; only `absolute` is")));
         }
     }
-    if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+    if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
         return Err(bad(format!("hidden_size {} is not divisible by num_attention_heads {}", cfg.hidden_size, cfg.num_attention_heads)));
     }
 

@@ -332,7 +332,7 @@ fn with_description(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<
     edit(&mut desc);
     header["__metadata__"]["bertling"] = serde_json::Value::String(desc.to_string());
     let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();

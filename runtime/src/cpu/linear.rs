@@ -21,9 +21,12 @@ unsafe impl Sync for SendPtr {}
 pub enum Weights {
     /// Row-major `[rows, cols]` floats.
     F32(Vec<f32>),
-    /// A linear layer's `[out, inp]` floats stored transposed (`[inp, out]` row-major): the
-    /// layout the GEMM micro-kernel reads directly, so the weights are never re-packed per call.
-    F32Transposed {
+    /// A linear layer's `[out, inp]` floats in blocks of [`BLOCK`] output columns, each block
+    /// transposed (`inp × width` row-major, `width` = 64 but the last): the GEMM reads every
+    /// block as one sequential stream in the order its micro-kernel wants, however wide the
+    /// layer. (Transposed whole, `[inp, out]`, each step of `k` jumps a row of `out` floats:
+    /// half the speed at few tokens; benches/README.md.)
+    F32Blocks {
         out: usize,
         data: Vec<f32>,
     },
@@ -49,14 +52,28 @@ impl Weights {
         }
     }
 
+    /// Row-major `[out, inp]` floats repacked as [`Weights::F32Blocks`].
+    pub fn f32_blocks(w: &[f32], out: usize, inp: usize) -> Weights {
+        let mut data = vec![0f32; w.len()];
+        for (o, row) in w.chunks_exact(inp.max(1)).enumerate() {
+            let (c0, width) = block_of(o, out);
+            for (i, v) in row.iter().enumerate() {
+                data[c0 * inp + i * width + (o - c0)] = *v;
+            }
+        }
+        Weights::F32Blocks { out, data }
+    }
+
     /// Writes rows `r0..r0 + out.len() / cols` as floats.
     pub fn rows_f32(&self, r0: usize, cols: usize, out: &mut [f32]) {
         match self {
             Weights::F32(w) => out.copy_from_slice(&w[r0 * cols..r0 * cols + out.len()]),
-            Weights::F32Transposed { out: rows, data } => {
+            Weights::F32Blocks { out: rows, data } => {
                 for (i, row) in out.chunks_exact_mut(cols).enumerate() {
-                    for (c, v) in row.iter_mut().enumerate() {
-                        *v = data[c * rows + r0 + i];
+                    let (c0, width) = block_of(r0 + i, *rows);
+                    let block = &data[c0 * cols..];
+                    for (t, v) in row.iter_mut().enumerate() {
+                        *v = block[t * width + r0 + i - c0];
                     }
                 }
             }
@@ -84,9 +101,17 @@ pub struct Linear {
 
 /// Rows of weights dequantized at a time per task: a panel of 64 rows × K floats stays in L2.
 const PANEL: usize = 64;
+/// Output columns per block of [`Weights::F32Blocks`].
+pub const BLOCK: usize = 64;
+
+/// The first column and the width of the block holding output column `o` of `out`.
+fn block_of(o: usize, out: usize) -> (usize, usize) {
+    let c0 = o / BLOCK * BLOCK;
+    (c0, BLOCK.min(out - c0))
+}
 
 impl Linear {
-    /// A linear layer; float weights are transposed once here for the GEMM, quantized matrices
+    /// A linear layer; float weights are repacked once here for the GEMM, quantized matrices
     /// with quantized activations are unpacked for the integer kernels.
     pub fn new(out: usize, inp: usize, weights: Weights, bias: Vec<f32>, act: Option<ActQuant>) -> Linear {
         let weights = match (weights, &act) {
@@ -107,15 +132,7 @@ impl Linear {
     /// dequantized weights, the package's definition as written (the reference of the tests).
     pub fn new_dequantized(out: usize, inp: usize, weights: Weights, bias: Vec<f32>, act: Option<ActQuant>) -> Linear {
         let weights = match weights {
-            Weights::F32(w) => {
-                let mut t = vec![0f32; w.len()];
-                for (o, row) in w.chunks_exact(inp).enumerate() {
-                    for (i, v) in row.iter().enumerate() {
-                        t[i * out + o] = *v;
-                    }
-                }
-                Weights::F32Transposed { out, data: t }
-            }
+            Weights::F32(w) => Weights::f32_blocks(&w, out, inp),
             other => other,
         };
         Linear { out, inp, weights, bias, act }
@@ -164,35 +181,38 @@ impl Linear {
             }
         }
         match &self.weights {
-            Weights::F32Transposed { data, .. } => {
+            Weights::F32Blocks { data, .. } => {
                 let (dst, w, xp) = (SendPtr(y.as_mut_ptr()), data.as_ptr() as usize, x.as_ptr() as usize);
-                // Each task computes a block of rows (many tokens) or of output columns (few
-                // tokens; 16-aligned so that every task runs whole SIMD vectors).
-                let block = |r0: usize, r1: usize, c0: usize, c1: usize| {
-                    let d = dst;
-                    // SAFETY: x is m×k, the weights k×n (row stride n), y m×n (row stride n);
-                    // tasks write disjoint blocks of y.
-                    unsafe {
-                        gemm_strided(
-                            r1 - r0,
-                            c1 - c0,
-                            k,
-                            (xp as *const f32).add(r0 * k),
-                            k as isize,
-                            (w as *const f32).add(c0),
-                            n as isize,
-                            1,
-                            d.0.add(r0 * n + c0),
-                            n as isize,
-                            1.0,
-                            Parallelism::None,
-                        )
-                    };
+                let blocks = n.div_ceil(BLOCK);
+                // Each task computes a range of rows (many tokens) or of blocks (few tokens).
+                let run = |r0: usize, r1: usize, b0: usize, b1: usize| {
+                    for b in b0..b1 {
+                        let (c0, width) = block_of(b * BLOCK, n);
+                        let d = dst;
+                        // SAFETY: x is m×k, block b is k×width at offset c0·k of the weights, y
+                        // is m×n (row stride n); tasks write disjoint rows or blocks of y.
+                        unsafe {
+                            gemm_strided(
+                                r1 - r0,
+                                width,
+                                k,
+                                (xp as *const f32).add(r0 * k),
+                                k as isize,
+                                (w as *const f32).add(c0 * k),
+                                width as isize,
+                                1,
+                                d.0.add(r0 * n + c0),
+                                n as isize,
+                                1.0,
+                                Parallelism::None,
+                            )
+                        };
+                    }
                 };
                 if m >= ROW_SPLIT * team.size() {
-                    split_ranges(m, 1, team, m * n * k, |r0, r1| block(r0, r1, 0, n));
+                    split_ranges(m, 1, team, m * n * k, |r0, r1| run(r0, r1, 0, blocks));
                 } else {
-                    split_ranges(n, 16, team, m * n * k, |c0, c1| block(0, m, c0, c1));
+                    split_ranges(blocks, 1, team, m * n * k, |b0, b1| run(0, m, b0, b1));
                 }
             }
             weights => {
@@ -203,9 +223,18 @@ impl Linear {
                     let rows = PANEL.min(n - r0);
                     let mut buf = vec![0f32; rows * k];
                     weights.rows_f32(r0, k, &mut buf);
+                    // Transposed (k × rows), the layout of `Weights::F32Blocks`: the GEMM then
+                    // streams it instead of striding across rows.
+                    let mut bt = vec![0f32; rows * k];
+                    for (j, row) in buf.chunks_exact(k.max(1)).enumerate() {
+                        for (t, v) in row.iter().enumerate() {
+                            bt[t * rows + j] = *v;
+                        }
+                    }
                     let d = dst;
-                    // SAFETY: each panel writes columns r0..r0+rows of y, disjoint across panels.
-                    unsafe { gemm_xwt(m, rows, k, x.as_ptr(), buf.as_ptr(), k, d.0.add(r0), n, Parallelism::None) };
+                    // SAFETY: bt is k×rows; each panel writes columns r0..r0+rows of y (row
+                    // stride n), disjoint across panels.
+                    unsafe { gemm_strided(m, rows, k, x.as_ptr(), k as isize, bt.as_ptr(), rows as isize, 1, d.0.add(r0), n as isize, 1.0, Parallelism::None) };
                 };
                 team.run(panels, &run);
             }
@@ -231,16 +260,6 @@ pub(crate) fn split_ranges(n: usize, align: usize, team: &Team, work: usize, f: 
             f(c0, c1)
         }
     });
-}
-
-/// `y[m, n] += x[m, k] · wᵀ` where `w` is row-major `[n, k]` with row stride `w_rs`, and `y`
-/// has row stride `y_rs`.
-///
-/// # Safety
-/// The pointers must be valid for the extents implied by the sizes and strides.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_xwt(m: usize, n: usize, k: usize, x: *const f32, w: *const f32, w_rs: usize, y: *mut f32, y_rs: usize, parallelism: Parallelism) {
-    gemm_strided(m, n, k, x, k as isize, w, 1, w_rs as isize, y, y_rs as isize, 1.0, parallelism)
 }
 
 /// `y = y + beta · a · b` with `a` `[m, k]` (row stride `a_rs`, unit column stride) and `b`
@@ -294,12 +313,9 @@ mod tests {
             let w16f: Vec<f32> = w16.iter().map(|v| v.to_f32()).collect();
             for threads in [1, 2, 3] {
                 let team = Team::new(threads).unwrap();
-                for (weights, reference) in [
-                    (Weights::F32(w.clone()), &w),
-                    (Weights::F32Transposed { out: n, data: (0..n * k).map(|i| w[(i % n) * k + i / n]).collect() }, &w),
-                    (Weights::F16(w16.clone()), &w16f),
-                    (Weights::Quant(q.clone()), &wq),
-                ] {
+                for (weights, reference) in
+                    [(Weights::F32(w.clone()), &w), (Weights::f32_blocks(&w, n, k), &w), (Weights::F16(w16.clone()), &w16f), (Weights::Quant(q.clone()), &wq)]
+                {
                     let lin = Linear::new(n, k, weights, b.clone(), None);
                     let y = lin.forward(&x, m, &team);
                     let want = naive(&x, reference, &b, m, n, k);
@@ -308,6 +324,21 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Blocks of 64 columns and a narrower last one give back the rows they were made from.
+    #[test]
+    fn f32_blocks_round_trip() {
+        for (n, k) in [(130, 3), (64, 5), (7, 1)] {
+            let w: Vec<f32> = (0..n * k).map(|i| i as f32).collect();
+            let b = Weights::f32_blocks(&w, n, k);
+            let mut back = vec![0f32; n * k];
+            b.rows_f32(0, k, &mut back);
+            assert_eq!(back, w);
+            let mut tail = vec![0f32; 2 * k];
+            b.rows_f32(n - 2, k, &mut tail);
+            assert_eq!(tail, w[(n - 2) * k..]);
         }
     }
 

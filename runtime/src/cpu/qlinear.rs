@@ -86,7 +86,7 @@ impl IntMatrix {
             let rows = unsafe { std::slice::from_raw_parts_mut((d.0 as *mut u8).add(r0 * kp), (r1 - r0) * kp) };
             quantize_rows(&x[r0 * k..r1 * k], k, kp, &self.act, flip, rows);
         });
-        out
+        self.kernel.widen(out)
     }
 
     /// `y = x · Wᵀ + bias`, then GELU when `gelu`; `x` is `m × cols`, `y` `m × rows`.
@@ -94,7 +94,8 @@ impl IntMatrix {
         let a = self.quantize(x, m, team);
         let kp = self.packed.kp;
         panel_blocks(&self.packed, m, bias, gelu, team, &|r0, r1, p0, p1, acc, width| {
-            self.kernel.run(&a[r0 * kp..r1 * kp], &self.packed, p0, p1, r1 - r0, acc, width)
+            let row = kp * self.kernel.abytes;
+            self.kernel.run(&a[r0 * row..r1 * row], &self.packed, p0, p1, r1 - r0, acc, width)
         })
     }
 }
@@ -140,6 +141,11 @@ impl CodeMatrix {
     }
 }
 
+thread_local! {
+    /// Each thread's block accumulators, grown to the largest block it has computed.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A block's product: `(r0, r1, p0, p1, acc, width)` → rows `r0..r1` × panels `p0..p1` into
 /// `acc` (row stride `width`).
 type BlockProduct<'a> = dyn Fn(usize, usize, usize, usize, &mut [f32], usize) + Sync + 'a;
@@ -147,14 +153,7 @@ type BlockProduct<'a> = dyn Fn(usize, usize, usize, usize, &mut [f32], usize) + 
 /// Runs `product(r0, r1, p0, p1, acc, width)` over blocks of rows and panels on the team (each
 /// block into its own `(r1 − r0) × width` buffer), then adds the bias and applies GELU into
 /// `y` (`m × rows`).
-fn panel_blocks(
-    w: &Packed,
-    m: usize,
-    bias: &[f32],
-    gelu: bool,
-    team: &Team,
-    product: &BlockProduct<'_>,
-) -> Vec<f32> {
+fn panel_blocks(w: &Packed, m: usize, bias: &[f32], gelu: bool, team: &Team, product: &BlockProduct<'_>) -> Vec<f32> {
     let n = w.rows;
     let mut y = vec![0f32; m * n];
     let dst = SendPtr(y.as_mut_ptr());
@@ -172,22 +171,37 @@ fn panel_blocks(
         let (p0, p1) = (pb * per, ((pb + 1) * per).min(panels));
         let (r0, r1) = (rb * ROWS, ((rb + 1) * ROWS).min(m));
         let width = (p1 - p0) * PANEL;
-        let mut acc = vec![0f32; (r1 - r0) * width];
-        product(r0, r1, p0, p1, &mut acc, width);
-        let (c0, c1) = (p0 * PANEL, (p1 * PANEL).min(n));
-        for i in 0..r1 - r0 {
-            let d = dst;
-            // SAFETY: each task writes rows r0..r1, columns c0..c1 of y (row stride n),
-            // disjoint across tasks.
-            let out = unsafe { std::slice::from_raw_parts_mut(d.0.add((r0 + i) * n + c0), c1 - c0) };
-            epilogue(&acc[i * width..i * width + (c1 - c0)], bias.get(c0..c1), out);
-            if gelu {
-                ops::gelu(out);
+        SCRATCH.with_borrow_mut(|acc| {
+            // Every element is written by the product before it is read: no zeroing per call.
+            if acc.len() < (r1 - r0) * width {
+                acc.resize((r1 - r0) * width, 0.0);
             }
-        }
+            let acc = &mut acc[..(r1 - r0) * width];
+            product(r0, r1, p0, p1, acc, width);
+            let (c0, c1) = (p0 * PANEL, (p1 * PANEL).min(n));
+            for i in 0..r1 - r0 {
+                let d = dst;
+                // SAFETY: each task writes rows r0..r1, columns c0..c1 of y (row stride n),
+                // disjoint across tasks.
+                let out = unsafe { std::slice::from_raw_parts_mut(d.0.add((r0 + i) * n + c0), c1 - c0) };
+                epilogue(&acc[i * width..i * width + (c1 - c0)], bias.get(c0..c1), out);
+                if gelu {
+                    ops::gelu(out);
+                }
+            }
+        });
     };
     team.run(blocks * row_blocks, &run);
     y
+}
+
+/// The nearest integer to `x`, ties to even, as a byte (`i8`), for `|x| <= 128`: adding
+/// 1.5 · 2^23 leaves no fraction bits, and the integer is then the low bits of the sum. (A NaN
+/// activation gives some code, where the float path propagates it: garbage either way.)
+#[inline(always)]
+fn code_of(x: f32) -> u8 {
+    const MAGIC: f32 = 12_582_912.0;
+    ((x + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32) as i8 as u8
 }
 
 multiversion! {
@@ -211,16 +225,19 @@ multiversion! {
     fn quantize_rows(x: &[f32], k: usize, kp: usize, act: &ActQuant, flip: u8, out: &mut [u8]) {
         let (lo, hi) = (q_min(act.bits) as f32, q_max(act.bits) as f32);
         let inv = 1.0 / act.step;
+        // Clamping to integer bounds before rounding gives the same code as after; `code_of`
+        // rounds and converts without a float-to-int conversion (which does not vectorise).
+        let code = |v: f32| code_of(v.clamp(lo, hi)) ^ flip;
         for (orow, xrow) in out.chunks_exact_mut(kp).zip(x.chunks_exact(k.max(1))) {
             match &act.smooth {
                 None => {
                     for (o, v) in orow.iter_mut().zip(xrow) {
-                        *o = ((*v * inv).round_ties_even().clamp(lo, hi) as i32 as i8 as u8) ^ flip;
+                        *o = code(*v * inv);
                     }
                 }
                 Some(sm) => {
                     for ((o, v), s) in orow.iter_mut().zip(xrow).zip(sm) {
-                        *o = ((*v * s * inv).round_ties_even().clamp(lo, hi) as i32 as i8 as u8) ^ flip;
+                        *o = code(*v * s * inv);
                     }
                 }
             }
@@ -233,6 +250,16 @@ mod tests {
     use super::*;
     use crate::cpu::linear::{Linear, Weights};
     use crate::rng::XorShift;
+
+    /// Every multiple of 1/64 in [-128, 128] (ties included) rounds as `round_ties_even`.
+    #[test]
+    fn code_of_rounds_half_to_even() {
+        for i in -128 * 64..=128 * 64 {
+            let x = i as f32 / 64.0;
+            let want = x.round_ties_even().clamp(-128.0, 127.0) as i32 as i8 as u8;
+            assert_eq!(code_of(x.clamp(-128.0, 127.0)), want, "{x}");
+        }
+    }
 
     fn uniform(rng: &mut XorShift, n: usize, scale: f32) -> Vec<f32> {
         (0..n).map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale).collect()

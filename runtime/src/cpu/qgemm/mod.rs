@@ -181,6 +181,9 @@ pub struct Kernel {
     pub max_bits: u8,
     /// Positions per run in the packed layout the kernel reads (4 or 8).
     pub kgroup: usize,
+    /// Bytes per activation code: 1, or 2 for kernels that read codes stored as `i16`
+    /// (little-endian; see [`Kernel::activation_layout`]).
+    pub abytes: usize,
     run: Run,
 }
 
@@ -193,8 +196,8 @@ impl std::fmt::Debug for Kernel {
 impl Kernel {
     /// The product of the module documentation over panels `p0..p1`, into `out` with row
     /// stride `ldo` (`16 · (p1 − p0)` columns per row are written; padding columns of the last
-    /// panel get zeros). `a` holds `m` rows of `w.kp` activation bytes as this kernel reads
-    /// them ([`Kernel::offset`]).
+    /// panel get zeros). `a` holds `m` rows of `w.kp` activation codes as this kernel reads
+    /// them ([`Kernel::offset`], [`Kernel::abytes`]).
     ///
     /// # Panics
     /// When a slice is shorter than its shape says or `w` was packed for another kernel (a bug
@@ -202,7 +205,7 @@ impl Kernel {
     #[allow(clippy::too_many_arguments)]
     pub fn run(&self, a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
         assert!(w.kgroup == self.kgroup && w.offset == self.offset, "weights packed for {}", self.name);
-        assert!(p0 <= p1 && p1 <= w.panels && a.len() >= m * w.kp, "qgemm shapes");
+        assert!(p0 <= p1 && p1 <= w.panels && a.len() >= m * w.kp * self.abytes, "qgemm shapes");
         let width = (p1 - p0) * PANEL;
         assert!(m == 0 || (ldo >= width && out.len() >= (m - 1) * ldo + width), "qgemm output");
         // SAFETY: `kernels` listed this kernel only after detecting its instruction set, and
@@ -221,8 +224,8 @@ impl Kernel {
         lo as i32 >= crate::quant::q_min(self.max_bits) && hi as i32 <= crate::quant::q_max(self.max_bits)
     }
 
-    /// Activation bytes of `x` codes for this kernel: `m` rows of `kp` bytes, zero codes after
-    /// the `k` given ones.
+    /// Activation bytes of `x` codes for this kernel: `m` rows of `kp` codes (each `abytes`
+    /// bytes), zero codes after the `k` given ones.
     pub fn activation_layout(&self, codes: &[i8], m: usize, k: usize, kp: usize) -> Vec<u8> {
         let flip = if self.offset { 0x80 } else { 0 };
         let mut out = vec![flip; m * kp];
@@ -231,7 +234,17 @@ impl Kernel {
                 *d = *s as u8 ^ flip;
             }
         }
-        out
+        self.widen(out)
+    }
+
+    /// Bytes of codes (`i8`, or `code + 128` for offset kernels) in the layout this kernel
+    /// reads: unchanged, or each code as a little-endian `i16` for `abytes` 2.
+    pub fn widen(&self, bytes: Vec<u8>) -> Vec<u8> {
+        if self.abytes == 1 {
+            return bytes;
+        }
+        debug_assert!(!self.offset, "wide kernels read signed codes");
+        bytes.iter().flat_map(|&b| (b as i8 as i16).to_le_bytes()).collect()
     }
 }
 
@@ -287,7 +300,7 @@ pub fn float_kernels() -> Vec<FloatKernel> {
     list
 }
 
-const SCALAR: Kernel = Kernel { name: "scalar", offset: false, max_bits: 8, kgroup: 4, run: scalar::gemm };
+const SCALAR: Kernel = Kernel { name: "scalar", offset: false, max_bits: 8, kgroup: 4, abytes: 1, run: scalar::gemm };
 
 /// The kernels this CPU can run, fastest first; the portable one is always last.
 pub fn kernels() -> Vec<Kernel> {

@@ -20,14 +20,14 @@ pub(super) fn kernels() -> Vec<Kernel> {
     let has = |f: bool, k: Kernel| if f { Some(k) } else { None };
     let avx512 = is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512f");
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    let vnni = |name, run| Kernel { name, offset: true, max_bits: 8, kgroup: 4, run };
+    let vnni = |name, run| Kernel { name, offset: true, max_bits: 8, kgroup: 4, abytes: 1, run };
     list.extend(has(avx512 && is_x86_feature_detected!("avx512vnni"), vnni("avx512vnni", gemm_avx512vnni)));
     list.extend(has(avx2 && is_x86_feature_detected!("avxvnni"), vnni("avxvnni", gemm_avxvnni)));
     // Narrowest weights first: `pick` takes the first kernel exact for the codes.
     macro_rules! by_width {
         ($has:expr, $f:ident, $($bits:literal => $name:literal),*) => {$(
             list.extend(has($has, Kernel {
-                name: $name, offset: true, max_bits: $bits, kgroup: 4,
+                name: $name, offset: true, max_bits: $bits, kgroup: 4, abytes: 1,
                 run: $f::<{ super::i16_flush($bits) }>,
             }));
         )*};
@@ -37,9 +37,9 @@ pub(super) fn kernels() -> Vec<Kernel> {
     by_width!(avx2, gemm_avx2_u8, 2 => "avx2-u8w2", 3 => "avx2-u8w3", 4 => "avx2-u8w4",
         5 => "avx2-u8w5", 6 => "avx2-u8w6", 7 => "avx2-u8w7");
     // Every 8-bit code, −128 included: both sides widened to `i16`.
-    let i16 = |name, run| Kernel { name, offset: false, max_bits: 8, kgroup: 4, run };
-    list.extend(has(avx512, i16("avx512bw-i16", gemm_avx512_i16)));
-    list.extend(has(avx2, i16("avx2-i16", gemm_avx2_i16)));
+    let i16 = |name, abytes, run| Kernel { name, offset: false, max_bits: 8, kgroup: 4, abytes, run };
+    list.extend(has(avx512, i16("avx512bw-i16", 2, gemm_avx512_i16)));
+    list.extend(has(avx2, i16("avx2-i16", 1, gemm_avx2_i16)));
     list
 }
 
@@ -62,11 +62,13 @@ pub(super) fn float_kernels() -> Vec<super::FloatKernel> {
 /// writes. A short last tile repeats its last row (computed, never stored).
 macro_rules! panels {
     ($a:expr, $w:expr, $p0:expr, $p1:expr, $m:expr, $out:expr, $ldo:expr,
-     rows: $rows:expr, vecs: $vecs:expr, flush: $flush:expr, zero: $zero:expr, fzero: $fzero:expr,
+     rows: $rows:expr, vecs: $vecs:expr, abytes: $abytes:expr, flush: $flush:expr, zero: $zero:expr,
+     fzero: $fzero:expr,
      bcast: $bcast:expr, load: $load:expr, mac: $mac:expr, widen: $widen:expr,
      finish: $finish:expr, store: $store:expr) => {{
         const R: usize = $rows;
         const V: usize = $vecs;
+        const AB: usize = $abytes;
         // Bytes of one vector of a run (16 columns × 4 codes = 64 bytes per run) and its
         // columns.
         const VB: usize = 4 * PANEL / V;
@@ -79,7 +81,7 @@ macro_rules! panels {
             let mut i = 0;
             while i < m {
                 let rows = R.min(m - i);
-                let ap = super::tile_rows::<u8, R>(a, w.kp, i, rows);
+                let ap = super::tile_rows::<u8, R>(a, w.kp * AB, i, rows);
                 let mut accf = [[$fzero; V]; R];
                 for q in 0..w.gpr {
                     let (t0, t1) = w.group_range(q);
@@ -94,7 +96,7 @@ macro_rules! panels {
                                 wv[v] = $load(wp.add(t * PANEL + v * VB));
                             }
                             for r in 0..R {
-                                let x = $bcast(ap[r].add(t));
+                                let x = $bcast(ap[r].add(t * AB));
                                 for v in 0..V {
                                     part[r][v] = $mac(part[r][v], x, wv[v]);
                                 }
@@ -169,7 +171,7 @@ unsafe fn store512(p: *mut f32, v: __m512) {
 /// See [`super::Kernel::run`]; `FLUSH` runs summed in `i16`.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn gemm_avx512_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 1, flush: FLUSH,
+    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 1, abytes: 1, flush: FLUSH,
         zero: _mm512_setzero_si512(), fzero: _mm512_setzero_ps(), bcast: bcast512, load: load512,
         mac: maddubs512, widen: widen512, finish: finish512, store: store512)
 }
@@ -177,16 +179,17 @@ unsafe fn gemm_avx512_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1
 /// See [`super::Kernel::run`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn gemm_avx512vnni(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 1, flush: usize::MAX / 8,
+    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 1, abytes: 1, flush: usize::MAX / 8,
         zero: _mm512_setzero_si512(), fzero: _mm512_setzero_ps(), bcast: bcast512, load: load512,
         mac: dpbusd512, widen: _mm512_add_epi32, finish: finish512, store: store512)
 }
 
-/// A run of 4 signed codes widened to `i16`, repeated in every 64-bit lane.
+/// A run of 4 signed codes stored as `i16` (the activation layout of `abytes: 2`), repeated
+/// in every 64-bit lane: one broadcast load, where widening bytes here took two shuffles per
+/// row and run on the port the multiplies need.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn bcast512_i16(p: *const u8) -> __m512i {
-    let x = _mm_cvtepi8_epi16(_mm_cvtsi32_si128((p as *const i32).read_unaligned()));
-    _mm512_broadcastq_epi64(x)
+    _mm512_set1_epi64((p as *const i64).read_unaligned())
 }
 
 /// 8 columns × a run of 4 codes, widened to `i16`.
@@ -211,7 +214,7 @@ unsafe fn finish512_pairs(accf: __m256, acc: __m512i, _corr: *const i32, steps: 
 /// See [`super::Kernel::run`]; 8 columns per vector, two vectors per run.
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
 unsafe fn gemm_avx512_i16(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 2, flush: usize::MAX / 8,
+    panels!(a, w, p0, p1, m, out, ldo, rows: 8, vecs: 2, abytes: 2, flush: usize::MAX / 8,
         zero: _mm512_setzero_si512(), fzero: _mm256_setzero_ps(), bcast: bcast512_i16,
         load: load512_i16, mac: madd512, widen: _mm512_add_epi32, finish: finish512_pairs,
         store: store256)
@@ -258,7 +261,7 @@ unsafe fn store256(p: *mut f32, v: __m256) {
 /// See [`super::Kernel::run`]; `FLUSH` runs summed in `i16`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, flush: FLUSH,
+    panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, abytes: 1, flush: FLUSH,
         zero: _mm256_setzero_si256(), fzero: _mm256_setzero_ps(), bcast: bcast256, load: load256,
         mac: maddubs256, widen: widen256, finish: finish256, store: store256)
 }
@@ -266,7 +269,7 @@ unsafe fn gemm_avx2_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1: 
 /// See [`super::Kernel::run`].
 #[target_feature(enable = "avx2,fma,avxvnni")]
 unsafe fn gemm_avxvnni(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, flush: usize::MAX / 8,
+    panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, abytes: 1, flush: usize::MAX / 8,
         zero: _mm256_setzero_si256(), fzero: _mm256_setzero_ps(), bcast: bcast256, load: load256,
         mac: dpbusd256, widen: _mm256_add_epi32, finish: finish256, store: store256)
 }
@@ -385,7 +388,7 @@ unsafe fn store128(p: *mut f32, v: __m128) {
 /// See [`super::Kernel::run`]; 4 columns per vector, four vectors per run.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2_i16(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 1, vecs: 4, flush: usize::MAX / 8,
+    panels!(a, w, p0, p1, m, out, ldo, rows: 1, vecs: 4, abytes: 1, flush: usize::MAX / 8,
         zero: _mm256_setzero_si256(), fzero: _mm_setzero_ps(), bcast: bcast256_i16,
         load: load256_i16, mac: madd256, widen: _mm256_add_epi32, finish: finish256_pairs,
         store: store128)
