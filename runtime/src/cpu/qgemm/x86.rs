@@ -171,7 +171,7 @@ unsafe fn store512(p: *mut f32, v: __m512) {
 /// See [`super::Kernel::run`]; `FLUSH` runs summed in `i16`.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn gemm_avx512_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 1, abytes: 1, flush: FLUSH,
+    panels!(a, w, p0, p1, m, out, ldo, rows: 8, vecs: 1, abytes: 1, flush: FLUSH,
         zero: _mm512_setzero_si512(), fzero: _mm512_setzero_ps(), bcast: bcast512, load: load512,
         mac: maddubs512, widen: widen512, finish: finish512, store: store512)
 }
