@@ -221,20 +221,26 @@ impl Linear {
                 let run = |p: usize| {
                     let r0 = p * PANEL;
                     let rows = PANEL.min(n - r0);
-                    let mut buf = vec![0f32; rows * k];
-                    weights.rows_f32(r0, k, &mut buf);
-                    // Transposed (k × rows), the layout of `Weights::F32Blocks`: the GEMM then
-                    // streams it instead of striding across rows.
-                    let mut bt = vec![0f32; rows * k];
-                    for (j, row) in buf.chunks_exact(k.max(1)).enumerate() {
-                        for (t, v) in row.iter().enumerate() {
-                            bt[t * rows + j] = *v;
+                    // Transposed (k × rows, row stride `ld`), the layout of
+                    // `Weights::F32Blocks`: the GEMM then streams it instead of striding.
+                    let (bt, ld) = match weights {
+                        Weights::Codes(cm) => cm.dequantize_transposed(r0, rows, k),
+                        _ => {
+                            let mut buf = vec![0f32; rows * k];
+                            weights.rows_f32(r0, k, &mut buf);
+                            let mut bt = vec![0f32; rows * k];
+                            for (j, row) in buf.chunks_exact(k.max(1)).enumerate() {
+                                for (t, v) in row.iter().enumerate() {
+                                    bt[t * rows + j] = *v;
+                                }
+                            }
+                            (bt, rows)
                         }
-                    }
+                    };
                     let d = dst;
-                    // SAFETY: bt is k×rows; each panel writes columns r0..r0+rows of y (row
-                    // stride n), disjoint across panels.
-                    unsafe { gemm_strided(m, rows, k, x.as_ptr(), k as isize, bt.as_ptr(), rows as isize, 1, d.0.add(r0), n as isize, 1.0, Parallelism::None) };
+                    // SAFETY: bt is k×ld (ld ≥ rows); each panel writes columns r0..r0+rows of
+                    // y (row stride n), disjoint across panels.
+                    unsafe { gemm_strided(m, rows, k, x.as_ptr(), k as isize, bt.as_ptr(), ld as isize, 1, d.0.add(r0), n as isize, 1.0, Parallelism::None) };
                 };
                 team.run(panels, &run);
             }

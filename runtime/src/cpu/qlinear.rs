@@ -110,7 +110,7 @@ pub struct CodeMatrix {
 
 /// Rows from which a weight-only product dequantizes panels for the float GEMM instead of
 /// multiplying codes in registers (the conversions cost more than the dequantization there).
-pub const IN_REGISTER_ROWS: usize = 256;
+pub const IN_REGISTER_ROWS: usize = 64;
 
 impl CodeMatrix {
     /// `None` for groups that are not a multiple of 16 columns.
@@ -130,6 +130,16 @@ impl CodeMatrix {
     /// The real values of rows `r0..r0 + out.len() / cols`.
     pub fn dequantize_rows(&self, r0: usize, out: &mut [f32]) {
         self.packed.dequantize_rows(r0, out);
+    }
+
+    /// The real values of output columns `r0..r0 + rows` (`r0` a multiple of 16), transposed:
+    /// `k` rows of `ld` floats (`ld` = `rows` rounded up to whole panels), and `ld`.
+    pub fn dequantize_transposed(&self, r0: usize, rows: usize, k: usize) -> (Vec<f32>, usize) {
+        let (p0, p1) = (r0 / PANEL, (r0 + rows).div_ceil(PANEL));
+        let ld = (p1 - p0) * PANEL;
+        let mut out = vec![0f32; k * ld];
+        self.packed.dequantize_panels_transposed(p0, p1, &mut out);
+        (out, ld)
     }
 
     /// `y = x · Wᵀ + bias` (then GELU) in registers; for `m` below [`IN_REGISTER_ROWS`].

@@ -153,6 +153,41 @@ impl Packed {
     }
 }
 
+impl Packed {
+    /// The real values of panels `p0..p1` transposed, for weights packed with runs of 1: row
+    /// `t < cols` of `out` holds the panels' 16 columns each (`16 · (p1 − p0)` floats). Every
+    /// position's 16 codes are contiguous here, so this is a vector convert and multiply.
+    ///
+    /// # Panics
+    /// When the weights are not packed with runs of 1 or `out` is too short.
+    pub fn dequantize_panels_transposed(&self, p0: usize, p1: usize, out: &mut [f32]) {
+        assert!(self.kgroup == 1 && p0 <= p1 && p1 <= self.panels, "panels of runs of 1");
+        let w = PANEL * (p1 - p0);
+        assert!(out.len() >= self.cols * w, "output for {} x {w}", self.cols);
+        for p in p0..p1 {
+            let codes = self.panel(p);
+            for q in 0..self.gpr {
+                let (t0, t1) = (q * self.group, ((q + 1) * self.group).min(self.cols));
+                let (steps, _) = self.group_data(p, q);
+                if t0 < t1 {
+                    scale_codes(&codes[t0 * PANEL..t1 * PANEL], steps, &mut out[t0 * w + (p - p0) * PANEL..], w);
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Rows of 16 codes times 16 steps, into the first 16 floats of rows of `out` (stride `w`).
+    fn scale_codes(codes: &[i8], steps: &[f32], out: &mut [f32], w: usize) {
+        for (src, dst) in codes.chunks_exact(PANEL).zip(out.chunks_mut(w)) {
+            for ((d, &c), &s) in dst[..PANEL].iter_mut().zip(src).zip(steps) {
+                *d = c as f32 * s;
+            }
+        }
+    }
+}
+
 /// Pointers to the activation rows of a tile of `R` rows from row `i` (rows of `kp` bytes or
 /// floats); a short last tile repeats its last row, computed but never stored.
 #[allow(dead_code)] // on targets without a SIMD kernel
