@@ -54,14 +54,7 @@ impl Weights {
 
     /// Row-major `[out, inp]` floats repacked as [`Weights::F32Blocks`].
     pub fn f32_blocks(w: &[f32], out: usize, inp: usize) -> Weights {
-        let mut data = vec![0f32; w.len()];
-        for (o, row) in w.chunks_exact(inp.max(1)).enumerate() {
-            let (c0, width) = block_of(o, out);
-            for (i, v) in row.iter().enumerate() {
-                data[c0 * inp + i * width + (o - c0)] = *v;
-            }
-        }
-        Weights::F32Blocks { out, data }
+        Weights::F32Blocks { out, data: to_blocks(w, out, inp) }
     }
 
     /// Writes rows `r0..r0 + out.len() / cols` as floats.
@@ -99,10 +92,22 @@ pub struct Linear {
     pub act: Option<ActQuant>,
 }
 
-/// Rows of weights dequantized at a time per task: a panel of 64 rows × K floats stays in L2.
-const PANEL: usize = 64;
-/// Output columns per block of [`Weights::F32Blocks`].
+/// Output columns per block of [`Weights::F32Blocks`], and rows of other weights dequantized
+/// at a time per task into that layout (64 rows × K floats stay in L2).
 pub const BLOCK: usize = 64;
+
+/// Row-major `[out, inp]` floats in the layout of [`Weights::F32Blocks`] (for `out` ≤
+/// [`BLOCK`], simply transposed).
+fn to_blocks(w: &[f32], out: usize, inp: usize) -> Vec<f32> {
+    let mut data = vec![0f32; w.len()];
+    for (o, row) in w.chunks_exact(inp.max(1)).enumerate() {
+        let (c0, width) = block_of(o, out);
+        for (i, v) in row.iter().enumerate() {
+            data[c0 * inp + i * width + (o - c0)] = *v;
+        }
+    }
+    data
+}
 
 /// The first column and the width of the block holding output column `o` of `out`.
 fn block_of(o: usize, out: usize) -> (usize, usize) {
@@ -217,10 +222,9 @@ impl Linear {
             }
             weights => {
                 let dst = SendPtr(y.as_mut_ptr());
-                let panels = n.div_ceil(PANEL);
+                let panels = n.div_ceil(BLOCK);
                 let run = |p: usize| {
-                    let r0 = p * PANEL;
-                    let rows = PANEL.min(n - r0);
+                    let (r0, rows) = block_of(p * BLOCK, n);
                     // Transposed (k × rows, row stride `ld`), the layout of
                     // `Weights::F32Blocks`: the GEMM then streams it instead of striding.
                     let (bt, ld) = match weights {
@@ -228,13 +232,7 @@ impl Linear {
                         _ => {
                             let mut buf = vec![0f32; rows * k];
                             weights.rows_f32(r0, k, &mut buf);
-                            let mut bt = vec![0f32; rows * k];
-                            for (j, row) in buf.chunks_exact(k.max(1)).enumerate() {
-                                for (t, v) in row.iter().enumerate() {
-                                    bt[t * rows + j] = *v;
-                                }
-                            }
-                            (bt, rows)
+                            (to_blocks(&buf, rows, k), rows)
                         }
                     };
                     let d = dst;

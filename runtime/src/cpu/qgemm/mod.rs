@@ -151,9 +151,7 @@ impl Packed {
             j += c1 - c0;
         }
     }
-}
 
-impl Packed {
     /// The real values of panels `p0..p1` transposed, for weights packed with runs of 1: row
     /// `t < cols` of `out` holds the panels' 16 columns each (`16 · (p1 − p0)` floats). Every
     /// position's 16 codes are contiguous here, so this is a vector convert and multiply.
