@@ -119,7 +119,8 @@ pub fn exp(x: f32) -> f32 {
     // Round to nearest (ties to even) by adding and subtracting 1.5·2^23: branch-free and
     // vectorisable on every instruction set.
     const MAGIC: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = shifted - MAGIC;
     // Cody–Waite: ln2 split in a high part exact in f32 and a low correction.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let mut p = 1.0 / 720.0f32;
@@ -129,7 +130,10 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // `n` as an integer from the low bits of the shifted sum: `n as i32` does not vectorise
+    // (a scalar conversion with NaN checks per lane).
+    let ni = (shifted.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let scale = f32::from_bits(((ni + 127) as u32) << 23);
     p * scale
 }
 

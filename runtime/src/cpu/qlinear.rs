@@ -16,8 +16,9 @@ use crate::data::ActQuant;
 use crate::quant::{q_max, q_min, QuantMatrix};
 
 /// Activation rows per task: their codes (`ROWS × kp` bytes) stay in L1 while a panel's
-/// weights pass.
+/// weights pass. A multiple of every kernel's tile, so that each task starts on one.
 const ROWS: usize = 32;
+const _: () = assert!(ROWS.is_multiple_of(super::qgemm::MAX_TILE));
 /// Panels per task when there are enough rows to split by.
 const PANELS: usize = 8;
 
@@ -70,23 +71,30 @@ impl IntMatrix {
         out.iter_mut().for_each(|v| *v *= inv);
     }
 
-    /// Quantizes `x` (`m × cols`) into activation bytes as the kernel reads them (rows of the
-    /// padded width, zero codes after the real columns).
+    /// Quantizes `x` (`m × cols`) into activation bytes in the kernel's layout (rows of the
+    /// padded width with zero codes after the real columns, in whole tiles).
     fn quantize(&self, x: &[f32], m: usize, team: &Team) -> Vec<u8> {
-        let (k, kp) = (self.cols, self.packed.kp);
-        let flip = if self.kernel.offset { 0x80 } else { 0 };
-        let mut out = vec![flip; m * kp];
+        let (k, kp, kernel) = (self.cols, self.packed.kp, self.kernel);
+        let flip = if kernel.offset { 0x80 } else { 0 };
+        let tile_bytes = kernel.tile * kp * kernel.abytes;
+        let mut out = vec![0u8; kernel.activation_len(m, kp)];
         let dst = SendPtr(out.as_mut_ptr() as *mut f32);
+        let tiles = m.div_ceil(kernel.tile);
         let threads = if m * k >= 1 << 15 { team.size() } else { 1 };
-        let per = m.div_ceil(threads).max(1);
-        team.run(m.div_ceil(per), &|t| {
-            let (r0, r1) = (t * per, ((t + 1) * per).min(m));
-            let d = dst;
-            // SAFETY: tasks write disjoint row ranges of `out`.
-            let rows = unsafe { std::slice::from_raw_parts_mut((d.0 as *mut u8).add(r0 * kp), (r1 - r0) * kp) };
-            quantize_rows(&x[r0 * k..r1 * k], k, kp, &self.act, flip, rows);
+        let per = tiles.div_ceil(threads).max(1);
+        team.run(tiles.div_ceil(per), &|task| {
+            let mut rows = vec![flip; kernel.tile * kp];
+            for b in task * per..((task + 1) * per).min(tiles) {
+                let (r0, r1) = (b * kernel.tile, ((b + 1) * kernel.tile).min(m));
+                quantize_rows(&x[r0 * k..r1 * k], k, kp, &self.act, flip, &mut rows[..(r1 - r0) * kp]);
+                rows[(r1 - r0) * kp..].fill(flip);
+                let d = dst;
+                // SAFETY: each task writes its own tiles of `out`.
+                let tile = unsafe { std::slice::from_raw_parts_mut((d.0 as *mut u8).add(b * tile_bytes), tile_bytes) };
+                kernel.store_tile(&rows, kp, tile);
+            }
         });
-        self.kernel.widen(out)
+        out
     }
 
     /// `y = x · Wᵀ + bias`, then GELU when `gelu`; `x` is `m × cols`, `y` `m × rows`.
@@ -94,8 +102,9 @@ impl IntMatrix {
         let a = self.quantize(x, m, team);
         let kp = self.packed.kp;
         panel_blocks(&self.packed, m, bias, gelu, team, &|r0, r1, p0, p1, acc, width| {
+            // Row blocks start on a tile (ROWS is a multiple of every tile).
             let row = kp * self.kernel.abytes;
-            self.kernel.run(&a[r0 * row..r1 * row], &self.packed, p0, p1, r1 - r0, acc, width)
+            self.kernel.run(&a[r0 * row..], &self.packed, p0, p1, r1 - r0, acc, width)
         })
     }
 }
@@ -231,7 +240,8 @@ multiversion! {
 multiversion! {
     /// Activation codes of rows of `x` (row length `k`) as the package defines them
     /// ([`crate::quant::fake_quantize_smoothed`]: the same float operations, so the same codes),
-    /// stored as bytes XOR `flip` (0x80 turns `i8` codes into `code + 128`) in rows of `kp`.
+    /// stored as bytes XOR `flip` (0x80 turns `i8` codes into `code + 128`) in rows of `kp`
+    /// (zero codes after the `k` real ones).
     fn quantize_rows(x: &[f32], k: usize, kp: usize, act: &ActQuant, flip: u8, out: &mut [u8]) {
         let (lo, hi) = (q_min(act.bits) as f32, q_max(act.bits) as f32);
         let inv = 1.0 / act.step;
@@ -251,6 +261,7 @@ multiversion! {
                     }
                 }
             }
+            orow[k.min(kp)..].fill(flip);
         }
     }
 }

@@ -11,7 +11,7 @@ use super::{Kernel, Packed, PANEL};
 
 pub(super) fn kernels() -> Vec<Kernel> {
     let mut list = Vec::new();
-    let kernel = |name, kgroup, run| Kernel { name, offset: false, max_bits: 8, kgroup, abytes: 1, run };
+    let kernel = |name, kgroup, run| Kernel { name, offset: false, max_bits: 8, kgroup, abytes: 1, tile: 1, run };
     if std::arch::is_aarch64_feature_detected!("i8mm") {
         list.push(kernel("neon-i8mm", 8, gemm_i8mm));
     }

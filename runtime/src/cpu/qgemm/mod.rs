@@ -10,9 +10,14 @@
 //! need a horizontal reduction, and a group's step is a plain vector load. `k` is padded with
 //! zero codes to a multiple of [`KPAD`]; groups are 16..128 columns (or the whole padded row).
 //!
-//! **Product.** With `a` the `m × kp` activation bytes (row-major, `kp` the padded width):
+//! **Activations.** `m × kp` codes (`kp` the padded width) in tiles of [`Kernel::tile`] rows:
+//! inside a tile the rows' runs of `kgroup` codes alternate (run 0 of every row, then run 1 of
+//! every row, ...), so the rows a kernel multiplies together are one contiguous stream; a
+//! tile of 1 is plain row-major. [`Kernel::store_tile`] writes this layout.
 //!
-//! `out[i·ldo + 16·(p − p0) + c] = Σ_q s[p, q, c] · (Σ_{t in q} A(a[i·kp + t]) · W[16p + c, t] − r[p, q, c])`
+//! **Product.** With `a[i, t]` the activation code of row `i`, position `t`:
+//!
+//! `out[i·ldo + 16·(p − p0) + c] = Σ_q s[p, q, c] · (Σ_{t in q} A(a[i, t]) · W[16p + c, t] − r[p, q, c])`
 //!
 //! where `A` reads a byte as `i8` (signed kernels) or as `u8` (offset kernels, whose
 //! activations are stored as `code + 128` because x86's `u8 × i8` instructions need an unsigned
@@ -27,6 +32,9 @@ pub const PANEL: usize = 16;
 pub const KPAD: usize = 16;
 /// Activation offset of the unsigned-activation kernels.
 pub const OFFSET: i32 = 128;
+/// The largest [`Kernel::tile`]; every kernel's tile divides it, so row blocks of a multiple of
+/// it start on a tile.
+pub const MAX_TILE: usize = 8;
 
 mod scalar;
 #[cfg(target_arch = "aarch64")]
@@ -215,8 +223,11 @@ pub struct Kernel {
     /// Positions per run in the packed layout the kernel reads (4 or 8).
     pub kgroup: usize,
     /// Bytes per activation code: 1, or 2 for kernels that read codes stored as `i16`
-    /// (little-endian; see [`Kernel::activation_layout`]).
+    /// (little-endian; see [`Kernel::store_tile`]).
     pub abytes: usize,
+    /// Activation rows per tile of the interleaved layout (module documentation): the rows the
+    /// kernel multiplies at once, 1 for plain rows.
+    pub tile: usize,
     run: Run,
 }
 
@@ -230,7 +241,7 @@ impl Kernel {
     /// The product of the module documentation over panels `p0..p1`, into `out` with row
     /// stride `ldo` (`16 · (p1 − p0)` columns per row are written; padding columns of the last
     /// panel get zeros). `a` holds `m` rows of `w.kp` activation codes as this kernel reads
-    /// them ([`Kernel::offset`], [`Kernel::abytes`]).
+    /// them ([`Kernel::offset`], [`Kernel::abytes`], [`Kernel::tile`]), the last tile whole.
     ///
     /// # Panics
     /// When a slice is shorter than its shape says or `w` was packed for another kernel (a bug
@@ -238,7 +249,7 @@ impl Kernel {
     #[allow(clippy::too_many_arguments)]
     pub fn run(&self, a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
         assert!(w.kgroup == self.kgroup && w.offset == self.offset, "weights packed for {}", self.name);
-        assert!(p0 <= p1 && p1 <= w.panels && a.len() >= m * w.kp * self.abytes, "qgemm shapes");
+        assert!(p0 <= p1 && p1 <= w.panels && a.len() >= self.activation_len(m, w.kp), "qgemm shapes");
         let width = (p1 - p0) * PANEL;
         assert!(m == 0 || (ldo >= width && out.len() >= (m - 1) * ldo + width), "qgemm output");
         // SAFETY: `kernels` listed this kernel only after detecting its instruction set, and
@@ -257,28 +268,65 @@ impl Kernel {
         lo as i32 >= crate::quant::q_min(self.max_bits) && hi as i32 <= crate::quant::q_max(self.max_bits)
     }
 
-    /// Activation bytes of `x` codes for this kernel: `m` rows of `kp` codes (each `abytes`
-    /// bytes), zero codes after the `k` given ones.
-    pub fn activation_layout(&self, codes: &[i8], m: usize, k: usize, kp: usize) -> Vec<u8> {
-        let flip = if self.offset { 0x80 } else { 0 };
-        let mut out = vec![flip; m * kp];
-        for (dst, src) in out.chunks_exact_mut(kp).zip(codes.chunks_exact(k.max(1))) {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = *s as u8 ^ flip;
-            }
-        }
-        self.widen(out)
+    /// Bytes of `m` rows of `kp` activation codes in this kernel's layout (whole tiles).
+    pub fn activation_len(&self, m: usize, kp: usize) -> usize {
+        m.next_multiple_of(self.tile) * kp * self.abytes
     }
 
-    /// Bytes of codes (`i8`, or `code + 128` for offset kernels) in the layout this kernel
-    /// reads: unchanged, or each code as a little-endian `i16` for `abytes` 2.
-    pub fn widen(&self, bytes: Vec<u8>) -> Vec<u8> {
-        if self.abytes == 1 {
-            return bytes;
+    /// Writes one tile of activation bytes (`tile` rows of `kp` codes, row-major, already
+    /// offset for offset kernels) into `out` (the tile's `tile · kp · abytes` bytes) in this
+    /// kernel's layout: runs of rows interleaved, each code as a little-endian `i16` for
+    /// `abytes` 2.
+    ///
+    /// # Panics
+    /// When the lengths do not match a tile.
+    pub fn store_tile(&self, rows: &[u8], kp: usize, out: &mut [u8]) {
+        let (tile, kg, ab) = (self.tile, self.kgroup, self.abytes);
+        assert!(rows.len() == tile * kp && out.len() == tile * kp * ab && kp.is_multiple_of(kg), "one tile");
+        debug_assert!(ab == 1 || !self.offset, "wide kernels read signed codes");
+        match (kg, ab) {
+            (4, 1) => store_runs::<4, 4>(rows, kp, tile, out, |b| b),
+            (4, 2) => store_runs::<4, 8>(rows, kp, tile, out, widen::<4, 8>),
+            (8, 1) => store_runs::<8, 8>(rows, kp, tile, out, |b| b),
+            _ => unreachable!("runs of 4 or 8 codes, 1 or 2 bytes each"),
         }
-        debug_assert!(!self.offset, "wide kernels read signed codes");
-        bytes.iter().flat_map(|&b| (b as i8 as i16).to_le_bytes()).collect()
     }
+
+    /// Activation bytes of `x` codes for this kernel: `m` rows of `k` codes, zero codes after
+    /// them up to `kp` and in the last tile's missing rows.
+    pub fn activation_layout(&self, codes: &[i8], m: usize, k: usize, kp: usize) -> Vec<u8> {
+        let flip = if self.offset { 0x80 } else { 0 };
+        let mut out = vec![0; self.activation_len(m, kp)];
+        let mut rows = vec![flip; self.tile * kp];
+        for (b, dst) in out.chunks_exact_mut(self.tile * kp * self.abytes).enumerate() {
+            rows.fill(flip);
+            for r in 0..self.tile.min(m - b * self.tile) {
+                let src = &codes[(b * self.tile + r) * k..][..k];
+                for (d, s) in rows[r * kp..].iter_mut().zip(src) {
+                    *d = *s as u8 ^ flip;
+                }
+            }
+            self.store_tile(&rows, kp, dst);
+        }
+        out
+    }
+}
+
+/// Moves runs of `KG` codes of `tile` rows into their interleaved places (runs of `B` bytes
+/// after `conv`); fixed-size runs, so that each is a register move rather than a `memcpy` call.
+fn store_runs<const KG: usize, const B: usize>(rows: &[u8], kp: usize, tile: usize, out: &mut [u8], conv: impl Fn([u8; KG]) -> [u8; B]) {
+    for (r, row) in rows.chunks_exact(kp).enumerate() {
+        for (j, run) in row.chunks_exact(KG).enumerate() {
+            let at = (j * tile + r) * B;
+            let run: [u8; KG] = run.try_into().unwrap_or([0; KG]);
+            out[at..at + B].copy_from_slice(&conv(run));
+        }
+    }
+}
+
+/// Codes (`i8`) as little-endian `i16`s.
+fn widen<const KG: usize, const B: usize>(run: [u8; KG]) -> [u8; B] {
+    std::array::from_fn(|i| (run[i / 2] as i8 as i16).to_le_bytes()[i % 2])
 }
 
 /// The float product's signature; see [`FloatKernel::run`].
@@ -333,7 +381,7 @@ pub fn float_kernels() -> Vec<FloatKernel> {
     list
 }
 
-const SCALAR: Kernel = Kernel { name: "scalar", offset: false, max_bits: 8, kgroup: 4, abytes: 1, run: scalar::gemm };
+const SCALAR: Kernel = Kernel { name: "scalar", offset: false, max_bits: 8, kgroup: 4, abytes: 1, tile: 1, run: scalar::gemm };
 
 /// The kernels this CPU can run, fastest first; the portable one is always last.
 pub fn kernels() -> Vec<Kernel> {
@@ -404,7 +452,7 @@ mod tests {
         for &k in &[1, 3, 15, 16, 17, 33, 64, 100, 128, 384, 1000] {
             for group in [None, Some(16), Some(32), Some(64), Some(128)] {
                 let g = group.filter(|&g| g < k).unwrap_or(k);
-                for &(m, n) in &[(1, 1), (2, 7), (3, 17), (5, 16), (6, 33)] {
+                for &(m, n) in &[(1, 1), (2, 7), (3, 17), (5, 16), (6, 33), (19, 18)] {
                     for bits in [2, 4, 7, 8] {
                         let a = codes(&mut rng, m * k, 8);
                         let b = codes(&mut rng, n * k, bits);
@@ -500,6 +548,13 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn tiles_divide_the_largest() {
+        for kernel in kernels() {
+            assert!(MAX_TILE.is_multiple_of(kernel.tile), "{}: tile {}", kernel.name, kernel.tile);
         }
     }
 

@@ -15,31 +15,38 @@ use std::arch::x86_64::*;
 
 use super::{Kernel, Packed, PANEL};
 
+/// Activation rows per tile, each kernel's [`Kernel::tile`]: AVX-512 `u8` (with two panels per
+/// tile), `i16` and VNNI, and the AVX2 kernels (the AVX2 `i16` kernel takes one row).
+const U8_512_ROWS: usize = 4;
+const I16_512_ROWS: usize = 8;
+const VNNI512_ROWS: usize = 4;
+const AVX2_ROWS: usize = 2;
+
 pub(super) fn kernels() -> Vec<Kernel> {
     let mut list = Vec::new();
     let has = |f: bool, k: Kernel| if f { Some(k) } else { None };
     let avx512 = is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512f");
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    let vnni = |name, run| Kernel { name, offset: true, max_bits: 8, kgroup: 4, abytes: 1, run };
-    list.extend(has(avx512 && is_x86_feature_detected!("avx512vnni"), vnni("avx512vnni", gemm_avx512vnni)));
-    list.extend(has(avx2 && is_x86_feature_detected!("avxvnni"), vnni("avxvnni", gemm_avxvnni)));
+    let vnni = |name, tile, run| Kernel { name, offset: true, max_bits: 8, kgroup: 4, abytes: 1, tile, run };
+    list.extend(has(avx512 && is_x86_feature_detected!("avx512vnni"), vnni("avx512vnni", VNNI512_ROWS, gemm_avx512vnni)));
+    list.extend(has(avx2 && is_x86_feature_detected!("avxvnni"), vnni("avxvnni", AVX2_ROWS, gemm_avxvnni)));
     // Narrowest weights first: `pick` takes the first kernel exact for the codes.
     macro_rules! by_width {
-        ($has:expr, $f:ident, $($bits:literal => $name:literal),*) => {$(
+        ($has:expr, $f:ident, $tile:expr, $($bits:literal => $name:literal),*) => {$(
             list.extend(has($has, Kernel {
-                name: $name, offset: true, max_bits: $bits, kgroup: 4, abytes: 1,
+                name: $name, offset: true, max_bits: $bits, kgroup: 4, abytes: 1, tile: $tile,
                 run: $f::<{ super::i16_flush($bits) }>,
             }));
         )*};
     }
-    by_width!(avx512, gemm_avx512_u8, 2 => "avx512bw-u8w2", 3 => "avx512bw-u8w3",
+    by_width!(avx512, gemm_avx512_u8, U8_512_ROWS, 2 => "avx512bw-u8w2", 3 => "avx512bw-u8w3",
         4 => "avx512bw-u8w4", 5 => "avx512bw-u8w5", 6 => "avx512bw-u8w6", 7 => "avx512bw-u8w7");
-    by_width!(avx2, gemm_avx2_u8, 2 => "avx2-u8w2", 3 => "avx2-u8w3", 4 => "avx2-u8w4",
+    by_width!(avx2, gemm_avx2_u8, AVX2_ROWS, 2 => "avx2-u8w2", 3 => "avx2-u8w3", 4 => "avx2-u8w4",
         5 => "avx2-u8w5", 6 => "avx2-u8w6", 7 => "avx2-u8w7");
     // Every 8-bit code, −128 included: both sides widened to `i16`.
-    let i16 = |name, abytes, run| Kernel { name, offset: false, max_bits: 8, kgroup: 4, abytes, run };
-    list.extend(has(avx512, i16("avx512bw-i16", 2, gemm_avx512_i16)));
-    list.extend(has(avx2, i16("avx2-i16", 1, gemm_avx2_i16)));
+    let i16 = |name, abytes, tile, run| Kernel { name, offset: false, max_bits: 8, kgroup: 4, abytes, tile, run };
+    list.extend(has(avx512, i16("avx512bw-i16", 2, I16_512_ROWS, gemm_avx512_i16)));
+    list.extend(has(avx2, i16("avx2-i16", 1, 1, gemm_avx2_i16)));
     list
 }
 
@@ -55,76 +62,91 @@ pub(super) fn float_kernels() -> Vec<super::FloatKernel> {
 }
 
 /// The loop every x86 kernel shares, expanded inside each `#[target_feature]` function so that
-/// its intrinsics inline: for each panel and each tile of `rows` activation rows, per group:
-/// runs of 4 positions, `vecs` weight vectors per run (16 columns), `mac` into partial sums
+/// its intrinsics inline: for each `panels` panels from `p0` (output columns from panel `base`)
+/// and each tile of `rows` activation rows, per group: runs of 4 positions, `vecs` weight
+/// vectors per panel and run (16 columns), `mac` into partial sums
 /// that `widen` adds into exact `i32` sums after at most `flush` runs, then `finish` removes
 /// the offset, converts and multiplies by the group's steps into float sums that `store`
-/// writes. A short last tile repeats its last row (computed, never stored).
+/// writes. Activations are in tiles of `rows` interleaved rows ([`Kernel::tile`]); a short
+/// last tile's missing rows are computed, never stored.
 macro_rules! panels {
-    ($a:expr, $w:expr, $p0:expr, $p1:expr, $m:expr, $out:expr, $ldo:expr,
-     rows: $rows:expr, vecs: $vecs:expr, abytes: $abytes:expr, flush: $flush:expr, zero: $zero:expr,
-     fzero: $fzero:expr,
+    ($a:expr, $w:expr, $p0:expr, $p1:expr, $base:expr, $m:expr, $out:expr, $ldo:expr,
+     rows: $rows:expr, panels: $pt:expr, vecs: $vecs:expr, abytes: $abytes:expr,
+     flush: $flush:expr, zero: $zero:expr, fzero: $fzero:expr,
      bcast: $bcast:expr, load: $load:expr, mac: $mac:expr, widen: $widen:expr,
      finish: $finish:expr, store: $store:expr) => {{
-        const R: usize = $rows;
         const V: usize = $vecs;
         const AB: usize = $abytes;
         // Bytes of one vector of a run (16 columns × 4 codes = 64 bytes per run) and its
         // columns.
         const VB: usize = 4 * PANEL / V;
         const VC: usize = PANEL / V;
-        let (a, w, p0, p1, m, out, ldo): (&[u8], &Packed, usize, usize, usize, &mut [f32], usize) =
-            ($a, $w, $p0, $p1, $m, $out, $ldo);
+        let (a, w, p0, p1, base, m, out, ldo): (&[u8], &Packed, usize, usize, usize, usize, &mut [f32], usize) =
+            ($a, $w, $p0, $p1, $base, $m, $out, $ldo);
         let op = out.as_mut_ptr();
-        for p in p0..p1 {
-            let wp = w.panel(p).as_ptr();
+        let mut p = p0;
+        while p < p1 {
+            let wp: [*const i8; $pt] = std::array::from_fn(|j| w.panel(p + j).as_ptr());
             let mut i = 0;
             while i < m {
-                let rows = R.min(m - i);
-                let ap = super::tile_rows::<u8, R>(a, w.kp * AB, i, rows);
-                let mut accf = [[$fzero; V]; R];
+                let rows = $rows.min(m - i);
+                // The tile: run `t / 4` of row `r` at code `t·rows + 4r` (`i` is a multiple of
+                // `rows`, a tile's first row).
+                let ap = a.as_ptr().add(i * w.kp * AB);
+                let mut accf = [[[$fzero; V]; $pt]; $rows];
                 for q in 0..w.gpr {
                     let (t0, t1) = w.group_range(q);
-                    let mut acc = [[$zero; V]; R];
+                    let mut acc = [[[$zero; V]; $pt]; $rows];
                     let mut t = t0;
                     while t < t1 {
                         let end = (t + $flush * 4).min(t1);
-                        let mut part = [[$zero; V]; R];
+                        let mut part = [[[$zero; V]; $pt]; $rows];
                         while t < end {
-                            let mut wv = [$zero; V];
-                            for v in 0..V {
-                                wv[v] = $load(wp.add(t * PANEL + v * VB));
-                            }
-                            for r in 0..R {
-                                let x = $bcast(ap[r].add(t * AB));
+                            let mut wv = [[$zero; V]; $pt];
+                            for j in 0..$pt {
                                 for v in 0..V {
-                                    part[r][v] = $mac(part[r][v], x, wv[v]);
+                                    wv[j][v] = $load(wp[j].add(t * PANEL + v * VB));
+                                }
+                            }
+                            for r in 0..$rows {
+                                let x = $bcast(ap.add((t * $rows + 4 * r) * AB));
+                                for j in 0..$pt {
+                                    for v in 0..V {
+                                        part[r][j][v] = $mac(part[r][j][v], x, wv[j][v]);
+                                    }
                                 }
                             }
                             t += 4;
                         }
-                        for r in 0..R {
-                            for v in 0..V {
-                                acc[r][v] = $widen(acc[r][v], part[r][v]);
+                        for r in 0..$rows {
+                            for j in 0..$pt {
+                                for v in 0..V {
+                                    acc[r][j][v] = $widen(acc[r][j][v], part[r][j][v]);
+                                }
                             }
                         }
                     }
-                    let (steps, corr) = w.group_data(p, q);
-                    for v in 0..V {
-                        let (sp, cp) = (steps.as_ptr().add(v * VC), corr.as_ptr().add(v * VC));
-                        for r in 0..R {
-                            accf[r][v] = $finish(accf[r][v], acc[r][v], cp, sp);
+                    for j in 0..$pt {
+                        let (steps, corr) = w.group_data(p + j, q);
+                        for v in 0..V {
+                            let (sp, cp) = (steps.as_ptr().add(v * VC), corr.as_ptr().add(v * VC));
+                            for r in 0..$rows {
+                                accf[r][j][v] = $finish(accf[r][j][v], acc[r][j][v], cp, sp);
+                            }
                         }
                     }
                 }
                 for r in 0..rows {
-                    for v in 0..V {
-                        // In bounds: `Kernel::run` checked the output's extent.
-                        $store(op.add((i + r) * ldo + (p - p0) * PANEL + v * VC), accf[r][v]);
+                    for j in 0..$pt {
+                        for v in 0..V {
+                            // In bounds: `Kernel::run` checked the output's extent.
+                            $store(op.add((i + r) * ldo + (p + j - base) * PANEL + v * VC), accf[r][j][v]);
+                        }
                     }
                 }
                 i += rows;
             }
+            p += $pt;
         }
     }};
 }
@@ -168,10 +190,15 @@ unsafe fn store512(p: *mut f32, v: __m512) {
     _mm512_storeu_ps(p, v)
 }
 
-/// See [`super::Kernel::run`]; `FLUSH` runs summed in `i16`.
+/// See [`super::Kernel::run`]; `FLUSH` runs summed in `i16`. Two panels per tile (an odd last
+/// panel alone): 6 loads per 8 multiplies instead of 9, the load ports being the limit.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn gemm_avx512_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 8, vecs: 1, abytes: 1, flush: FLUSH,
+    let pm = p0 + (p1 - p0) / 2 * 2;
+    panels!(a, w, p0, pm, p0, m, out, ldo, rows: U8_512_ROWS, panels: 2, vecs: 1, abytes: 1, flush: FLUSH,
+        zero: _mm512_setzero_si512(), fzero: _mm512_setzero_ps(), bcast: bcast512, load: load512,
+        mac: maddubs512, widen: widen512, finish: finish512, store: store512);
+    panels!(a, w, pm, p1, p0, m, out, ldo, rows: U8_512_ROWS, panels: 1, vecs: 1, abytes: 1, flush: FLUSH,
         zero: _mm512_setzero_si512(), fzero: _mm512_setzero_ps(), bcast: bcast512, load: load512,
         mac: maddubs512, widen: widen512, finish: finish512, store: store512)
 }
@@ -179,7 +206,7 @@ unsafe fn gemm_avx512_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1
 /// See [`super::Kernel::run`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn gemm_avx512vnni(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 4, vecs: 1, abytes: 1, flush: usize::MAX / 8,
+    panels!(a, w, p0, p1, p0, m, out, ldo, rows: VNNI512_ROWS, panels: 1, vecs: 1, abytes: 1, flush: usize::MAX / 8,
         zero: _mm512_setzero_si512(), fzero: _mm512_setzero_ps(), bcast: bcast512, load: load512,
         mac: dpbusd512, widen: _mm512_add_epi32, finish: finish512, store: store512)
 }
@@ -214,7 +241,7 @@ unsafe fn finish512_pairs(accf: __m256, acc: __m512i, _corr: *const i32, steps: 
 /// See [`super::Kernel::run`]; 8 columns per vector, two vectors per run.
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
 unsafe fn gemm_avx512_i16(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 8, vecs: 2, abytes: 2, flush: usize::MAX / 8,
+    panels!(a, w, p0, p1, p0, m, out, ldo, rows: I16_512_ROWS, panels: 1, vecs: 2, abytes: 2, flush: usize::MAX / 8,
         zero: _mm512_setzero_si512(), fzero: _mm256_setzero_ps(), bcast: bcast512_i16,
         load: load512_i16, mac: madd512, widen: _mm512_add_epi32, finish: finish512_pairs,
         store: store256)
@@ -261,7 +288,7 @@ unsafe fn store256(p: *mut f32, v: __m256) {
 /// See [`super::Kernel::run`]; `FLUSH` runs summed in `i16`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, abytes: 1, flush: FLUSH,
+    panels!(a, w, p0, p1, p0, m, out, ldo, rows: AVX2_ROWS, panels: 1, vecs: 2, abytes: 1, flush: FLUSH,
         zero: _mm256_setzero_si256(), fzero: _mm256_setzero_ps(), bcast: bcast256, load: load256,
         mac: maddubs256, widen: widen256, finish: finish256, store: store256)
 }
@@ -269,7 +296,7 @@ unsafe fn gemm_avx2_u8<const FLUSH: usize>(a: &[u8], w: &Packed, p0: usize, p1: 
 /// See [`super::Kernel::run`].
 #[target_feature(enable = "avx2,fma,avxvnni")]
 unsafe fn gemm_avxvnni(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 2, vecs: 2, abytes: 1, flush: usize::MAX / 8,
+    panels!(a, w, p0, p1, p0, m, out, ldo, rows: AVX2_ROWS, panels: 1, vecs: 2, abytes: 1, flush: usize::MAX / 8,
         zero: _mm256_setzero_si256(), fzero: _mm256_setzero_ps(), bcast: bcast256, load: load256,
         mac: dpbusd256, widen: _mm256_add_epi32, finish: finish256, store: store256)
 }
@@ -388,7 +415,7 @@ unsafe fn store128(p: *mut f32, v: __m128) {
 /// See [`super::Kernel::run`]; 4 columns per vector, four vectors per run.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2_i16(a: &[u8], w: &Packed, p0: usize, p1: usize, m: usize, out: &mut [f32], ldo: usize) {
-    panels!(a, w, p0, p1, m, out, ldo, rows: 1, vecs: 4, abytes: 1, flush: usize::MAX / 8,
+    panels!(a, w, p0, p1, p0, m, out, ldo, rows: 1, panels: 1, vecs: 4, abytes: 1, flush: usize::MAX / 8,
         zero: _mm256_setzero_si256(), fzero: _mm_setzero_ps(), bcast: bcast256_i16,
         load: load256_i16, mac: madd256, widen: _mm256_add_epi32, finish: finish256_pairs,
         store: store128)
