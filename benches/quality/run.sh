@@ -8,12 +8,15 @@
 #   benches/quality/run.sh student   # (c): 3 layers, width 256, ETD-Impt, distilled, then W4 g32 A8
 #   benches/quality/run.sh init      # ETD-Impt, ETD-Rand and random init, distilled like (c),
 #                                    # stopped after INIT_STEPS steps (held-out loss curves)
+#   benches/quality/run.sh loyalty   # teacher W4 g32 A8, LOYALTY_STEPS KDLSQ steps, for each span
+#                                    # fraction in SPANS: agreement per category of what users type
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
 #
 # Settings through the environment: RUNS (teacher runs, default "w4 w4-smooth w2"), STEPS (teacher
 # runs w4 and w2-g32, default 1300), SMOOTH_STEPS (w4-smooth, default 700), W2_STEPS (w2, default
 # 1800), STUDENT_STEPS (distillation of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
-# THREADS (per job, default 1, so two jobs share a 2-core machine), OUT (default
+# LOYALTY_STEPS (default 300), SPANS (default "0 0.25 0.5"; one value per job, e.g. SPANS=0 and SPANS=0.25
+# in two processes), THREADS (per job, default 1, so two jobs share a 2-core machine), OUT (default
 # ~/.cache/bertling/quality). Every job checkpoints; run the same command again to resume it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,6 +34,9 @@ teacher=$("$root/scripts/fetch_model.sh")
 bertling="$CARGO_TARGET_DIR/release/bertling"
 common=(--teacher "$teacher" --corpus "$out/train.txt" --eval-texts "$out/eval.txt" --stsb "$shared/glue/STS-B"
   --act-bits 8 --batch 32 --max-len 128 --threads "$threads" --checkpoint-every 50 --eval-every 50)
+# The teacher, student and init runs of RESULTS.md were measured before span augmentation
+# existed: they keep --spans 0, so that they reproduce those numbers and resume old checkpoints.
+plain=(--spans 0)
 resume() { [ -f "$1/checkpoints/$2/state.json" ] && echo --resume || true; }
 
 case "${1:-}" in
@@ -50,12 +56,12 @@ case "${1:-}" in
       esac
       [ -f "$dir/report.json" ] && continue
       "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits "$bits" --weight-init mse --act-init mse \
-        "${args[@]}" --warmup 30 $(resume "$dir" "kdlsq-w$bits")
+        "${args[@]}" "${plain[@]}" --warmup 30 $(resume "$dir" "kdlsq-w$bits")
     done ;;
   student)
     dir="$out/student-l3-w256"
     "$bertling" compress "${common[@]}" --group 32 --out "$dir" --layers 3 --width 256 --init etd-impt --bits 4 --act-init mse \
-      --steps "$student_steps" --quant-steps "$quant_steps" --lr 2e-4 --warmup 40 $(resume "$dir" distill) ;;
+      --steps "$student_steps" --quant-steps "$quant_steps" --lr 2e-4 --warmup 40 "${plain[@]}" $(resume "$dir" distill) ;;
   init)
     # Same settings as the distillation stage of `student`, stopped after INIT_STEPS steps, with
     # the held-out loss measured every 25 steps.
@@ -65,11 +71,20 @@ case "${1:-}" in
       "$bertling" distill --teacher "$teacher" --corpus "$out/train.txt" --out "$dir/student.bertling" \
         --layers 3 --width 256 --init "$init" --batch 32 --max-len 128 --threads "$threads" \
         --steps "$student_steps" --lr 2e-4 --warmup 40 --checkpoint "$dir/checkpoints" --checkpoint-every 50 \
-        --log "$dir/train.jsonl" --eval-texts "$out/eval.txt" --eval-every 25 --stop-after "$init_steps" \
+        --log "$dir/train.jsonl" --eval-texts "$out/eval.txt" --eval-every 25 --stop-after "$init_steps" "${plain[@]}" \
         $( [ -f "$dir/checkpoints/state.json" ] && echo --resume || true)
+    done ;;
+  loyalty)
+    # The recipe of (a) with smoothing, short (a new user's run length), once per fraction of
+    # training lines cut to spans (--spans); the reports hold the agreement per category.
+    for spans in ${SPANS:-0 0.25 0.5}; do
+      dir="$out/loyalty-w4-spans$spans"
+      [ -f "$dir/report.json" ] && continue
+      "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits 4 --group 32 --weight-init mse --act-init mse \
+        --smooth 0.7 --steps "${LOYALTY_STEPS:-300}" --lr 1e-4 --warmup 30 --spans "$spans" $(resume "$dir" kdlsq-w4)
     done ;;
   summary)
     python3 "$root/benches/quality/summary.py" "$out" ;;
   *)
-    echo "usage: benches/quality/run.sh teacher|student|init|summary" >&2; exit 2 ;;
+    echo "usage: benches/quality/run.sh teacher|student|init|loyalty|summary" >&2; exit 2 ;;
 esac

@@ -3,6 +3,8 @@
 
 - The compress reports of the teacher runs (W4, W4 with smoothing, W2) and the student run,
   and the held-out cosine of the teacher runs during training.
+- The cosine to the teacher per category of what users type, for every run whose report has it
+  (the loyalty runs and any run made since the agreement set exists).
 - Initialisation: the held-out distillation loss of ETD-Impt, ETD-Rand and random init at each
   evaluation, and the steps each needs to reach the loss random init ends with (and the loss
   ETD-Rand ends with). Standard library only.  Usage: summary.py OUT_DIR
@@ -23,6 +25,30 @@ def report(out, name):
     for m in r["models"]:
         s += f"| {m['name']} | {m['bits']} | {m['bytes'] / 1e6:.1f} | {fmt(m.get('cosine_mean'))} | {fmt(m.get('cosine_p5'))} | {fmt(m.get('stsb'))} |\n"
     return s + "\n"
+
+
+def loyalty(out):
+    """Agreement per category of what users type, one row per run that has it (mean / p5 / min)."""
+    rows, cats = [], None
+    for name in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        path = os.path.join(out, name, "report.json")
+        if not os.path.isfile(path):
+            continue
+        r = json.load(open(path))
+        for m in r["models"]:
+            by = m.get("agreement_by_category")
+            if not by:
+                continue
+            cats = cats or [c["category"] for c in by]
+            cells = {c["category"]: f"{c['mean']:.3f} / {c['p5']:.3f} / {c['min']:.3f}" for c in by}
+            worst = min(c["min"] for c in by)
+            stsb = "-" if m.get("stsb") is None else f"{m['stsb']:.4f}"
+            rows.append(f"| {name} | {stsb} | {worst:.3f} | " + " | ".join(cells.get(c, "-") for c in cats) + " |")
+    if not rows:
+        return ""
+    s = "### Cosine to the teacher on what users type (mean / p5 / min per category)\n\n"
+    s += "| run | STS-B | min over all | " + " | ".join(cats) + " |\n|---|---|---|" + "---|" * len(cats) + "\n"
+    return s + "\n".join(rows) + "\n\n"
 
 
 def evals(path):
@@ -47,6 +73,7 @@ def main():
     s = "## Quality benchmark\n\n"
     for name in ["teacher-w4", "teacher-w4-smooth", "teacher-w2-g16", "teacher-w2", "student-l3-w256"]:
         s += report(out, name)
+    s += loyalty(out)
     s += "### Held-out cosine of the teacher runs during training (every 100 steps)\n\n"
     for name in ["teacher-w4", "teacher-w4-smooth", "teacher-w2-g16", "teacher-w2"]:
         curve = evals(os.path.join(out, name, "train.jsonl"))

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bertling_compressor::convert::QuantPlan;
+use bertling_compressor::corpus::Augment;
 use bertling_compressor::distill::{DistillConfig, LossWeights, Progress};
 use bertling_compressor::etd::{extract, init_named, StudentShape};
 use bertling_compressor::lsq::StepInit;
-use bertling_compressor::eval::{agreement, glue_examples, loyalty, read_texts, stsb};
+use bertling_compressor::eval::{agreement, agreement_by_category, glue_examples, loyalty, read_texts, stsb, AgreementSet};
 use bertling_compressor::pipeline::{compress, distill_student, kdlsq, CompressPlan, RunFiles, TrainDevice};
 use bertling_runtime::cpu::Team;
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuOptions};
@@ -285,6 +286,11 @@ struct TrainArgs {
     /// Stop after this optimizer step with a checkpoint; continue later with --resume.
     #[arg(long)]
     stop_after: Option<usize>,
+    /// Fraction of training lines replaced by a span of random length cut from them (down to
+    /// one word or punctuation mark), so that the student also learns the teacher on short
+    /// inputs like the queries users type; 0 turns it off.
+    #[arg(long, default_value_t = Augment::default().spans)]
+    spans: f32,
 }
 
 #[derive(Args)]
@@ -363,6 +369,15 @@ struct EvalArgs {
     /// Texts for embedding agreement, one per line.
     #[arg(long)]
     texts: Option<PathBuf>,
+    /// Embedding agreement per category on the built-in benchmark of what users type (short
+    /// queries, single words and characters, punctuation and whitespace, numbers and code,
+    /// names, other scripts, paragraphs past 256 tokens, ordinary sentences).
+    #[arg(long, conflicts_with = "agreement_set")]
+    agreement: bool,
+    /// Embedding agreement per category on this JSON-lines file of {"category", "text"}
+    /// objects instead of the built-in set.
+    #[arg(long, value_name = "FILE")]
+    agreement_set: Option<PathBuf>,
     /// At most this many texts or examples.
     #[arg(long, default_value_t = 2000)]
     limit: usize,
@@ -798,6 +813,11 @@ impl TrainArgs {
             checkpoint_every: self.checkpoint_every,
             map: self.map.parse()?,
             weights: LossWeights { sentence: self.sentence_weight, ..LossWeights::default() },
+            augment: {
+                let a = Augment { spans: self.spans };
+                a.validate()?;
+                a
+            },
         })
     }
 
@@ -870,7 +890,7 @@ fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
             if p.step == p.steps {
                 eprintln!();
             }
-        } else if p.step == p.steps || p.step % (p.steps / 20).max(1) == 0 {
+        } else if p.step == p.steps || p.step.is_multiple_of((p.steps / 20).max(1)) {
             eprintln!("{line}");
         }
         if let Some(e) = &p.eval {
@@ -956,6 +976,20 @@ fn eval_cmd(a: &EvalArgs) -> Result<()> {
         rows.push(("embedding cosine to teacher (5th pct)".into(), "1".into(), format!("{:.4}", ag.p5)));
         report.insert("agreement".into(), serde_json::to_value(ag).unwrap_or_default());
     }
+    let set = match (&a.agreement_set, a.agreement) {
+        (Some(path), _) => Some(AgreementSet::read(path)?),
+        (None, true) => Some(AgreementSet::builtin()),
+        (None, false) => None,
+    };
+    if let Some(set) = set {
+        let by = agreement_by_category(&teacher, &student, &set)?;
+        for c in &by {
+            let g = &c.agreement;
+            let what = format!("cosine to teacher, {} ({} inputs): mean / p5 / min", c.category, g.texts);
+            rows.push((what, "1".into(), format!("{:.4} / {:.4} / {:.4}", g.mean, g.p5, g.min)));
+        }
+        report.insert("agreement_by_category".into(), serde_json::to_value(&by).unwrap_or_default());
+    }
     match (a.task.as_deref(), &a.data) {
         (None, None) => {}
         (Some(_), None) | (None, Some(_)) => return Err(CliError::Usage("--task and --data go together".into())),
@@ -975,7 +1009,7 @@ fn eval_cmd(a: &EvalArgs) -> Result<()> {
         }
     }
     if rows.is_empty() {
-        return Err(CliError::Usage("nothing to evaluate: give --texts FILE and/or --task T --data DIR".into()));
+        return Err(CliError::Usage("nothing to evaluate: give --agreement, --agreement-set FILE, --texts FILE and/or --task T --data DIR".into()));
     }
     let (ti, si) = (teacher.info(), student.info());
     report.insert("teacher".into(), serde_json::json!({"path": a.teacher, "parameters": ti.parameters, "bytes": ti.bytes}));

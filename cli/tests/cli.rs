@@ -283,6 +283,39 @@ fn distill_quantize_and_eval() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mean = report["agreement"]["mean"].as_f64().unwrap();
     assert!(mean > 0.9 && mean <= 1.0 + 1e-9 && report["agreement"]["texts"] == 120, "{report}");
+
+    // Agreement per category: the built-in set of what users type, or the user's own.
+    let out = bin().args(["eval", "--json", "--agreement", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by = report["agreement_by_category"].as_array().unwrap();
+    assert_eq!(by.len(), 8, "{report}");
+    assert!(by.iter().all(|c| c["min"].as_f64().unwrap() <= c["mean"].as_f64().unwrap() && c["mean"].as_f64().unwrap() > 0.8), "{report}");
+    let set = tmp("set.jsonl");
+    std::fs::write(&set, "{\"category\": \"mine\", \"text\": \"hello there\"}\n{\"category\": \"mine\", \"text\": \"?\"}\n").unwrap();
+    let out = bin().args(["eval", "--json", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).arg("--agreement-set").arg(&set).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["agreement_by_category"][0]["category"], "mine");
+    assert_eq!(report["agreement_by_category"][0]["texts"], 2);
+    let out = bin().args(["eval", "--agreement", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).arg("--agreement-set").arg(&set).output().unwrap();
+    assert!(!out.status.success(), "--agreement and --agreement-set exclude each other");
+    std::fs::write(&set, "not json\n").unwrap();
+    let out = bin().args(["eval", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).arg("--agreement-set").arg(&set).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A span fraction outside 0..1 is refused before any work.
+    let out = bin()
+        .args(["quantize", "--teacher"])
+        .arg(tiny())
+        .args(["--bits", "8", "--act-bits", "0", "--spans", "1.5", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(tmp("never.bertling"))
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("span fraction"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// --stop-after saves a checkpoint and exits cleanly; --resume finishes the run, and the log

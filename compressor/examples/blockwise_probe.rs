@@ -9,7 +9,7 @@ use std::path::Path;
 
 use bertling_compressor::blockwise::{reconstruct, BlockwiseConfig};
 use bertling_compressor::convert::{calibrate_activations, encoder_from_data, encoder_to_data, quantize, QuantPlan, StepInit};
-use bertling_compressor::distill::Corpus;
+use bertling_compressor::corpus::Corpus;
 use bertling_compressor::student::{Batch, PooledReference};
 use burn::prelude::*;
 

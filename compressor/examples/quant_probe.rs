@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use bertling_compressor::convert::{activation_step, calibrate_activations, dense_layers_mut, encoder_from_data, quantize, QuantPlan, StepInit};
-use bertling_compressor::distill::Corpus;
+use bertling_compressor::corpus::Corpus;
 use bertling_compressor::lsq::weight_steps;
 use bertling_compressor::student::{Batch, Encoder, Lsq, PooledReference};
 use burn::module::Param;

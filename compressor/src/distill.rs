@@ -3,13 +3,12 @@
 //! output and, when both have a classification head, its label distribution. The same loop trains KDLSQ students: a quantized student is distilled from the
 //! full-precision teacher.
 //!
-//! Deterministic: no dropout, data in file order, AdamW state and the corpus position saved
-//! in checkpoints, so a run resumed from a checkpoint ends with the same weights as an
-//! uninterrupted one.
+//! Deterministic: no dropout, data in file order (spans cut by seed and line position,
+//! [`crate::corpus`]), AdamW state and the corpus position saved in checkpoints, so a run
+//! resumed from a checkpoint ends with the same weights as an uninterrupted one.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
 
 use bertling_runtime::{Input, TextTokenizer};
@@ -18,6 +17,7 @@ use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOpti
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::corpus::{Augment, Corpus};
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Dense, Encoder, Outputs};
 use burn::tensor::activation::{log_softmax, softmax};
@@ -130,6 +130,13 @@ pub struct DistillConfig {
     pub checkpoint_every: usize,
     pub map: LayerMap,
     pub weights: LossWeights,
+    /// Augmentations of the corpus lines (checkpoints from before they existed had none).
+    #[serde(default = "no_augment")]
+    pub augment: Augment,
+}
+
+fn no_augment() -> Augment {
+    Augment::NONE
 }
 
 impl Default for DistillConfig {
@@ -146,6 +153,7 @@ impl Default for DistillConfig {
             checkpoint_every: 200,
             map: LayerMap::Uniform,
             weights: LossWeights::default(),
+            augment: Augment::default(),
         }
     }
 }
@@ -166,61 +174,6 @@ impl DistillConfig {
             let span = self.steps.saturating_sub(self.warmup).max(1) as f64;
             self.lr * left / span
         }
-    }
-}
-
-/// A plain-text corpus read line by line (never held in memory), tokenized on the fly,
-/// cycled at the end. Empty lines are skipped.
-pub struct Corpus {
-    path: PathBuf,
-    reader: BufReader<File>,
-    tokenizer: TextTokenizer,
-    /// Lines read since the start (over all passes): the position saved in checkpoints.
-    pub lines_read: u64,
-}
-
-impl Corpus {
-    pub fn open(path: &Path, tokenizer_json: &str, max_len: usize) -> Result<Corpus> {
-        let file = File::open(path).map_err(|e| CompressError::InvalidArgument(format!("cannot open corpus {}: {e}", path.display())))?;
-        Ok(Corpus { path: path.into(), reader: BufReader::new(file), tokenizer: TextTokenizer::new(tokenizer_json, max_len)?, lines_read: 0 })
-    }
-
-    /// Skips to the position `lines` (a checkpoint's `lines_read`).
-    pub fn seek(&mut self, lines: u64) -> Result<()> {
-        while self.lines_read < lines {
-            self.next_line()?;
-        }
-        Ok(())
-    }
-
-    fn next_line(&mut self) -> Result<String> {
-        let mut line = String::new();
-        let mut restarted = false;
-        loop {
-            line.clear();
-            let n = self.reader.read_line(&mut line).map_err(|e| CompressError::InvalidArgument(format!("reading the corpus: {e}")))?;
-            if n == 0 {
-                if restarted {
-                    return Err(CompressError::InvalidArgument(format!("the corpus {} has no text", self.path.display())));
-                }
-                let file = File::open(&self.path).map_err(|e| CompressError::InvalidArgument(format!("reopening the corpus: {e}")))?;
-                self.reader = BufReader::new(file);
-                restarted = true;
-                continue;
-            }
-            self.lines_read += 1;
-            let t = line.trim();
-            if !t.is_empty() {
-                return Ok(t.to_string());
-            }
-        }
-    }
-
-    /// The next `n` non-empty lines, tokenized.
-    pub fn next_batch(&mut self, n: usize) -> Result<Vec<Input>> {
-        let lines: Vec<String> = (0..n).map(|_| self.next_line()).collect::<Result<_>>()?;
-        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        Ok(self.tokenizer.encode(&refs)?)
     }
 }
 
@@ -571,6 +524,7 @@ pub fn distill(
         return Err(CompressError::InvalidArgument("the trainee's projections do not match the layer map".into()));
     }
     device.seed(cfg.seed);
+    corpus.set_augment(cfg.augment, cfg.seed)?;
     let mut optim = optimizer(cfg);
     let mut start = 0;
     let mut last = Losses::default();
@@ -580,8 +534,9 @@ pub fn distill(
             let state: CheckpointState = serde_json::from_str(&text).map_err(|e| CompressError::InvalidArgument(format!("checkpoint state: {e}")))?;
             if state.config != *cfg {
                 return Err(CompressError::InvalidArgument(format!(
-                    "the checkpoint in {} was made with other settings; use the same ones, or another checkpoint directory",
-                    dir.display()
+                    "the checkpoint in {} was made with other settings ({}); use the same ones, or another checkpoint directory",
+                    dir.display(),
+                    settings_differ(&state.config, cfg)
                 )));
             }
             let err = |e: burn::store::RecordError| CompressError::InvalidArgument(format!("reading the checkpoint: {e:?}"));
@@ -602,7 +557,7 @@ pub fn distill(
     };
     let run_eval = |trainee: &Trainee, step: usize| -> Option<EvalResult> {
         let set = eval?;
-        let due = step == 0 || step == cfg.steps || (set.every > 0 && step % set.every == 0);
+        let due = step == 0 || step == cfg.steps || (set.every > 0 && step.is_multiple_of(set.every));
         due.then(|| evaluate(trainee, teacher, set, &pairs, &cfg.weights, &teacher_device))
     };
     let mut last_eval = None;
@@ -657,6 +612,15 @@ pub fn distill(
         }
     }
     Ok(Trained { trainee, losses: last, step: step_done, eval: last_eval })
+}
+
+/// The settings that differ, as `name: checkpoint's value, not this run's` (e.g. a checkpoint
+/// from before span augmentation: `augment: {"spans":0.0}, not {"spans":0.25}`, so
+/// `--spans 0` resumes it).
+fn settings_differ(saved: &DistillConfig, now: &DistillConfig) -> String {
+    let (a, b) = (serde_json::to_value(saved).unwrap_or_default(), serde_json::to_value(now).unwrap_or_default());
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return String::new() };
+    a.iter().filter(|(k, v)| b.get(*k) != Some(v)).map(|(k, v)| format!("{k}: {v}, not {}", b.get(k).unwrap_or(&serde_json::Value::Null))).collect::<Vec<_>>().join("; ")
 }
 
 /// Turns a plain module into the student of a trainee on `device` (autodiff for training).

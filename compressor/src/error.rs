@@ -12,6 +12,10 @@ pub enum CompressError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A file the job reads or writes failed (`what` says which and why it was needed).
+    #[error("{what} {path}: {source}")]
+    Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
+
     /// A run stopped where it was asked to (`--stop-after`); its checkpoint is saved.
     #[error("stopped after step {step} of {steps} as asked; the checkpoint is saved: run the same command with --resume to continue")]
     Stopped { step: usize, steps: usize },

@@ -58,7 +58,7 @@ pub struct Importance {
 fn bert_dims(teacher: &ModelData) -> Result<(usize, usize, usize, usize, usize)> {
     let blocks = &teacher.spec.blocks;
     let bad = || CompressError::InvalidArgument("ETD needs a standard BERT teacher (attention and feed-forward blocks alternating, one width)".into());
-    if blocks.is_empty() || blocks.len() % 2 != 0 {
+    if blocks.is_empty() || !blocks.len().is_multiple_of(2) {
         return Err(bad());
     }
     let (width, heads, head_dim) = match blocks[0] {
@@ -284,7 +284,7 @@ pub fn init_named(name: &str, teacher: &ModelData, corpus: &std::path::Path, max
         "etd-rand" => Ok(Init::EtdRand),
         "random" => Ok(Init::Random),
         "etd-impt" => {
-            let mut c = crate::distill::Corpus::open(corpus, &teacher.tokenizer_json, max_len.min(teacher.spec.max_seq_len))?;
+            let mut c = crate::corpus::Corpus::open(corpus, &teacher.tokenizer_json, max_len.min(teacher.spec.max_seq_len))?;
             Ok(Init::EtdImpt(importance(teacher, &c.next_batch(64)?)?))
         }
         other => Err(CompressError::InvalidArgument(format!("init `{other}`: use etd-impt, etd-rand or random"))),

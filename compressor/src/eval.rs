@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use bertling_runtime::{cosine, Model};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CompressError, Result};
 
@@ -16,7 +16,18 @@ pub struct Agreement {
     pub mean: f64,
     /// 5th percentile.
     pub p5: f64,
+    pub min: f64,
     pub texts: usize,
+}
+
+impl Agreement {
+    /// Mean, 5th percentile and minimum of `cos` (not empty).
+    fn of(mut cos: Vec<f64>) -> Agreement {
+        let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+        cos.sort_by(f64::total_cmp);
+        let p5 = cos[((cos.len() - 1) as f64 * 0.05).round() as usize];
+        Agreement { mean, p5, min: cos[0], texts: cos.len() }
+    }
 }
 
 /// Embedding agreement over `texts` (batched).
@@ -24,6 +35,11 @@ pub fn agreement(teacher: &Model, student: &Model, texts: &[String]) -> Result<A
     if texts.is_empty() {
         return Err(CompressError::InvalidArgument("no texts to compare on".into()));
     }
+    Ok(Agreement::of(cosines(teacher, student, texts)?))
+}
+
+/// The cosine of each text's student embedding to its teacher embedding.
+fn cosines(teacher: &Model, student: &Model, texts: &[String]) -> Result<Vec<f64>> {
     let (tw, sw) = (teacher.info().output_width, student.info().output_width);
     if tw != sw {
         return Err(CompressError::InvalidArgument(format!(
@@ -36,10 +52,95 @@ pub fn agreement(teacher: &Model, student: &Model, texts: &[String]) -> Result<A
         let (a, b) = (teacher.embed(&refs)?, student.embed(&refs)?);
         cos.extend(a.iter().zip(&b).map(|(x, y)| cosine(x, y) as f64));
     }
-    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
-    cos.sort_by(f64::total_cmp);
-    let p5 = cos[((cos.len() - 1) as f64 * 0.05).round() as usize];
-    Ok(Agreement { mean, p5, texts: cos.len() })
+    Ok(cos)
+}
+
+/// One input of an agreement set.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct AgreementInput {
+    pub category: String,
+    pub text: String,
+}
+
+/// Inputs in categories, for agreement per category: by default the built-in benchmark of what
+/// users type (`compressor/data/agreement.jsonl`, made by `scripts/make_agreement_set.py`;
+/// sources and licenses in `compressor/data/README.md`).
+#[derive(Clone, Debug)]
+pub struct AgreementSet {
+    pub inputs: Vec<AgreementInput>,
+}
+
+/// The built-in set, compiled in so that every binary has it.
+const BUILTIN_SET: &str = include_str!("../data/agreement.jsonl");
+
+impl AgreementSet {
+    /// The benchmark of what users type (its categories and sources:
+    /// `compressor/data/README.md`).
+    pub fn builtin() -> AgreementSet {
+        // Parsed by a test on every build: a failure here is a bug in the shipped file.
+        AgreementSet::parse(BUILTIN_SET, "the built-in agreement set").unwrap_or(AgreementSet { inputs: Vec::new() })
+    }
+
+    /// Reads a JSON-lines file of `{"category": ..., "text": ...}` objects (other fields
+    /// ignored; blank lines skipped).
+    pub fn read(path: &Path) -> Result<AgreementSet> {
+        let text = std::fs::read_to_string(path).map_err(|source| CompressError::Io { what: "cannot read the agreement set", path: path.into(), source })?;
+        AgreementSet::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses JSON lines (`origin` names the source in errors).
+    pub fn parse(text: &str, origin: &str) -> Result<AgreementSet> {
+        let mut inputs = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let input: AgreementInput = serde_json::from_str(line).map_err(|e| {
+                CompressError::InvalidArgument(format!(
+                    "{origin}, line {}: {e}; each line must be a JSON object with \"category\" and \"text\" strings",
+                    i + 1
+                ))
+            })?;
+            inputs.push(input);
+        }
+        if inputs.is_empty() {
+            return Err(CompressError::InvalidArgument(format!("{origin} holds no inputs")));
+        }
+        Ok(AgreementSet { inputs })
+    }
+
+    /// The categories in the order they first appear.
+    pub fn categories(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for i in &self.inputs {
+            if !out.contains(&i.category.as_str()) {
+                out.push(&i.category);
+            }
+        }
+        out
+    }
+}
+
+/// Embedding agreement in one category of an [`AgreementSet`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CategoryAgreement {
+    pub category: String,
+    #[serde(flatten)]
+    pub agreement: Agreement,
+}
+
+/// Agreement per category of `set`, in the set's order (each text embedded once).
+pub fn agreement_by_category(teacher: &Model, student: &Model, set: &AgreementSet) -> Result<Vec<CategoryAgreement>> {
+    let texts: Vec<String> = set.inputs.iter().map(|i| i.text.clone()).collect();
+    let cos = cosines(teacher, student, &texts)?;
+    Ok(set
+        .categories()
+        .into_iter()
+        .map(|c| {
+            let v: Vec<f64> = set.inputs.iter().zip(&cos).filter(|(i, _)| i.category == c).map(|(_, &x)| x).collect();
+            CategoryAgreement { category: c.to_string(), agreement: Agreement::of(v) }
+        })
+        .collect())
 }
 
 /// Spearman's rank correlation (average ranks for ties).

@@ -7,6 +7,7 @@
 
 pub mod blockwise;
 pub mod convert;
+pub mod corpus;
 pub mod distill;
 pub mod error;
 pub mod etd;

@@ -12,7 +12,8 @@ use burn::module::Module;
 use burn::prelude::*;
 
 use crate::convert::{calibrate_activations, encoder_from_data, encoder_to_data, quantize, QuantPlan};
-use crate::distill::{distill, trainee, CheckpointState, Corpus, DistillConfig, EvalSet, Losses, Progress, Stop};
+use crate::corpus::Corpus;
+use crate::distill::{distill, trainee, CheckpointState, DistillConfig, EvalSet, Losses, Progress, Stop};
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Encoder};
 
@@ -301,6 +302,10 @@ pub struct CompressedModel {
     pub cosine_p5: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stsb: Option<f64>,
+    /// Agreement per category of the built-in benchmark of what users type
+    /// ([`crate::eval::AgreementSet::builtin`]); empty when the widths differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub agreement_by_category: Vec<crate::eval::CategoryAgreement>,
 }
 
 /// The report of a compress run.
@@ -336,6 +341,22 @@ impl CompressReport {
                 fmt(m.cosine_p5),
                 fmt(m.stsb)
             );
+        }
+        // Per category of what users type: mean / 5th percentile / minimum cosine.
+        let Some(first) = self.models.iter().find(|m| !m.agreement_by_category.is_empty()) else { return s };
+        let cats: Vec<&str> = first.agreement_by_category.iter().map(|c| c.category.as_str()).collect();
+        s += "\nCosine to the teacher on what users type (mean / p5 / min per category):\n\n| model |";
+        for c in &cats {
+            s += &format!(" {c} |");
+        }
+        s += &format!("\n|---|{}\n", "---|".repeat(cats.len()));
+        for m in self.models.iter().filter(|m| !m.agreement_by_category.is_empty()) {
+            s += &format!("| {} |", m.name);
+            for c in &m.agreement_by_category {
+                let g = &c.agreement;
+                s += &format!(" {:.3} / {:.3} / {:.3} |", g.mean, g.p5, g.min);
+            }
+            s += "\n";
         }
         s
     }
@@ -402,16 +423,32 @@ pub fn compress(
     let mut models = Vec::new();
     for (name, path, bits) in written {
         let m = bertling_runtime::Model::load(&path, &opts)?;
-        let ag = if m.info().output_width == teacher_model.info().output_width { Some(crate::eval::agreement(&teacher_model, &m, eval_texts)?) } else { None };
+        let same_width = m.info().output_width == teacher_model.info().output_width;
+        let ag = if same_width { Some(crate::eval::agreement(&teacher_model, &m, eval_texts)?) } else { None };
+        let by_category =
+            if same_width { crate::eval::agreement_by_category(&teacher_model, &m, &crate::eval::AgreementSet::builtin())? } else { Vec::new() };
         let stsb = stsb_dir.map(|d| crate::eval::stsb(&m, d)).transpose()?;
         let (cosine_mean, cosine_p5) = (ag.map(|a| a.mean), ag.map(|a| a.p5));
         // The evaluation goes into the package's provenance too.
         let mut data = bertling_runtime::load_model_data(&path)?;
         if let serde_json::Value::Object(m) = &mut data.spec.provenance.metrics {
-            m.insert("report".into(), serde_json::json!({"cosine_mean": cosine_mean, "cosine_p5": cosine_p5, "stsb": stsb, "eval_texts": eval_texts.len()}));
+            m.insert(
+                "report".into(),
+                serde_json::json!({"cosine_mean": cosine_mean, "cosine_p5": cosine_p5, "stsb": stsb, "eval_texts": eval_texts.len(), "agreement_by_category": by_category}),
+            );
         }
         let bytes = bertling_runtime::write_package_file(&data, &path)?;
-        models.push(CompressedModel { name, path, bytes, parameters: m.info().parameters, bits, cosine_mean, cosine_p5, stsb });
+        models.push(CompressedModel {
+            name,
+            path,
+            bytes,
+            parameters: m.info().parameters,
+            bits,
+            cosine_mean,
+            cosine_p5,
+            stsb,
+            agreement_by_category: by_category,
+        });
     }
     let report =
         CompressReport { teacher: teacher_name.to_string(), teacher_bytes: teacher.stored_bytes(), teacher_stsb, eval_texts: eval_texts.len(), models };

@@ -6,7 +6,8 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use bertling_compressor::convert::encoder_from_data;
-use bertling_compressor::distill::{distill, evaluate, layer_outputs, pair_layers, param_values, trainee, Corpus, DistillConfig, EvalSet, LayerMap, Stop};
+use bertling_compressor::corpus::Corpus;
+use bertling_compressor::distill::{distill, evaluate, layer_outputs, pair_layers, param_values, trainee, DistillConfig, EvalSet, LayerMap, Stop};
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec};
 use bertling_runtime::{ModelData, TensorData as Rt};
 use burn::prelude::*;
@@ -236,7 +237,8 @@ fn a_killed_run_resumes_exactly() {
     let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
     let t = trainee(student, &teacher, &other, &device).unwrap();
     let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, other.max_len).unwrap();
-    assert!(distill(t, &teacher, &mut c, &other, Some(&dir), &device, None, None, |_| ControlFlow::Continue(())).is_err());
+    let err = distill(t, &teacher, &mut c, &other, Some(&dir), &device, None, None, |_| ControlFlow::Continue(())).err().unwrap().to_string();
+    assert!(err.contains("other settings (lr: 0.003, not 0.001)"), "{err}");
 }
 
 /// KDLSQ of a classifier: the quantized copy learns the teacher's label distribution too.
@@ -377,4 +379,17 @@ fn training_on_wgpu_matches_the_cpu_and_resumes_across_devices() {
     let all = |m: &ModelData| m.tensors.values().flat_map(|t| t.to_f32()).collect::<Vec<f32>>();
     assert_ne!(all(&gpu), all(&cpu), "the wgpu run gave the CPU's bits");
     assert_ne!(all(&switched), all(&cpu), "the resumed wgpu run gave the CPU's bits");
+}
+
+/// Checkpoints written before augmentation existed trained on the lines as they are: their
+/// settings read back with none, so resuming them asks for `--spans 0` rather than mixing.
+#[test]
+fn settings_without_augmentation_read_back_as_none() {
+    let cfg = config(10);
+    assert_eq!(cfg.augment, bertling_compressor::corpus::Augment::default());
+    let mut v = serde_json::to_value(&cfg).unwrap();
+    v.as_object_mut().unwrap().remove("augment");
+    let old: DistillConfig = serde_json::from_value(v).unwrap();
+    assert_eq!(old.augment, bertling_compressor::corpus::Augment::NONE);
+    assert_ne!(old, cfg);
 }

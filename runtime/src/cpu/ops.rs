@@ -110,17 +110,21 @@ multiversion! {
     }
 }
 
+/// 1.5 · 2^23: added to an f32 of magnitude below 2^22 it leaves no fraction bits, so the sum
+/// is rounded to the nearest integer (ties to even) and that integer is in its low mantissa
+/// bits (read by subtracting this constant's bits). Used wherever floats become integers in a
+/// vectorised loop (`as i32` is a scalar conversion with NaN checks per lane).
+pub(crate) const ROUNDING: f32 = 12_582_912.0;
+
 /// `e^x` for `x <= 0` or moderate positive `x` (|x| < 87), relative error below 4e-7:
 /// `x = n·ln2 + r` with `|r| <= ln2/2`, a degree-6 polynomial for `e^r`, and `2^n` built in
 /// the exponent bits. Inputs below -87 give `e^-87`.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 87.0);
-    // Round to nearest (ties to even) by adding and subtracting 1.5·2^23: branch-free and
-    // vectorisable on every instruction set.
-    const MAGIC: f32 = 12_582_912.0;
-    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
-    let n = shifted - MAGIC;
+    // Round to nearest by adding and subtracting ROUNDING: branch-free and vectorisable.
+    let shifted = x * std::f32::consts::LOG2_E + ROUNDING;
+    let n = shifted - ROUNDING;
     // Cody–Waite: ln2 split in a high part exact in f32 and a low correction.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let mut p = 1.0 / 720.0f32;
@@ -132,7 +136,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.0;
     // `n` as an integer from the low bits of the shifted sum: `n as i32` does not vectorise
     // (a scalar conversion with NaN checks per lane).
-    let ni = (shifted.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    let ni = (shifted.to_bits() as i32).wrapping_sub(ROUNDING.to_bits() as i32);
     let scale = f32::from_bits(((ni + 127) as u32) << 23);
     p * scale
 }

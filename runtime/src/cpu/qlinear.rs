@@ -214,13 +214,13 @@ fn panel_blocks(w: &Packed, m: usize, bias: &[f32], gelu: bool, team: &Team, pro
     y
 }
 
-/// The nearest integer to `x`, ties to even, as a byte (`i8`), for `|x| <= 128`: adding
-/// 1.5 · 2^23 leaves no fraction bits, and the integer is then the low bits of the sum. (A NaN
-/// activation gives some code, where the float path propagates it: garbage either way.)
+/// The nearest integer to `x`, ties to even, as a byte (`i8`), for `|x| <= 128`
+/// ([`super::ops::ROUNDING`]). (A NaN activation gives some code, where the float path
+/// propagates it: garbage either way.)
 #[inline(always)]
 fn code_of(x: f32) -> u8 {
-    const MAGIC: f32 = 12_582_912.0;
-    ((x + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32) as i8 as u8
+    use super::ops::ROUNDING;
+    ((x + ROUNDING).to_bits() as i32).wrapping_sub(ROUNDING.to_bits() as i32) as i8 as u8
 }
 
 multiversion! {

@@ -316,10 +316,10 @@ impl Kernel {
 /// after `conv`); fixed-size runs, so that each is a register move rather than a `memcpy` call.
 fn store_runs<const KG: usize, const B: usize>(rows: &[u8], kp: usize, tile: usize, out: &mut [u8], conv: impl Fn([u8; KG]) -> [u8; B]) {
     for (r, row) in rows.chunks_exact(kp).enumerate() {
-        for (j, run) in row.chunks_exact(KG).enumerate() {
+        // `kp` is a multiple of `KG` (the padded depth), so there is no remainder.
+        for (j, run) in row.as_chunks::<KG>().0.iter().enumerate() {
             let at = (j * tile + r) * B;
-            let run: [u8; KG] = run.try_into().unwrap_or([0; KG]);
-            out[at..at + B].copy_from_slice(&conv(run));
+            out[at..at + B].copy_from_slice(&conv(*run));
         }
     }
 }
