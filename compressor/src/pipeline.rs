@@ -421,12 +421,14 @@ pub fn compress(
     let teacher_model = bertling_runtime::Model::from_data(teacher.clone(), &opts)?;
     let teacher_stsb = stsb_dir.map(|d| crate::eval::stsb(&teacher_model, d)).transpose()?;
     let mut models = Vec::new();
+    // Parsed once for every model of the report.
+    let users_type = crate::eval::AgreementSet::builtin();
     for (name, path, bits) in written {
         let m = bertling_runtime::Model::load(&path, &opts)?;
         let same_width = m.info().output_width == teacher_model.info().output_width;
         let ag = if same_width { Some(crate::eval::agreement(&teacher_model, &m, eval_texts)?) } else { None };
         let by_category =
-            if same_width { crate::eval::agreement_by_category(&teacher_model, &m, &crate::eval::AgreementSet::builtin())? } else { Vec::new() };
+            if same_width { crate::eval::agreement_by_category(&teacher_model, &m, &users_type)? } else { Vec::new() };
         let stsb = stsb_dir.map(|d| crate::eval::stsb(&m, d)).transpose()?;
         let (cosine_mean, cosine_p5) = (ag.map(|a| a.mean), ag.map(|a| a.p5));
         // The evaluation goes into the package's provenance too.
