@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the `package` fuzz target: tiny bertling packages (a few KB each)
 with every block kind, f32/f16/quantized storage, activation quantization with and without
-smoothing, a classification head, and one version-1 package. Written from FORMAT.md alone (no
+smoothing, a classification head, the tokenizer deflated (version 3) and plain (one version-2
+and one version-1 package). Written from FORMAT.md alone (no
 bertling build needed), so it also checks that the format is specified completely.
 
     python3 fuzz/make_corpus.py fuzz/corpus/package
@@ -12,6 +13,7 @@ import os
 import random
 import struct
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKENIZER = os.path.join(HERE, "..", "runtime", "tests", "fixtures", "tiny_cls", "tokenizer.json")
@@ -109,7 +111,12 @@ def package(version, half, head, quant, pooling):
             tensors.append((name, "F32", shape, struct.pack(f"<{n}f", *values)))
     with open(TOKENIZER, "rb") as f:
         tok = f.read()
-    tensors.append(("tokenizer.json", "U8", [len(tok)], tok))
+    if version >= 3:
+        z = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: no zlib header or trailer
+        tok = z.compress(tok) + z.flush()
+        tensors.append(("tokenizer.json.deflate", "U8", [len(tok)], tok))
+    else:
+        tensors.append(("tokenizer.json", "U8", [len(tok)], tok))
     desc = {"format_version": version, "embeddings": {"vocab_size": VOCAB, "max_positions": POS, "type_vocab_size": 2, "width": W},
             "blocks": BLOCKS, "layer_norm_eps": 1e-12, "max_seq_len": POS, "pooling": {"mode": pooling, "normalize": True},
             "quantized": quantized, "provenance": {"source": "fuzz/make_corpus.py"}}
@@ -137,11 +144,12 @@ def main():
     os.makedirs(out, exist_ok=True)
     acts = {"blocks.1.ffn.in.weight": (5, 16, (8, False)), "blocks.1.ffn.out.weight": (5, 16, (4, True))}
     seeds = {
-        "mixed": package(2, False, True, acts, "mean"),
-        "f16-cls": package(2, True, False, {}, "cls"),
-        "q4-g16": package(2, False, True, {"*": (4, 16, None)}, "mean"),
-        "q2-per-row": package(2, False, False, {"*": (2, None, None)}, "mean"),
-        "q3-act": package(2, True, True, dict(acts, **{"*": (3, 32, None)}), "cls"),
+        "mixed": package(3, False, True, acts, "mean"),
+        "f16-cls": package(3, True, False, {}, "cls"),
+        "q4-g16": package(3, False, True, {"*": (4, 16, None)}, "mean"),
+        "q2-per-row": package(3, False, False, {"*": (2, None, None)}, "mean"),
+        "q3-act": package(3, True, True, dict(acts, **{"*": (3, 32, None)}), "cls"),
+        "mixed-v2": package(2, False, True, acts, "mean"),
         "mixed-v1": package(1, False, True, acts, "mean"),
     }
     for name, b in seeds.items():

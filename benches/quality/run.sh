@@ -10,12 +10,15 @@
 #                                    # stopped after INIT_STEPS steps (held-out loss curves)
 #   benches/quality/run.sh loyalty   # teacher W4 g32 A8, LOYALTY_STEPS KDLSQ steps, for each span
 #                                    # fraction in SPANS: agreement per category of what users type
+#   benches/quality/run.sh bytes     # teacher W2 A8 with 2-bit embedding tables, BYTES_STEPS KDLSQ
+#                                    # steps, for each grouping in BYTES_GROUPS (bytes vs quality)
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
 #
 # Settings through the environment: RUNS (teacher runs, default "w4 w4-smooth w2"), STEPS (teacher
 # runs w4 and w2-g32, default 1300), SMOOTH_STEPS (w4-smooth, default 700), W2_STEPS (w2, default
 # 1800), STUDENT_STEPS (distillation of (c), default 1600), QUANT_STEPS (its KDLSQ stage, default 600), INIT_STEPS (default 300),
-# LOYALTY_STEPS (default 300), SPANS (default "0 0.25 0.5"; one value per job, e.g. SPANS=0 and SPANS=0.25
+# LOYALTY_STEPS (default 300), BYTES_STEPS (default 300), BYTES_GROUPS (default "row:row 16:16 16:row": the
+# weights' and the embedding tables' grouping, `row` = one step per row), SPANS (default "0 0.25 0.5"; one value per job, e.g. SPANS=0 and SPANS=0.25
 # in two processes), THREADS (per job, default 1, so two jobs share a 2-core machine), OUT (default
 # ~/.cache/bertling/quality). Every job checkpoints; run the same command again to resume it.
 set -euo pipefail
@@ -36,6 +39,7 @@ common=(--teacher "$teacher" --corpus "$out/train.txt" --eval-texts "$out/eval.t
   --act-bits 8 --batch 32 --max-len 128 --threads "$threads" --checkpoint-every 50 --eval-every 50)
 # The teacher, student and init runs of RESULTS.md were measured before span augmentation
 # existed: they keep --spans 0, so that they reproduce those numbers and resume old checkpoints.
+# They also spell out every setting the default recipe (compressor/src/recipe.rs) now chooses.
 plain=(--spans 0)
 resume() { [ -f "$1/checkpoints/$2/state.json" ] && echo --resume || true; }
 
@@ -48,10 +52,10 @@ case "${1:-}" in
     for run in ${RUNS:-w4 w4-smooth w2}; do
       dir="$out/teacher-$run"
       case "$run" in
-        w4) bits=4; args=(--group 32 --steps "$steps" --lr 1e-4) ;;
+        w4) bits=4; args=(--group 32 --smooth 0 --steps "$steps" --lr 1e-4) ;;
         w4-smooth) bits=4; args=(--group 32 --smooth 0.7 --steps "$smooth_steps" --lr 1e-4) ;;
         w2) bits=2; dir="$out/teacher-w2-g16"; args=(--group 16 --steps "$w2_steps" --lr 3e-4 --sentence-weight 5) ;;
-        w2-g32) bits=2; dir="$out/teacher-w2"; args=(--group 32 --steps "$steps" --lr 1e-4) ;;
+        w2-g32) bits=2; dir="$out/teacher-w2"; args=(--group 32 --steps "$steps" --lr 1e-4 --sentence-weight 1) ;;
         *) echo "unknown teacher run '$run': use w4, w4-smooth, w2 or w2-g32" >&2; exit 2 ;;
       esac
       [ -f "$dir/report.json" ] && continue
@@ -60,7 +64,7 @@ case "${1:-}" in
     done ;;
   student)
     dir="$out/student-l3-w256"
-    "$bertling" compress "${common[@]}" --group 32 --out "$dir" --layers 3 --width 256 --init etd-impt --bits 4 --act-init mse \
+    "$bertling" compress "${common[@]}" --group 32 --out "$dir" --layers 3 --width 256 --init etd-impt --bits 4 --weight-init lsq --act-init mse --smooth 0 \
       --steps "$student_steps" --quant-steps "$quant_steps" --lr 2e-4 --warmup 40 "${plain[@]}" $(resume "$dir" distill) ;;
   init)
     # Same settings as the distillation stage of `student`, stopped after INIT_STEPS steps, with
@@ -82,6 +86,17 @@ case "${1:-}" in
       [ -f "$dir/report.json" ] && continue
       "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits 4 --group 32 --weight-init mse --act-init mse \
         --smooth 0.7 --steps "${LOYALTY_STEPS:-300}" --lr 1e-4 --warmup 30 --spans "$spans" $(resume "$dir" kdlsq-w4)
+    done ;;
+  bytes)
+    # The W2 recipe of (b) (least-error steps, lr 3e-4, sentence weight 5, no smoothing), with
+    # the embedding tables at 2 bits too, short, once per grouping of the weights and of the
+    # embedding tables (WEIGHTS:EMBEDDINGS, each 16, 32, 64, 128 or row).
+    for groups in ${BYTES_GROUPS:-row:row 16:16 16:row}; do
+      dir="$out/bytes-w2-e2-${groups/:/-}"
+      [ -f "$dir/report.json" ] && continue
+      "$bertling" compress "${common[@]}" --out "$dir" --teacher-only --bits 2 --embedding-bits 2 --group "${groups%%:*}" \
+        --embedding-group "${groups##*:}" --weight-init mse --act-init mse --steps "${BYTES_STEPS:-300}" --lr 3e-4 \
+        --sentence-weight 5 --warmup 30 $(resume "$dir" kdlsq-w2)
     done ;;
   summary)
     python3 "$root/benches/quality/summary.py" "$out" ;;

@@ -9,9 +9,10 @@ use bertling_compressor::convert::QuantPlan;
 use bertling_compressor::corpus::Augment;
 use bertling_compressor::distill::{DistillConfig, LossWeights, Progress};
 use bertling_compressor::etd::{extract, init_named, StudentShape};
-use bertling_compressor::lsq::StepInit;
 use bertling_compressor::eval::{agreement, agreement_by_category, glue_examples, loyalty, read_texts, stsb, AgreementSet};
+use bertling_compressor::lsq::StepInit;
 use bertling_compressor::pipeline::{compress, distill_student, kdlsq, CompressPlan, RunFiles, TrainDevice};
+use bertling_compressor::recipe::{self, KdlsqChoices};
 use bertling_runtime::cpu::Team;
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuOptions};
 use bertling_runtime::profile::{latency_table, percentiles, Profiler, TableConfig};
@@ -97,6 +98,10 @@ enum Command {
         /// packages at 8 and 4 bits (benches/quality/RESULTS.md).
         #[arg(long, default_value_t = 0.7)]
         smooth: f32,
+        /// Write the weights as they are, in the newest format version (a version-2 package
+        /// gets its tokenizer deflated: 275 KB less for a WordPiece vocabulary of 30k tokens).
+        #[arg(long, conflicts_with_all = ["bits", "group", "embedding_bits", "act_bits", "calibrate", "smooth"])]
+        rewrite: bool,
     },
     /// Time the encoder on random token ids and print the median latency.
     Bench {
@@ -143,30 +148,47 @@ enum Command {
     Compress(CompressArgs),
 }
 
-/// How `quantize` and `compress` quantize, besides the weight bits.
+/// How `quantize` and `compress` quantize, besides the weight bits. Unset options take the
+/// measured default recipe of each width (`bertling_compressor::recipe`, RESULTS.md).
 #[derive(Args)]
 struct QuantFlags {
-    /// Columns per step (16, 32, 64, 128); default one step per output channel.
+    /// Columns per step: 16, 32, 64, 128, or `row` (one step per output channel). Default: 32
+    /// at 4 bits and more, 16 below.
     #[arg(long)]
-    group: Option<usize>,
+    group: Option<String>,
     /// Bits of the embedding tables (compress raises it to each width it trains).
     #[arg(long, default_value_t = 8)]
     embedding_bits: u8,
+    /// Columns per step of the embedding tables: 16, 32, 64, 128 or `row`. Default: as --group.
+    #[arg(long)]
+    embedding_group: Option<String>,
     /// Bits of the activations entering each matrix: 8, 4, or 0 for float activations.
     #[arg(long, default_value_t = 8)]
     act_bits: u8,
-    /// Initial weight and embedding steps: lsq (2·mean|w|/√Q_P per row or group) or mse (least
-    /// quantization error of each row or group; much closer to the teacher before training).
-    #[arg(long, default_value = "lsq")]
+    /// Initial weight and embedding steps: mse (least quantization error of each row or group;
+    /// much closer to the teacher before training) or lsq (2·mean|w|/√Q_P, LSQ's rule).
+    #[arg(long, default_value = "mse")]
     weight_init: String,
-    /// Initial activation steps: lsq (2·mean|x|/√Q_P) or mse (least quantization error on a
-    /// calibration batch).
-    #[arg(long, default_value = "lsq")]
+    /// Initial activation steps: mse (least quantization error on a calibration batch) or lsq
+    /// (2·mean|x|/√Q_P).
+    #[arg(long, default_value = "mse")]
     act_init: String,
-    /// Smooth the activations before quantizing them, with strength α from 0 to 1 (SmoothQuant;
-    /// 0.5 is the usual choice): outlier channels move into the weights. Default: no smoothing.
+    /// Smooth the activations before quantizing them, with strength α from 0 to 1 (SmoothQuant):
+    /// outlier channels move into the weights; 0 turns it off. Default: 0.7 at 4 bits and more,
+    /// off below (where it costs more than it gives).
     #[arg(long)]
     smooth: Option<f32>,
+}
+
+/// `16`, `32`, `64`, `128` or `row` (`None`: one step per row).
+fn parse_group(flag: &str, v: &str) -> Result<Option<usize>> {
+    match v {
+        "row" => Ok(None),
+        n => match n.parse::<usize>() {
+            Ok(g @ (16 | 32 | 64 | 128)) => Ok(Some(g)),
+            _ => Err(CliError::Usage(format!("{flag} {v}: use 16, 32, 64, 128 or row"))),
+        },
+    }
 }
 
 impl QuantFlags {
@@ -182,17 +204,45 @@ impl QuantFlags {
         }
     }
 
-    /// The plan for weights of `bits` bits.
+    /// The settings common to every width; [`KdlsqChoices::resolve`] completes them.
     fn plan(&self, bits: u8) -> Result<QuantPlan> {
         Ok(QuantPlan {
             bits,
-            group: self.group,
+            group: None,
+            embedding_group: None,
             embedding_bits: self.embedding_bits,
             act_bits: self.act_bits()?,
             weight_init: self.weight_init.parse()?,
             act_init: self.act_init.parse()?,
-            smooth: self.smooth,
+            smooth: None,
         })
+    }
+
+    fn embedding_group(&self) -> Result<Option<Option<usize>>> {
+        self.embedding_group.as_deref().map(|g| parse_group("--embedding-group", g)).transpose()
+    }
+
+    /// What the user chose of the per-width recipe, with the training flags.
+    fn choices(&self, train: &TrainArgs, steps: Option<usize>) -> Result<KdlsqChoices> {
+        let smooth = match self.smooth {
+            None => None,
+            Some(a) if a == 0.0 => Some(None),
+            Some(a) if a > 0.0 && a <= 1.0 => Some(Some(a)),
+            Some(a) => return Err(CliError::Usage(format!("--smooth {a}: use a strength from 0 (off) to 1"))),
+        };
+        Ok(KdlsqChoices {
+            group: self.group.as_deref().map(|g| parse_group("--group", g)).transpose()?,
+            smooth,
+            lr: train.lr,
+            steps,
+            warmup: train.warmup,
+            sentence_weight: train.sentence_weight,
+        })
+    }
+
+    /// The plan and the KDLSQ settings of the run at `bits`.
+    fn resolve(&self, bits: u8, train: &TrainArgs, base: &DistillConfig, steps: Option<usize>) -> Result<(QuantPlan, DistillConfig)> {
+        Ok(self.choices(train, steps)?.resolve(bits, &self.plan(bits)?, self.embedding_group()?, base))
     }
 }
 
@@ -215,7 +265,7 @@ struct CompressArgs {
     teacher_only: bool,
     #[command(flatten)]
     student: StudentArgs,
-    /// Steps of each KDLSQ stage (default: --steps).
+    /// Steps of each KDLSQ stage (default: --steps if given, else the recipe's per width).
     #[arg(long)]
     quant_steps: Option<usize>,
     /// STS-B directory (dev.tsv) for the report.
@@ -227,19 +277,22 @@ struct CompressArgs {
 
 #[derive(Args, Clone)]
 struct TrainArgs {
-    /// Optimizer steps.
-    #[arg(long, default_value_t = 1000)]
-    steps: usize,
+    /// Optimizer steps. Default: the recipe's (distillation 1,600; KDLSQ 700 at 4 bits and more,
+    /// 1,800 below).
+    #[arg(long)]
+    steps: Option<usize>,
     /// Sentences per micro-batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = recipe::BATCH)]
     batch: usize,
     /// Micro-batches per optimizer step.
     #[arg(long, default_value_t = 1)]
     accumulation: usize,
-    #[arg(long, default_value_t = 1e-4)]
-    lr: f64,
+    /// Peak learning rate. Default: the recipe's (distillation 2e-4; KDLSQ 1e-4 at 4 bits and
+    /// more, 3e-4 below).
+    #[arg(long)]
+    lr: Option<f64>,
     /// Warm-up steps (linear from 0 to --lr, then linear decay to 0 at the last step).
-    /// Default: a tenth of the steps, at most 100.
+    /// Default: the recipe's (distillation 40, KDLSQ 30).
     #[arg(long)]
     warmup: Option<usize>,
     #[arg(long, default_value_t = 0.01)]
@@ -281,8 +334,9 @@ struct TrainArgs {
     #[arg(long, default_value_t = 128)]
     eval_size: usize,
     /// Weight of the sentence-embedding loss (1 − cosine of the pooled last-layer states).
-    #[arg(long, default_value_t = 1.0)]
-    sentence_weight: f32,
+    /// Default: the recipe's (1; KDLSQ below 4 bits 5).
+    #[arg(long)]
+    sentence_weight: Option<f32>,
     /// Stop after this optimizer step with a checkpoint; continue later with --resume.
     #[arg(long)]
     stop_after: Option<usize>,
@@ -492,7 +546,12 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }),
         Command::Inspect { path, json } => inspect(&path, json),
-        Command::Pack { from, bits, group, embedding_bits, out, act_bits, calibrate, calibration_sentences, smooth } => match act_bits {
+        Command::Pack { rewrite: true, from, out, .. } => {
+            let bytes = write_package_file(&load_model_data(&from)?, &out)?;
+            eprintln!("wrote {} ({:.3} MB, format version {})", out.display(), bytes as f64 / 1e6, bertling_runtime::spec::FORMAT_VERSION);
+            Ok(())
+        }
+        Command::Pack { from, bits, group, embedding_bits, out, act_bits, calibrate, calibration_sentences, smooth, rewrite: false } => match act_bits {
             0 if calibrate.is_none() => pack(&from, bits, group, embedding_bits, &out),
             0 => Err(CliError::Usage("--calibrate calibrates quantized activations: add --act-bits 8 (or 4)".into())),
             _ => {
@@ -502,6 +561,7 @@ fn run(command: Command) -> Result<()> {
                 let plan = QuantPlan {
                     bits,
                     group,
+                    embedding_group: group,
                     embedding_bits,
                     act_bits: QuantFlags::parse_act_bits(act_bits)?,
                     weight_init: StepInit::Mse,
@@ -794,25 +854,31 @@ fn profile(a: &ProfileArgs) -> Result<()> {
 }
 
 impl TrainArgs {
-    fn config(&self) -> Result<DistillConfig> {
+    /// The settings of a run whose unset steps, learning rate, warm-up and sentence weight come
+    /// from `recipe` (a KDLSQ run replaces them through [`QuantFlags::resolve`]).
+    fn config(&self, recipe: DistillConfig) -> Result<DistillConfig> {
         if let Some(n) = self.threads {
             // Training runs on rayon's global pool; it can be sized once per process.
             rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| CliError::Usage(format!("--threads: {e}")))?;
         }
         // A device this build cannot train on is an error before any work starts.
         self.device.device()?;
+        let steps = self.steps.unwrap_or(recipe.steps);
+        if steps == 0 || self.batch == 0 {
+            return Err(CliError::Usage("--steps and --batch must be at least 1".into()));
+        }
         Ok(DistillConfig {
-            steps: self.steps,
+            steps,
             batch_size: self.batch,
             accumulation: self.accumulation,
-            lr: self.lr,
-            warmup: self.warmup.unwrap_or(DistillConfig::default_warmup(self.steps)).min(self.steps),
+            lr: self.lr.unwrap_or(recipe.lr),
+            warmup: self.warmup.unwrap_or(recipe.warmup).min(steps),
             weight_decay: self.weight_decay,
             max_len: self.max_len,
             seed: self.seed,
             checkpoint_every: self.checkpoint_every,
             map: self.map.parse()?,
-            weights: LossWeights { sentence: self.sentence_weight, ..LossWeights::default() },
+            weights: LossWeights { sentence: self.sentence_weight.unwrap_or(recipe.weights.sentence), ..recipe.weights },
             augment: {
                 let a = Augment { spans: self.spans };
                 a.validate()?;
@@ -930,7 +996,7 @@ fn student_shape(teacher: &ModelData, a: &StudentArgs) -> Result<StudentShape> {
 
 fn distill_cmd(a: &DistillArgs) -> Result<()> {
     a.train.check_stop()?;
-    let cfg = a.train.config()?;
+    let cfg = a.train.config(recipe::distill())?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let shape = student_shape(&teacher, &a.student)?;
     let init = init_named(&a.student.init, &teacher, &a.corpus, cfg.max_len)?;
@@ -944,13 +1010,13 @@ fn distill_cmd(a: &DistillArgs) -> Result<()> {
 
 fn quantize_cmd(a: &QuantizeArgs) -> Result<()> {
     a.train.check_stop()?;
-    let cfg = a.train.config()?;
+    let base = a.train.config(recipe::distill())?;
+    let (plan, cfg) = a.quant.resolve(a.bits, &a.train, &base, a.train.steps)?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = match &a.student {
         Some(p) => load_model_data(p)?,
         None => teacher.clone(),
     };
-    let plan = a.quant.plan(a.bits)?;
     let texts = a.train.eval_texts(&a.corpus)?;
     let reference = match a.reference.as_str() {
         "student" => &student,
@@ -1027,17 +1093,16 @@ fn eval_cmd(a: &EvalArgs) -> Result<()> {
 }
 
 fn compress_cmd(a: &CompressArgs) -> Result<()> {
-    let train = a.train.config()?;
+    let train = a.train.config(recipe::distill())?;
     if a.train.checkpoint.is_some() {
         return Err(CliError::Usage("compress keeps its checkpoints under --out; drop --checkpoint".into()));
     }
-    // Each width of --bits in turn replaces the plan's weight bits.
-    let quant = a.quant.plan(a.bits.first().copied().unwrap_or(8))?;
+    // --steps sets every stage unless --quant-steps sets the KDLSQ ones.
+    let quant_steps = a.quant_steps.or(a.train.steps);
+    let kdlsq = a.bits.iter().map(|&b| a.quant.resolve(b, &a.train, &train, quant_steps)).collect::<Result<Vec<_>>>()?;
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = if a.teacher_only { None } else { Some((student_shape(&teacher, &a.student)?, a.student.init.clone())) };
-    // Without --warmup, the KDLSQ runs warm up over a tenth of their own steps.
-    let quant_warmup = a.quant_steps.map(|q| a.train.warmup.unwrap_or(DistillConfig::default_warmup(q)));
-    let plan = CompressPlan { student, bits: a.bits.clone(), quant, train, quant_steps: a.quant_steps, quant_warmup };
+    let plan = CompressPlan { student, train, kdlsq };
     let texts = read_texts(a.train.eval_texts.as_deref().unwrap_or(&a.corpus), 500.max(a.train.eval_size))?;
     let train_texts = a.train.eval_texts(&a.corpus)?;
     type Printer = Box<dyn FnMut(&Progress)>;

@@ -83,6 +83,14 @@ fn pack_inspect_and_run_a_quantized_package() {
     let again = tmp("tiny-4bit-again.bertling");
     bin().args(["pack", "--from"]).arg(tiny()).args(["--bits", "4", "--group", "32", "--out"]).arg(&again).output().unwrap();
     assert_eq!(std::fs::read(&pkg).unwrap(), std::fs::read(&again).unwrap());
+    // --rewrite writes the weights as they are: a package of the newest version comes out the
+    // same; with a weight option it is a usage error.
+    let rewritten = tmp("tiny-4bit-rewritten.bertling");
+    let out = bin().args(["pack", "--rewrite", "--from"]).arg(&pkg).arg("--out").arg(&rewritten).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&pkg).unwrap(), std::fs::read(&rewritten).unwrap());
+    let out = bin().args(["pack", "--rewrite", "--bits", "2", "--from"]).arg(&pkg).arg("--out").arg(&rewritten).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--bits"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -434,6 +442,21 @@ fn compress_writes_packages_and_a_report() {
         assert_eq!(prov.teacher_sha256.len(), 64);
         assert!(prov.metrics["final_eval"]["loss"]["total"].as_f64().unwrap() > 0.0);
         assert_eq!(prov.metrics["report"]["eval_texts"], 120);
+        // What was not given comes from the recipe of the stage and width (compressor::recipe):
+        // distillation at lr 2e-4; KDLSQ at 8 bits with lr 1e-4, smoothing 0.7, sentence weight 1;
+        // at 2 bits lr 3e-4, no smoothing, sentence weight 5. The given group, warm-up and steps
+        // hold everywhere.
+        let (cfg, plan) = (&prov.recipe["config"], &prov.recipe["plan"]);
+        let want = match m["name"].as_str().unwrap() {
+            "student-f32" => serde_json::json!([2e-4, 1.0, null, null, 4]),
+            "student-w8" => serde_json::json!([1e-4, 1.0, 32, f64::from(0.7f32), 3]),
+            _ => serde_json::json!([3e-4, 5.0, 32, null, 3]),
+        };
+        assert_eq!(serde_json::json!([cfg["lr"], cfg["weights"]["sentence"], plan["group"], plan["smooth"], cfg["steps"]]), want, "{}", m["name"]);
+        assert_eq!((cfg["warmup"].as_u64(), cfg["batch_size"].as_u64()), (Some(1), Some(4)));
+        if !plan.is_null() {
+            assert_eq!((plan["embedding_group"].as_u64(), plan["weight_init"].as_str(), plan["act_init"].as_str()), (Some(32), Some("mse"), Some("mse")));
+        }
     }
     assert!(std::fs::read_to_string(out_dir.join("report.md")).unwrap().contains("| student-w2 | 2 |"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cosine mean"));

@@ -31,7 +31,7 @@ fn main() -> Res<()> {
     let mut eval_corpus = Corpus::open(Path::new(&args[3]), &data.tokenizer_json, 128)?;
     let eval_batches: Vec<Batch> = (0..6).map(|_| eval_corpus.next_batch(32).map(|b| Batch::new(&b, &plain))).collect::<Result<_, _>>()?;
     let reference = PooledReference::new(&teacher, eval_batches);
-    let plan = QuantPlan { bits, group: Some(32), embedding_bits: 8, act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth: None };
+    let plan = QuantPlan { act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, ..QuantPlan::weights(bits, Some(32)) };
     let acts = calibrate_activations(&teacher, &Batch::new(&calib[0], &plain), 8, StepInit::Mse, None)?;
     let start = quantize(teacher.clone(), &plan, &acts)?;
     let (m, p) = reference.cosine(&start);

@@ -84,7 +84,7 @@ fn main() -> Res<()> {
     // The library's own starting point of KDLSQ: every matrix at `bits` (g32, least-error
     // steps), embeddings at 8 bits, A8 with least-error steps, and smoothing of strength α.
     let kdlsq_start = |bits: u8, smooth: Option<f32>| -> Res<Encoder> {
-        let plan = QuantPlan { bits, group: Some(32), embedding_bits: 8, act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth };
+        let plan = QuantPlan { act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth, ..QuantPlan::weights(bits, Some(32)) };
         let acts = calibrate_activations(&teacher, &calib, 8, StepInit::Mse, smooth)?;
         Ok(quantize(teacher.clone(), &plan, &acts)?)
     };

@@ -159,12 +159,6 @@ impl Default for DistillConfig {
 }
 
 impl DistillConfig {
-    /// The default warm-up of a run of `steps` optimizer steps: a tenth of them, at most 100
-    /// (so that a short run also decays rather than spending all of its steps warming up).
-    pub fn default_warmup(steps: usize) -> usize {
-        (steps / 10).min(100)
-    }
-
     /// Learning rate at optimizer step `step` (0-based).
     pub fn lr_at(&self, step: usize) -> f64 {
         if step < self.warmup {

@@ -14,6 +14,7 @@ pub mod etd;
 pub mod eval;
 pub mod lsq;
 pub mod pipeline;
+pub mod recipe;
 pub mod student;
 
 pub use error::{CompressError, Result};

@@ -261,7 +261,8 @@ pub fn calibrated_rtn(model: &ModelData, plan: &QuantPlan, calibration: &Path, s
     let enc = quantize(enc, plan, &acts)?;
     let mut out = encoder_to_data(&enc, model)?;
     out.spec.provenance = model.spec.provenance.clone();
-    out.spec.provenance.recipe = serde_json::json!({"method": "rtn-calibrated", "plan": plan, "calibration_sentences": sentences, "from": model.spec.provenance.recipe});
+    out.spec.provenance.recipe =
+        serde_json::json!({"method": "rtn-calibrated", "plan": plan, "calibration_sentences": sentences, "from": model.spec.provenance.recipe});
     out.spec.provenance.created_by = format!("bertling-compressor {}", env!("CARGO_PKG_VERSION"));
     Ok(out)
 }
@@ -271,18 +272,11 @@ pub fn calibrated_rtn(model: &ModelData, plan: &QuantPlan, calibration: &Path, s
 pub struct CompressPlan {
     /// The student's shape and initialisation; `None` quantizes the teacher itself.
     pub student: Option<(crate::etd::StudentShape, String)>,
-    /// Weight bit widths, one package each.
-    pub bits: Vec<u8>,
-    /// How each width is quantized: its weight bits become each of `bits` in turn
-    /// ([`QuantPlan::at`]).
-    pub quant: QuantPlan,
-    /// Settings of each training stage (distillation, then each KDLSQ run).
+    /// Settings of the distillation stage.
     pub train: DistillConfig,
-    /// Steps of each KDLSQ run when they differ from the distillation's.
-    pub quant_steps: Option<usize>,
-    /// Warm-up steps of each KDLSQ run when they differ from the distillation's (at most its
-    /// steps in any case).
-    pub quant_warmup: Option<usize>,
+    /// One package per entry: how it is quantized (its weight bits name it) and its KDLSQ
+    /// run's settings ([`crate::recipe::KdlsqChoices::resolve`] makes them).
+    pub kdlsq: Vec<(QuantPlan, DistillConfig)>,
 }
 
 /// One package of a compress run and how it measures up.
@@ -399,19 +393,14 @@ pub fn compress(
             distilled
         }
     };
-    for &bits in &plan.bits {
-        let q = plan.quant.at(bits);
+    for (q, cfg) in &plan.kdlsq {
+        let bits = q.bits;
         let stage = format!("kdlsq-w{bits}");
         let dir = files(&stage);
         let run = RunFiles { checkpoint: Some(&dir), log: Some(&log), ..run.clone() };
         // The quantized model learns from its own full-precision weights: same shapes, so every
         // hidden state and attention map is compared directly, without fresh projections.
-        let cfg = DistillConfig {
-            steps: plan.quant_steps.unwrap_or(plan.train.steps),
-            warmup: plan.quant_warmup.unwrap_or(plan.train.warmup).min(plan.quant_steps.unwrap_or(usize::MAX)),
-            ..plan.train.clone()
-        };
-        let out = kdlsq(&base, &base, &q, corpus, &cfg, &run, &mut |p| progress(&stage, p))?;
+        let out = kdlsq(&base, &base, q, corpus, cfg, &run, &mut |p| progress(&stage, p))?;
         let name = format!("student-w{bits}");
         let path = out_dir.join(format!("{name}.bertling"));
         bertling_runtime::write_package_file(&out, &path)?;
@@ -427,8 +416,7 @@ pub fn compress(
         let m = bertling_runtime::Model::load(&path, &opts)?;
         let same_width = m.info().output_width == teacher_model.info().output_width;
         let ag = if same_width { Some(crate::eval::agreement(&teacher_model, &m, eval_texts)?) } else { None };
-        let by_category =
-            if same_width { crate::eval::agreement_by_category(&teacher_model, &m, &users_type)? } else { Vec::new() };
+        let by_category = if same_width { crate::eval::agreement_by_category(&teacher_model, &m, &users_type)? } else { Vec::new() };
         let stsb = stsb_dir.map(|d| crate::eval::stsb(&m, d)).transpose()?;
         let (cosine_mean, cosine_p5) = (ag.map(|a| a.mean), ag.map(|a| a.p5));
         // The evaluation goes into the package's provenance too.

@@ -124,18 +124,32 @@ fn minilm_teacher_matches_the_runtime() {
 }
 
 /// KDLSQ students of every width export to packages whose runtime outputs equal the
-/// fake-quantized forward.
+/// fake-quantized forward, with embedding tables at 8 bits or at the weights' width, grouped
+/// like the weights or not.
 #[test]
 fn quantized_export_matches_fake_quantized_forward() {
     let device = Device::flex();
     let base = hetero(3);
     for bits in 2..=8u8 {
         let group = [None, Some(16), Some(32), Some(64)][bits as usize % 4];
-        let plan =
-            QuantPlan { bits, group, embedding_bits: 8.max(bits), act_bits: None, weight_init: Default::default(), act_init: Default::default(), smooth: None };
+        let (embedding_bits, embedding_group) = if bits % 2 == 0 { (bits, [Some(128), None][bits as usize / 2 % 2]) } else { (8, group) };
+        let plan = QuantPlan {
+            bits,
+            group,
+            embedding_group,
+            embedding_bits,
+            act_bits: None,
+            weight_init: Default::default(),
+            act_init: Default::default(),
+            smooth: None,
+        };
         let enc = quantize(encoder_from_data(&base, &device).unwrap(), &plan, &BTreeMap::new()).unwrap();
         let exported = encoder_to_data(&enc, &base).unwrap();
         assert_eq!(exported.spec.quantized.len(), 8 + 3, "every matrix and the three embedding tables");
+        for (name, q) in &exported.spec.quantized {
+            let want = if name.starts_with("embeddings.") { (embedding_bits, embedding_group) } else { (bits, group) };
+            assert_eq!((q.bits, q.group), want, "w{bits}: {name}");
+        }
         let bytes = write_package(&exported).unwrap();
         // Every learned step is an f16 value, so the package stores them as F16.
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -215,15 +229,7 @@ fn head_logits_match_the_runtime() {
     for (what, data, enc) in [
         ("float", tiny.clone(), encoder_from_data(&tiny, &device).unwrap()),
         ("w3", tiny.clone(), {
-            let plan = QuantPlan {
-                bits: 3,
-                group: Some(32),
-                embedding_bits: 8,
-                act_bits: None,
-                weight_init: Default::default(),
-                act_init: Default::default(),
-                smooth: None,
-            };
+            let plan = QuantPlan::weights(3, Some(32));
             quantize(encoder_from_data(&tiny, &device).unwrap(), &plan, &BTreeMap::new()).unwrap()
         }),
     ] {
@@ -323,7 +329,7 @@ fn weight_steps_by_least_error() {
     // `quantize` initialises every matrix's steps with the plan's rule.
     let data = hetero(3);
     let enc = encoder_from_data(&data, &Device::flex()).unwrap();
-    let plan = QuantPlan { bits: 3, group: Some(32), embedding_bits: 8, act_bits: None, weight_init: StepInit::Mse, act_init: StepInit::Lsq, smooth: None };
+    let plan = QuantPlan { weight_init: StepInit::Mse, ..QuantPlan::weights(3, Some(32)) };
     let mut q = quantize(enc, &plan, &Default::default()).unwrap();
     for (name, d) in bertling_compressor::convert::dense_layers_mut(&mut q) {
         let [r, c] = d.weight.val().dims();
@@ -375,8 +381,7 @@ fn smoothed_activations_match_the_runtime() {
     let acts = calibrate_activations(&enc, &batch, 8, StepInit::Mse, Some(0.5)).unwrap();
     assert!(acts.values().all(|a| a.smooth.as_ref().is_some_and(|m| m.iter().all(|v| v.is_finite() && *v > 0.0))));
     assert!(calibrate_activations(&enc, &batch, 8, StepInit::Mse, Some(1.5)).is_err(), "α outside 0..=1");
-    let plan =
-        QuantPlan { bits: 4, group: Some(32), embedding_bits: 8, act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth: Some(0.5) };
+    let plan = QuantPlan { act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth: Some(0.5), ..QuantPlan::weights(4, Some(32)) };
     let q = quantize(enc, &plan, &acts).unwrap();
     let back = bertling_runtime::read_package(&write_package(&encoder_to_data(&q, &data).unwrap()).unwrap()).unwrap();
     for (name, a) in &acts {

@@ -1,7 +1,8 @@
-//! The bertling model package, version 2 (FORMAT.md): one safetensors container whose header
+//! The bertling model package, version 3 (FORMAT.md): one safetensors container whose header
 //! metadata holds the model description under the key `bertling` and the file's SHA-256 under
 //! `bertling_sha256`, and whose tensors hold the weights (float, or packed codes plus step sizes)
-//! and the tokenizer. Version-1 packages (no checksum) are still read.
+//! and the deflated tokenizer. Version-2 (tokenizer not compressed) and version-1 packages (no
+//! checksum either) are still read.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -21,8 +22,18 @@ pub const METADATA_KEY: &str = "bertling";
 /// The header metadata key that holds the package's checksum (format version 2): the hex
 /// SHA-256 of the whole file with this value replaced by 64 `0` characters.
 pub const CHECKSUM_KEY: &str = "bertling_sha256";
-/// The tensor that holds the tokenizer (UTF-8 `tokenizer.json`, dtype U8).
+/// The tensor that holds the tokenizer in packages of format versions 1 and 2 (UTF-8
+/// `tokenizer.json`, dtype U8).
 pub const TOKENIZER_TENSOR: &str = "tokenizer.json";
+/// The tensor that holds the tokenizer from format version 3 on: `tokenizer.json` compressed as
+/// a raw deflate stream (RFC 1951), dtype U8. A WordPiece vocabulary of 30k tokens shrinks from
+/// 466 to 191 KB, 5% of a 2-bit package of all-MiniLM-L6-v2.
+pub const TOKENIZER_DEFLATE_TENSOR: &str = "tokenizer.json.deflate";
+/// The first format version whose tokenizer is deflated.
+const DEFLATED_TOKENIZER_SINCE: u64 = 3;
+/// The largest tokenizer.json a package may inflate to; a damaged or hostile stream stops here
+/// instead of filling memory.
+pub const MAX_TOKENIZER_BYTES: usize = 64 << 20;
 
 /// The checksum key as it appears in the header JSON, followed by the opening quote of its value.
 const CHECKSUM_FIELD: &[u8] = b"\"bertling_sha256\":\"";
@@ -74,11 +85,13 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
         used += 1;
         st.tensor(name).map_err(|_| Error::tensor(name, "is missing from the package"))
     };
-    let tok = get(TOKENIZER_TENSOR)?;
+    let tok_name = if version >= DEFLATED_TOKENIZER_SINCE { TOKENIZER_DEFLATE_TENSOR } else { TOKENIZER_TENSOR };
+    let tok = get(tok_name)?;
     if tok.dtype() != Dtype::U8 {
-        return Err(Error::tensor(TOKENIZER_TENSOR, "must be U8 bytes"));
+        return Err(Error::tensor(tok_name, "must be U8 bytes"));
     }
-    let tokenizer_json = String::from_utf8(tok.data().to_vec()).map_err(|_| Error::tensor(TOKENIZER_TENSOR, "is not valid UTF-8"))?;
+    let text = if version >= DEFLATED_TOKENIZER_SINCE { inflate_tokenizer(tok.data())? } else { tok.data().to_vec() };
+    let tokenizer_json = String::from_utf8(text).map_err(|_| Error::tensor(tok_name, "does not hold valid UTF-8"))?;
 
     let mut tensors = BTreeMap::new();
     for t in spec.expected_tensors() {
@@ -125,6 +138,19 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
     let model = ModelData { spec, tensors, tokenizer_json };
     model.validate()?;
     Ok(model)
+}
+
+/// The tokenizer.json text of a version-3 package, from its raw deflate stream.
+fn inflate_tokenizer(stream: &[u8]) -> Result<Vec<u8>> {
+    use miniz_oxide::inflate::{decompress_to_vec_with_limit, TINFLStatus};
+    decompress_to_vec_with_limit(stream, MAX_TOKENIZER_BYTES).map_err(|e| {
+        let why = match e.status {
+            TINFLStatus::HasMoreOutput => format!("inflates to more than the {MAX_TOKENIZER_BYTES} bytes a tokenizer may have"),
+            TINFLStatus::FailedCannotMakeProgress => "is a truncated deflate stream".to_string(),
+            _ => "is not a valid deflate stream".to_string(),
+        };
+        Error::tensor(TOKENIZER_DEFLATE_TENSOR, &why)
+    })
 }
 
 /// Where the checksum's 64 hex digits start: just after the checksum key, which must appear
@@ -232,12 +258,14 @@ fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u
     v.iter().flat_map(|&x| f(x)).collect()
 }
 
-/// Serialises a model as a version-2 package (whatever version its description came from). The
+/// Serialises a model as a version-3 package (whatever version its description came from). The
 /// output is byte-for-byte reproducible.
 pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
     model.validate()?;
     let mut outs: BTreeMap<String, Out> = BTreeMap::new();
-    outs.insert(TOKENIZER_TENSOR.into(), Out { dtype: Dtype::U8, shape: vec![model.tokenizer_json.len()], bytes: model.tokenizer_json.as_bytes().to_vec() });
+    // Level 9 of miniz_oxide is deterministic: the same text always gives the same stream.
+    let tokenizer = miniz_oxide::deflate::compress_to_vec(model.tokenizer_json.as_bytes(), 9);
+    outs.insert(TOKENIZER_DEFLATE_TENSOR.into(), Out { dtype: Dtype::U8, shape: vec![tokenizer.len()], bytes: tokenizer });
     for (name, t) in &model.tensors {
         match t {
             TensorData::F32 { shape, data } => {

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The package format version this build writes. Version 2 adds the checksum (FORMAT.md).
-pub const FORMAT_VERSION: u32 = 2;
+/// The package format version this build writes. Version 2 adds the checksum, version 3 stores
+/// the tokenizer deflated (FORMAT.md).
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest package format version this build still reads (version 1: no checksum).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 

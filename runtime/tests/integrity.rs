@@ -1,5 +1,6 @@
-//! Package integrity: the version-2 checksum checked against an independent SHA-256, version-1
-//! packages still read, and seeded mutations of a small package, first as they are (every one
+//! Package integrity: the checksum checked against an independent SHA-256, version-1 and -2
+//! packages still read, a hand-made deflate stream read as version 3's tokenizer, and seeded
+//! mutations of a small package, first as they are (every one
 //! must be refused) and then resealed with a valid checksum (the parser, validation, model
 //! construction and an embedding behind the checksum must return Ok or Err, never panic).
 
@@ -7,8 +8,8 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use bertling_runtime::package::{reseal, CHECKSUM_KEY, METADATA_KEY};
-use bertling_runtime::{read_package, write_package, Backend, Error, LoadOptions, Model, ModelData, Precision, TextTokenizer};
+use bertling_runtime::package::{reseal, CHECKSUM_KEY, METADATA_KEY, TOKENIZER_DEFLATE_TENSOR, TOKENIZER_TENSOR};
+use bertling_runtime::{read_package, write_package, Backend, Error, LoadOptions, Model, Precision, TextTokenizer};
 use common::{hetero, Rng};
 use sha2::{Digest, Sha256};
 
@@ -28,10 +29,47 @@ fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u
     out
 }
 
-fn description(h: &mut serde_json::Value, edit: impl FnOnce(&mut serde_json::Value)) {
-    let mut d: serde_json::Value = serde_json::from_str(h["__metadata__"][METADATA_KEY].as_str().unwrap()).unwrap();
+/// The container rebuilt with the deflated tokenizer stored as plain text under its version-2
+/// name, as a version-2 writer wrote it (resealed).
+fn as_version_2(v3: &[u8], tokenizer_json: &str) -> Vec<u8> {
+    let (n, h) = header(v3);
+    let data = &v3[8 + n..];
+    let mut tensors: Vec<(String, serde_json::Value)> =
+        h.as_object().unwrap().iter().filter(|(k, _)| *k != "__metadata__").map(|(k, v)| (k.clone(), v.clone())).collect();
+    tensors.sort_by_key(|(_, v)| v["data_offsets"][0].as_u64().unwrap());
+    let mut out_header = serde_json::Map::new();
+    let mut meta = h["__metadata__"].clone();
+    description_of(&mut meta, |d| d["format_version"] = 2.into());
+    out_header.insert("__metadata__".into(), meta);
+    let mut out_data = Vec::new();
+    for (name, mut info) in tensors {
+        let (a, b) = (info["data_offsets"][0].as_u64().unwrap() as usize, info["data_offsets"][1].as_u64().unwrap() as usize);
+        let (name, bytes) = if name == TOKENIZER_DEFLATE_TENSOR {
+            info["shape"] = serde_json::json!([tokenizer_json.len()]);
+            (TOKENIZER_TENSOR.to_string(), tokenizer_json.as_bytes())
+        } else {
+            (name, &data[a..b])
+        };
+        info["data_offsets"] = serde_json::json!([out_data.len(), out_data.len() + bytes.len()]);
+        out_data.extend_from_slice(bytes);
+        out_header.insert(name, info);
+    }
+    let h = serde_json::to_vec(&serde_json::Value::Object(out_header)).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(out_data);
+    assert!(reseal(&mut out));
+    out
+}
+
+fn description_of(meta: &mut serde_json::Value, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut d: serde_json::Value = serde_json::from_str(meta[METADATA_KEY].as_str().unwrap()).unwrap();
     edit(&mut d);
-    h["__metadata__"][METADATA_KEY] = d.to_string().into();
+    meta[METADATA_KEY] = d.to_string().into();
+}
+
+fn description(h: &mut serde_json::Value, edit: impl FnOnce(&mut serde_json::Value)) {
+    description_of(&mut h["__metadata__"], edit)
 }
 
 #[test]
@@ -42,7 +80,7 @@ fn checksum_is_the_sha256_of_the_file_with_the_checksum_zeroed() {
     assert_eq!(meta.len(), 2, "{meta:?}");
     let stated = meta[CHECKSUM_KEY].as_str().unwrap();
     let d: serde_json::Value = serde_json::from_str(meta[METADATA_KEY].as_str().unwrap()).unwrap();
-    assert_eq!(d["format_version"], 2);
+    assert_eq!(d["format_version"], 3);
     // FORMAT.md's recipe: the checksum's 64 characters read as '0', the SHA-256 of everything.
     let at = bytes.windows(64).position(|w| w == stated.as_bytes()).unwrap();
     let mut zeroed = bytes.clone();
@@ -61,7 +99,7 @@ fn damaged_packages_are_refused() {
     let (n, _) = header(&bytes);
     assert!(read_package(&bytes).is_ok());
     // One flipped bit in a weight, in the tokenizer, in the description, in the checksum itself.
-    let tokenizer = bytes.windows(12).position(|w| w == b"\"added_token").unwrap();
+    let tokenizer = tokenizer_range(&bytes).start + 40;
     let hex = bytes.windows(CHECKSUM_KEY.len()).position(|w| w == CHECKSUM_KEY.as_bytes()).unwrap() + CHECKSUM_KEY.len() + 3;
     let layer_norm = bytes.windows(14).position(|w| w == b"layer_norm_eps").unwrap();
     for at in [bytes.len() - 3, 8 + n + 100, tokenizer + 3, layer_norm + 2, hex + 10] {
@@ -72,7 +110,7 @@ fn damaged_packages_are_refused() {
         assert!(err.to_string().contains("checksum mismatch") && err.to_string().contains("re-download or re-export"), "{err}");
         assert!(Model::from_package_bytes(&bad, &LoadOptions::default()).is_err());
     }
-    // A version-2 package without its checksum, or a version-1 package with one (its version
+    // A version-3 package without its checksum, or a version-1 package with one (its version
     // was altered), or a checksum that is not 64 hex digits.
     let missing = with_header(&bytes, |h| {
         h["__metadata__"].as_object_mut().unwrap().remove(CHECKSUM_KEY);
@@ -86,7 +124,55 @@ fn damaged_packages_are_refused() {
     assert!(matches!(err, Error::Damaged(_)) && err.to_string().contains("64 lowercase hex digits"), "{err}");
 }
 
-/// A version-1 package is what a version-1 writer wrote: one metadata key, version 1, no checksum.
+/// The tokenizer stream is plain RFC 1951: one stored block written by hand (BFINAL=1, BTYPE=00,
+/// LEN, NLEN, the bytes) is read like the writer's compressed one; damaged streams are errors.
+#[test]
+fn the_tokenizer_is_a_raw_deflate_stream() {
+    let model = hetero(6);
+    let text = model.tokenizer_json.as_bytes();
+    assert!(text.len() < 65536);
+    let mut stored = vec![0x01];
+    stored.extend((text.len() as u16).to_le_bytes());
+    stored.extend((!(text.len() as u16)).to_le_bytes());
+    stored.extend(text);
+    let written = write_package(&model).unwrap();
+    let r = tokenizer_range(&written);
+    assert!(r.len() < text.len() / 2, "{} deflated bytes for {} of text", r.len(), text.len());
+    // The same container with another stream in place of the writer's: the tensors after it
+    // move by the difference in length.
+    let with_stream = |stream: &[u8]| {
+        let mut out = written[..r.start].to_vec();
+        out.extend(stream);
+        out.extend(&written[r.end..]);
+        let shift = stream.len() as i64 - r.len() as i64;
+        let mut out = with_header(&out, |h| {
+            let [start, end] = [0, 1].map(|k| h[TOKENIZER_DEFLATE_TENSOR]["data_offsets"][k].as_i64().unwrap());
+            for (name, info) in h.as_object_mut().unwrap().iter_mut() {
+                if name == TOKENIZER_DEFLATE_TENSOR {
+                    info["data_offsets"] = serde_json::json!([start, end + shift]);
+                    info["shape"] = serde_json::json!([stream.len()]);
+                } else if info["data_offsets"][0].as_i64().is_some_and(|o| o >= end) {
+                    let [a, b] = [0, 1].map(|k| info["data_offsets"][k].as_i64().unwrap() + shift);
+                    info["data_offsets"] = serde_json::json!([a, b]);
+                }
+            }
+        });
+        assert!(reseal(&mut out));
+        out
+    };
+    let back = read_package(&with_stream(&stored)).unwrap();
+    assert_eq!(back.tokenizer_json, model.tokenizer_json);
+    assert_eq!(back.tensors, model.tensors);
+    let truncated = read_package(&with_stream(&stored[..stored.len() - 10])).unwrap_err();
+    assert!(truncated.to_string().contains(TOKENIZER_DEFLATE_TENSOR), "{truncated}");
+    let mut bad_type = stored.clone();
+    bad_type[0] = 0x07; // BTYPE=11 is reserved
+    let err = read_package(&with_stream(&bad_type)).unwrap_err();
+    assert!(err.to_string().contains("not a valid deflate stream"), "{err}");
+}
+
+/// A version-1 package is what a version-1 writer wrote: one metadata key, version 1, no checksum,
+/// the tokenizer as plain text.
 fn as_version_1(v2: &[u8]) -> Vec<u8> {
     with_header(v2, |h| {
         h["__metadata__"].as_object_mut().unwrap().remove(CHECKSUM_KEY);
@@ -95,14 +181,27 @@ fn as_version_1(v2: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn version_1_packages_are_still_read_and_rewritten_as_version_2() {
+fn version_1_and_2_packages_are_still_read_and_rewritten_as_version_3() {
     let model = hetero(3).convert(Precision::Quantized { bits: 4, group: Some(16), embedding_bits: 8 }).unwrap();
-    let v2 = write_package(&model).unwrap();
+    let v3 = write_package(&model).unwrap();
+    let v2 = as_version_2(&v3, &model.tokenizer_json);
+    let back = read_package(&v2).unwrap();
+    assert_eq!(back.spec.format_version, 2);
+    assert_eq!((&back.tensors, &back.tokenizer_json), (&model.tensors, &model.tokenizer_json));
+    assert_eq!(write_package(&back).unwrap(), v3, "the writer always writes version 3");
     let v1 = as_version_1(&v2);
     let back = read_package(&v1).unwrap();
     assert_eq!(back.spec.format_version, 1);
-    assert_eq!(back.tensors, model.tensors);
-    assert_eq!(write_package(&back).unwrap(), v2, "the writer always writes version 2");
+    assert_eq!((&back.tensors, &back.tokenizer_json), (&model.tensors, &model.tokenizer_json));
+    assert_eq!(write_package(&back).unwrap(), v3, "the writer always writes version 3");
+    // A version-3 description over a plain tokenizer, or a version-2 one over a deflated one, is
+    // a package some tool mislabelled: refused with the tensor it lacks.
+    for (bytes, version, missing) in [(&v2, 3, TOKENIZER_DEFLATE_TENSOR), (&v3, 2, TOKENIZER_TENSOR)] {
+        let mut relabelled = with_header(bytes, |h| description(h, |d| d["format_version"] = version.into()));
+        assert!(reseal(&mut relabelled));
+        let err = read_package(&relabelled).unwrap_err();
+        assert!(err.to_string().contains(missing) && err.to_string().contains("missing"), "{err}");
+    }
     // Version 1 has no checksum to catch damage: the reader still validates what it can.
     let mut bad = v1.clone();
     let last = bad.len() - 1;
@@ -139,10 +238,11 @@ fn tokenizer_panics_are_errors() {
     assert_eq!(m.embed_inputs(&[input]).unwrap().len(), 1);
 }
 
-/// Where the tokenizer.json tensor's bytes are in the file.
+/// Where the tokenizer tensor's bytes (deflated or plain) are in the file.
 fn tokenizer_range(bytes: &[u8]) -> std::ops::Range<usize> {
     let (n, h) = header(bytes);
-    let off = &h["tokenizer.json"]["data_offsets"];
+    let name = if h.get(TOKENIZER_TENSOR).is_some() { TOKENIZER_TENSOR } else { TOKENIZER_DEFLATE_TENSOR };
+    let off = &h[name]["data_offsets"];
     8 + n + off[0].as_u64().unwrap() as usize..8 + n + off[1].as_u64().unwrap() as usize
 }
 
@@ -212,6 +312,14 @@ fn mutate(bytes: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
             b[at] = v;
             format!("header byte {at} = {:?}", v as char)
         }
+        _ if tokenizer_range(bytes).len() > 0 && header(bytes).1.get(TOKENIZER_DEFLATE_TENSOR).is_some() => {
+            // A byte of the deflate stream changes.
+            let r = tokenizer_range(bytes);
+            let at = r.start + below(rng, r.len());
+            let v = rng.next_u64() as u8;
+            b[at] = v;
+            format!("deflated tokenizer byte {at} = {v}")
+        }
         _ => {
             // A printable character of the tokenizer becomes another (the text stays UTF-8).
             let r = tokenizer_range(bytes);
@@ -226,17 +334,19 @@ fn mutate(bytes: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
     (b, what)
 }
 
-fn packages() -> Vec<(&'static str, ModelData)> {
+/// Packages as the writer writes them (version 3, deflated tokenizer), and one as a version-2
+/// writer did, whose plain tokenizer text the mutations can edit.
+fn packages() -> Vec<(&'static str, Vec<u8>)> {
     let float = hetero(11);
     let quant = hetero(12).convert(Precision::Quantized { bits: 3, group: Some(16), embedding_bits: 5 }).unwrap();
-    vec![("float", float), ("quantized", quant)]
+    let v2 = as_version_2(&write_package(&quant).unwrap(), &quant.tokenizer_json);
+    vec![("float", write_package(&float).unwrap()), ("quantized", write_package(&quant).unwrap()), ("quantized, version 2", v2)]
 }
 
 /// Without resealing, every mutation must be refused: the checksum covers every byte.
 #[test]
 fn every_mutation_is_refused() {
-    for (name, model) in packages() {
-        let good = write_package(&model).unwrap();
+    for (name, good) in packages() {
         let mut rng = Rng(0x5eed_0001);
         let mut tried = 0;
         let mut damaged = 0;
@@ -263,8 +373,7 @@ fn every_mutation_is_refused() {
 #[test]
 fn resealed_mutations_never_panic() {
     let opts = LoadOptions { backend: Backend::Cpu, threads: Some(1), ..Default::default() };
-    for (name, model) in packages() {
-        let good = write_package(&model).unwrap();
+    for (name, good) in packages() {
         let mut rng = Rng(0x5eed_0002);
         let (mut read, mut built, mut embedded) = (0, 0, 0);
         let mut panics = Vec::new();

@@ -350,10 +350,10 @@ fn bad_packages_are_clear_errors() {
         let err = read_package(&good[..cut]).unwrap_err();
         assert!(matches!(err, Error::Container { .. }), "cut at {cut}: {err}");
     }
-    let v3 = with_description(&good, |d| d["format_version"] = 3.into());
-    let err = read_package(&v3).unwrap_err();
+    let v4 = with_description(&good, |d| d["format_version"] = 4.into());
+    let err = read_package(&v4).unwrap_err();
     assert!(matches!(err, Error::UnsupportedVersion { .. }), "{err}");
-    assert!(err.to_string().contains("version 3"), "{err}");
+    assert!(err.to_string().contains("version 4"), "{err}");
     let shapes = with_description(&good, |d| d["blocks"][3]["inner"] = 41.into());
     let err = read_package(&shapes).unwrap_err();
     assert!(err.to_string().contains("blocks.3.ffn"), "{err}");
