@@ -167,12 +167,13 @@ struct QuantFlags {
     act_bits: u8,
     /// Initial weight and embedding steps: mse (least quantization error of each row or group;
     /// much closer to the teacher before training) or lsq (2·mean|w|/√Q_P, LSQ's rule).
-    #[arg(long, default_value = "mse")]
-    weight_init: String,
+    /// Default: mse.
+    #[arg(long)]
+    weight_init: Option<String>,
     /// Initial activation steps: mse (least quantization error on a calibration batch) or lsq
-    /// (2·mean|x|/√Q_P).
-    #[arg(long, default_value = "mse")]
-    act_init: String,
+    /// (2·mean|x|/√Q_P). Default: mse.
+    #[arg(long)]
+    act_init: Option<String>,
     /// Smooth the activations before quantizing them, with strength α from 0 to 1 (SmoothQuant):
     /// outlier channels move into the weights; 0 turns it off. Default: 0.7 at 4 bits and more,
     /// off below (where it costs more than it gives).
@@ -180,13 +181,14 @@ struct QuantFlags {
     smooth: Option<f32>,
 }
 
-/// `16`, `32`, `64`, `128` or `row` (`None`: one step per row).
+/// One of the format's group sizes or `row` (`None`: one step per row).
 fn parse_group(flag: &str, v: &str) -> Result<Option<usize>> {
+    use bertling_runtime::quant::GROUP_SIZES;
     match v {
         "row" => Ok(None),
         n => match n.parse::<usize>() {
-            Ok(g @ (16 | 32 | 64 | 128)) => Ok(Some(g)),
-            _ => Err(CliError::Usage(format!("{flag} {v}: use 16, 32, 64, 128 or row"))),
+            Ok(g) if GROUP_SIZES.contains(&g) => Ok(Some(g)),
+            _ => Err(CliError::Usage(format!("{flag} {v}: use one of {GROUP_SIZES:?} or row"))),
         },
     }
 }
@@ -212,8 +214,8 @@ impl QuantFlags {
             embedding_group: None,
             embedding_bits: self.embedding_bits,
             act_bits: self.act_bits()?,
-            weight_init: self.weight_init.parse()?,
-            act_init: self.act_init.parse()?,
+            weight_init: self.weight_init.as_deref().map_or(Ok(recipe::STEP_INIT), str::parse)?,
+            act_init: self.act_init.as_deref().map_or(Ok(recipe::STEP_INIT), str::parse)?,
             smooth: None,
         })
     }
