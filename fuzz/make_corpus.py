@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the `package` fuzz target: tiny bertling packages (a few KB each)
 with every block kind, f32/f16/quantized storage, activation quantization with and without
-smoothing, a classification head, the tokenizer deflated (version 3) and plain (one version-2
-and one version-1 package). Written from FORMAT.md alone (no
+smoothing and with per-token steps (version 4), a classification head, the tokenizer deflated
+(versions 3 and 4) and plain (one version-2 and one version-1 package). Written from FORMAT.md alone (no
 bertling build needed), so it also checks that the format is specified completely.
 
     python3 fuzz/make_corpus.py fuzz/corpus/package
@@ -97,9 +97,12 @@ def package(version, half, head, quant, pooling):
             if group:
                 entry["group"] = group
             if act:
-                abits, smooth = act
+                abits, smooth, per_token = act
                 entry["act_bits"] = abits
-                tensors.append((name + ".act_step", "F32", [1], struct.pack("<f", 0.05)))
+                if per_token:
+                    entry["act_per_token"] = True
+                else:
+                    tensors.append((name + ".act_step", "F32", [1], struct.pack("<f", 0.05)))
                 if smooth:
                     entry["act_smooth"] = True
                     factors = [f32(rng.uniform(0.5, 2.0)) for _ in range(shape[1])]
@@ -142,13 +145,16 @@ def package(version, half, head, quant, pooling):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus", "package")
     os.makedirs(out, exist_ok=True)
-    acts = {"blocks.1.ffn.in.weight": (5, 16, (8, False)), "blocks.1.ffn.out.weight": (5, 16, (4, True))}
+    acts = {"blocks.1.ffn.in.weight": (5, 16, (8, False, False)), "blocks.1.ffn.out.weight": (5, 16, (4, True, False))}
+    tokens = {"blocks.0.attn.qkv.weight": (4, 16, (8, True, True)), "blocks.1.ffn.in.weight": (6, None, (8, False, True))}
     seeds = {
-        "mixed": package(3, False, True, acts, "mean"),
-        "f16-cls": package(3, True, False, {}, "cls"),
-        "q4-g16": package(3, False, True, {"*": (4, 16, None)}, "mean"),
-        "q2-per-row": package(3, False, False, {"*": (2, None, None)}, "mean"),
-        "q3-act": package(3, True, True, dict(acts, **{"*": (3, 32, None)}), "cls"),
+        "mixed": package(4, False, True, acts, "mean"),
+        "f16-cls": package(4, True, False, {}, "cls"),
+        "q4-g16": package(4, False, True, {"*": (4, 16, None)}, "mean"),
+        "q2-per-row": package(4, False, False, {"*": (2, None, None)}, "mean"),
+        "q3-act": package(4, True, True, dict(acts, **{"*": (3, 32, None)}), "cls"),
+        "per-token": package(4, False, True, tokens, "mean"),
+        "mixed-v3": package(3, False, True, acts, "mean"),
         "mixed-v2": package(2, False, True, acts, "mean"),
         "mixed-v1": package(1, False, True, acts, "mean"),
     }

@@ -29,6 +29,9 @@ fn kernels(c: &mut Criterion) {
             let name = format!("w{bits}{}a8", group.map_or(String::new(), |g| format!("g{g}")));
             variants.push((name, Weights::Quant(q), Some(ActQuant::new(8, 1.0 / 127.0))));
         }
+        // Per-token activation steps: a maximum per row, and a scale per output row.
+        let q = QuantMatrix::quantize_rtn(&w, n, k, 4, Some(32)).unwrap();
+        variants.push(("w4g32a8-token".to_string(), Weights::Quant(q), Some(ActQuant::per_token(8))));
         for (name, weights, act) in variants {
             let lin = Linear::new(n, k, weights, vec![0.0; n], act);
             g.bench_with_input(BenchmarkId::new(name, m), &m, |b, &m| b.iter(|| lin.forward(&x, m, &team)));

@@ -12,6 +12,9 @@
 #                                    # fraction in SPANS: agreement per category of what users type
 #   benches/quality/run.sh bytes     # teacher W2 A8 with 2-bit embedding tables, BYTES_STEPS KDLSQ
 #                                    # steps, for each grouping in BYTES_GROUPS (bytes vs quality)
+#   benches/quality/run.sh tokens    # as loyalty (spans 0.25) with per-token activation steps,
+#                                    # TOKENS_STEPS steps (default 300), for each smoothing
+#                                    # strength in TOKENS_SMOOTH (default "0.5 0.7")
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
 #
 # Settings through the environment: RUNS (teacher runs, default "w4 w4-smooth w2"), STEPS (teacher
@@ -37,6 +40,9 @@ teacher=$("$root/scripts/fetch_model.sh")
 bertling="$CARGO_TARGET_DIR/release/bertling"
 common=(--teacher "$teacher" --corpus "$out/train.txt" --eval-texts "$out/eval.txt" --stsb "$shared/glue/STS-B"
   --act-bits 8 --batch 32 --max-len 128 --threads "$threads" --checkpoint-every 50 --eval-every 50)
+# Every run before per-token activation steps existed used one step per matrix: `tensor` keeps
+# them reproducing RESULTS.md (the `tokens` mode sets `token`, the default now).
+common+=(--act-steps "${ACT_STEPS:-tensor}")
 # The teacher, student and init runs of RESULTS.md were measured before span augmentation
 # existed: they keep --spans 0, so that they reproduce those numbers and resume old checkpoints.
 # They also spell out every setting the default recipe (compressor/src/recipe.rs) now chooses.
@@ -98,8 +104,19 @@ case "${1:-}" in
         --embedding-group "${groups##*:}" --weight-init mse --act-init mse --steps "${BYTES_STEPS:-300}" --lr 3e-4 \
         --sentence-weight 5 --warmup 30 $(resume "$dir" kdlsq-w2)
     done ;;
+  tokens)
+    # The loyalty run with spans 0.25 and per-token activation steps instead of one per matrix,
+    # once per smoothing strength in TOKENS_SMOOTH (one value per job).
+    tokens=("${common[@]}"); tokens[-1]=token  # the value of --act-steps
+    for smooth in ${TOKENS_SMOOTH:-0.5 0.7}; do
+      dir="$out/tokens-w4-smooth$smooth"
+      [ -f "$dir/report.json" ] && continue
+      "$bertling" compress "${tokens[@]}" --out "$dir" --teacher-only --bits 4 --group 32 --weight-init mse \
+        --act-init mse --smooth "$smooth" --steps "${TOKENS_STEPS:-300}" --lr 1e-4 --warmup 30 --spans 0.25 \
+        $(resume "$dir" kdlsq-w4)
+    done ;;
   summary)
     python3 "$root/benches/quality/summary.py" "$out" ;;
   *)
-    echo "usage: benches/quality/run.sh teacher|student|init|loyalty|summary" >&2; exit 2 ;;
+    echo "usage: benches/quality/run.sh teacher|student|init|loyalty|bytes|tokens|summary" >&2; exit 2 ;;
 esac

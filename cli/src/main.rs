@@ -94,13 +94,18 @@ enum Command {
         #[arg(long, default_value_t = 128)]
         calibration_sentences: usize,
         /// Smoothing strength α (0..1) with --act-bits: outlier activation channels move into
-        /// the weights (SmoothQuant); 0 turns it off. 0.7 gave all-MiniLM-L6-v2 the closest
-        /// packages at 8 and 4 bits (benches/quality/RESULTS.md).
-        #[arg(long, default_value_t = 0.7)]
-        smooth: f32,
+        /// the weights (SmoothQuant); 0 turns it off. Default: 0.5 with per-token steps, 0.7
+        /// with --act-steps tensor (the closest all-MiniLM-L6-v2 packages at 8 and 4 bits,
+        /// benches/quality/RESULTS.md).
+        #[arg(long)]
+        smooth: Option<f32>,
+        /// Activation steps with --act-bits: `token` (each token's own step, max|x|/Q_P, at run
+        /// time; the default) or `tensor` (one calibrated step per matrix).
+        #[arg(long)]
+        act_steps: Option<String>,
         /// Write the weights as they are, in the newest format version (a version-2 package
         /// gets its tokenizer deflated: 275 KB less for a WordPiece vocabulary of 30k tokens).
-        #[arg(long, conflicts_with_all = ["bits", "group", "embedding_bits", "act_bits", "calibrate", "smooth"])]
+        #[arg(long, conflicts_with_all = ["bits", "group", "embedding_bits", "act_bits", "calibrate", "smooth", "act_steps"])]
         rewrite: bool,
     },
     /// Time the encoder on random token ids and print the median latency.
@@ -165,6 +170,10 @@ struct QuantFlags {
     /// Bits of the activations entering each matrix: 8, 4, or 0 for float activations.
     #[arg(long, default_value_t = 8)]
     act_bits: u8,
+    /// Activation steps: `token` (each token's own step, max|x|/Q_P, computed at run time) or
+    /// `tensor` (one step per matrix, calibrated and trained). Default: token.
+    #[arg(long)]
+    act_steps: Option<String>,
     /// Initial weight and embedding steps: mse (least quantization error of each row or group;
     /// much closer to the teacher before training) or lsq (2·mean|w|/√Q_P, LSQ's rule).
     /// Default: mse.
@@ -198,6 +207,16 @@ impl QuantFlags {
         Self::parse_act_bits(self.act_bits)
     }
 
+    /// `--act-steps`: whether activation steps are per token (default: the recipe's).
+    fn parse_act_steps(v: Option<&str>) -> Result<bool> {
+        match v {
+            None => Ok(recipe::ACT_PER_TOKEN),
+            Some("token") => Ok(true),
+            Some("tensor") => Ok(false),
+            Some(other) => Err(CliError::Usage(format!("--act-steps {other}: use token or tensor"))),
+        }
+    }
+
     fn parse_act_bits(bits: u8) -> Result<Option<u8>> {
         match bits {
             0 => Ok(None),
@@ -214,6 +233,7 @@ impl QuantFlags {
             embedding_group: None,
             embedding_bits: self.embedding_bits,
             act_bits: self.act_bits()?,
+            act_per_token: Self::parse_act_steps(self.act_steps.as_deref())?,
             weight_init: self.weight_init.as_deref().map_or(Ok(recipe::STEP_INIT), str::parse)?,
             act_init: self.act_init.as_deref().map_or(Ok(recipe::STEP_INIT), str::parse)?,
             smooth: None,
@@ -553,22 +573,24 @@ fn run(command: Command) -> Result<()> {
             eprintln!("wrote {} ({:.3} MB, format version {})", out.display(), bytes as f64 / 1e6, bertling_runtime::spec::FORMAT_VERSION);
             Ok(())
         }
-        Command::Pack { from, bits, group, embedding_bits, out, act_bits, calibrate, calibration_sentences, smooth, rewrite: false } => match act_bits {
-            0 if calibrate.is_none() => pack(&from, bits, group, embedding_bits, &out),
-            0 => Err(CliError::Usage("--calibrate calibrates quantized activations: add --act-bits 8 (or 4)".into())),
+        Command::Pack { from, bits, group, embedding_bits, out, act_bits, calibrate, calibration_sentences, smooth, act_steps, rewrite: false } => match act_bits {
+            0 if calibrate.is_none() && act_steps.is_none() && smooth.is_none() => pack(&from, bits, group, embedding_bits, &out),
+            0 => Err(CliError::Usage("--calibrate, --act-steps and --smooth are for quantized activations: add --act-bits 8 (or 4)".into())),
             _ => {
                 let Some(file) = calibrate else {
                     return Err(CliError::Usage("--act-bits needs --calibrate FILE: a few sentences, one per line, to set the activation steps".into()));
                 };
+                let act_per_token = QuantFlags::parse_act_steps(act_steps.as_deref())?;
                 let plan = QuantPlan {
                     bits,
                     group,
                     embedding_group: group,
                     embedding_bits,
                     act_bits: QuantFlags::parse_act_bits(act_bits)?,
+                    act_per_token,
                     weight_init: StepInit::Mse,
                     act_init: StepInit::Mse,
-                    smooth: (smooth > 0.0).then_some(smooth),
+                    smooth: Some(smooth.unwrap_or(recipe::rtn_smooth(act_per_token))).filter(|a| *a > 0.0),
                 };
                 pack_calibrated(&from, &plan, &file, calibration_sentences, &out)
             }

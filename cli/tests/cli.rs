@@ -93,6 +93,38 @@ fn pack_inspect_and_run_a_quantized_package() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--bits"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `pack --act-bits`: per-token activation steps with smoothing 0.5 unless told otherwise, one
+/// calibrated step per matrix with `--act-steps tensor` (smoothing 0.7).
+#[test]
+fn pack_calibrated_activation_steps() {
+    let cal = tmp("calibration.txt");
+    std::fs::write(&cal, "a good movie\nthe plot was thin\nI liked it\n").unwrap();
+    for (steps, per_token, smooth) in [(None, true, 0.5f32), (Some("tensor"), false, 0.7), (Some("token"), true, 0.5)] {
+        let pkg = tmp(&format!("tiny-w8a8-{}.bertling", steps.unwrap_or("default")));
+        let mut cmd = bin();
+        cmd.args(["pack", "--from"]).arg(tiny()).args(["--bits", "8", "--act-bits", "8", "--calibrate"]).arg(&cal).arg("--out").arg(&pkg);
+        if let Some(s) = steps {
+            cmd.args(["--act-steps", s]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let m = Model::load(&pkg, &LoadOptions::default()).unwrap();
+        let q = &m.info().spec.quantized["blocks.0.attn.qkv.weight"];
+        assert_eq!((q.act_bits, q.act_per_token, q.act_smooth), (Some(8), per_token, true), "{steps:?}");
+        assert_eq!(m.info().spec.provenance.recipe["plan"]["smooth"], serde_json::json!(f64::from(smooth)), "{steps:?}");
+        let out = run_with_stdin(bin().args(["classify", "--model"]).arg(&pkg), "good movie\n");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for (args, says) in
+        [(vec!["--act-bits", "8", "--act-steps", "row"], "--act-steps row: use token or tensor"), (vec!["--act-steps", "token"], "add --act-bits")]
+    {
+        let out =
+            bin().args(["pack", "--from"]).arg(tiny()).args(["--bits", "8", "--calibrate"]).arg(&cal).args(&args).arg("--out").arg(tmp("z")).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn bench_prints_median_json() {
     let out = bin().args(["bench", "--model"]).arg(tiny()).args(["--batch", "2", "--seq", "16", "--runs", "3", "--json"]).output().unwrap();
@@ -252,6 +284,7 @@ fn distill_quantize_and_eval() {
     let qm = Model::load(&q, &LoadOptions::default()).unwrap();
     assert_eq!(qm.info().matrix_bits, vec![4]);
     assert_eq!(qm.info().spec.quantized["blocks.0.attn.qkv.weight"].act_bits, Some(8));
+    assert!(qm.info().spec.quantized["blocks.0.attn.qkv.weight"].act_per_token, "per-token activation steps by default");
     let plan = &qm.info().spec.provenance.recipe["plan"];
     assert_eq!((plan["weight_init"].as_str(), plan["act_init"].as_str()), (Some("mse"), Some("mse")), "{plan}");
     // An unknown rule is an error that names the choices, before any work.
@@ -456,6 +489,7 @@ fn compress_writes_packages_and_a_report() {
         assert_eq!((cfg["warmup"].as_u64(), cfg["batch_size"].as_u64()), (Some(1), Some(4)));
         if !plan.is_null() {
             assert_eq!((plan["embedding_group"].as_u64(), plan["weight_init"].as_str(), plan["act_init"].as_str()), (Some(32), Some("mse"), Some("mse")));
+            assert_eq!(plan["act_per_token"].as_bool(), Some(true));
         }
     }
     assert!(std::fs::read_to_string(out_dir.join("report.md")).unwrap().contains("| student-w2 | 2 |"));

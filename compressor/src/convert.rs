@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use bertling_runtime::data::ActQuant;
+use bertling_runtime::data::{ActQuant, ActStep};
 use bertling_runtime::spec::{BlockSpec, QuantSpec, TensorRole};
 use bertling_runtime::{ModelData, QuantMatrix, TensorData as RtTensor};
 use burn::module::Param;
@@ -112,6 +112,9 @@ pub struct QuantPlan {
     pub embedding_group: Option<usize>,
     pub embedding_bits: u8,
     pub act_bits: Option<u8>,
+    /// With `act_bits`: each token's activations get their own step, `max|x| / Q_P`, at run
+    /// time (format version 4), instead of one calibrated and trained step per matrix.
+    pub act_per_token: bool,
     /// How the weight and embedding steps start (see [`crate::lsq::weight_steps`]).
     pub weight_init: StepInit,
     /// How the activation steps start (see [`calibrate_activations`]).
@@ -133,6 +136,7 @@ impl QuantPlan {
             embedding_group: group,
             embedding_bits: bits.max(8),
             act_bits: None,
+            act_per_token: false,
             weight_init: StepInit::default(),
             act_init: StepInit::default(),
             smooth: None,
@@ -153,12 +157,13 @@ pub struct ActCalibration {
     pub smooth: Option<Vec<f32>>,
 }
 
-fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, init: StepInit, act: Option<(u8, &ActCalibration)>) -> Result<Lsq> {
+/// `act`: the activations' bits, calibration, and whether their steps are per token.
+fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, init: StepInit, act: Option<(u8, &ActCalibration, bool)>) -> Result<Lsq> {
     bertling_runtime::quant::check_bits(bits)?;
     bertling_runtime::quant::check_group(group)?;
     let [rows, cols] = w.dims();
     let device = w.device();
-    let smooth = act.and_then(|(_, a)| a.smooth.as_ref());
+    let smooth = act.and_then(|(_, a, _)| a.smooth.as_ref());
     if let Some(m) = smooth {
         if m.len() != cols {
             return Err(CompressError::InvalidArgument(format!("{} smoothing factors for a matrix of {cols} columns", m.len())));
@@ -177,8 +182,10 @@ fn lsq_for(w: &Tensor<2>, bits: u8, group: Option<usize>, init: StepInit, act: O
         step: Param::from_tensor(Tensor::from_data(TensorData::new(steps, [rows, groups]), &device)),
         bits: bits as usize,
         group: group.unwrap_or(0),
-        act_step: act.map(|(_, a)| Param::from_tensor(Tensor::from_data(TensorData::new(vec![a.step], [1]), &device))),
-        act_bits: act.map_or(0, |(b, _)| b as usize),
+        act_step: act
+            .filter(|(_, _, per_token)| !per_token)
+            .map(|(_, a, _)| Param::from_tensor(Tensor::from_data(TensorData::new(vec![a.step], [1]), &device))),
+        act_bits: act.map_or(0, |(b, _, _)| b as usize),
         act_smooth: smooth.map(Param::from_tensor),
     })
 }
@@ -283,7 +290,7 @@ pub fn quantize(mut enc: Encoder, plan: &QuantPlan, acts: &BTreeMap<String, ActC
                 }
                 let a =
                     acts.get(&name).ok_or_else(|| CompressError::InvalidArgument(format!("no activation step for {name}; calibrate the activations first")))?;
-                Some((bits, a))
+                Some((bits, a, plan.act_per_token))
             }
         };
         d.quant = Some(lsq_for(&d.weight.val(), plan.bits, plan.group, plan.weight_init, act)?);
@@ -322,17 +329,27 @@ fn export_matrix(weight: Tensor<2>, quant: Option<&Lsq>) -> Result<(RtTensor, Op
     let steps: Vec<f32> = read2(q.step.val())?.1.into_iter().map(crate::lsq::effective_weight_step).collect();
     let group = (q.group > 0).then_some(q.group);
     let matrix = QuantMatrix::from_steps(&w, dims[0], dims[1], q.bits as u8, group, steps)?;
-    let act = match &q.act_step {
-        Some(s) => {
+    let act = match (&q.act_step, q.act_bits) {
+        (_, 0) => None,
+        (step, bits) => {
             let smooth = match &q.act_smooth {
                 Some(m) => Some(read1(m.val())?.1),
                 None => None,
             };
-            Some(ActQuant { bits: q.act_bits as u8, step: crate::lsq::effective_step(read1(s.val())?.1[0]), smooth })
+            let step = match step {
+                Some(s) => ActStep::Tensor(crate::lsq::effective_step(read1(s.val())?.1[0])),
+                None => ActStep::Token,
+            };
+            Some(ActQuant { bits: bits as u8, step, smooth })
         }
-        None => None,
     };
-    let spec = QuantSpec { bits: q.bits as u8, group, act_bits: act.as_ref().map(|a| a.bits), act_smooth: act.as_ref().is_some_and(|a| a.smooth.is_some()) };
+    let spec = QuantSpec {
+        bits: q.bits as u8,
+        group,
+        act_bits: act.as_ref().map(|a| a.bits),
+        act_smooth: act.as_ref().is_some_and(|a| a.smooth.is_some()),
+        act_per_token: act.as_ref().is_some_and(|a| a.step == ActStep::Token),
+    };
     Ok((RtTensor::Quant { matrix, act }, Some(spec)))
 }
 

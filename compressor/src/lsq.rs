@@ -84,6 +84,16 @@ pub fn fake_quant_act<const D: usize>(x: Tensor<D>, step: Tensor<1>, bits: u8) -
     round_ste((x * s.clone().recip()).clamp(-qn, qp)) * s
 }
 
+/// Fake-quantizes activations with per-token steps: each row (last axis) its own step
+/// `max|x| / Q_P`, computed as the runtime does (FORMAT.md). The step is not trained (it is a
+/// function of the row), so it is detached: the gradient passes straight through the rounding.
+pub fn fake_quant_act_per_token<const D: usize>(x: Tensor<D>, bits: u8) -> Tensor<D> {
+    let (qn, qp) = q_range(bits);
+    // An all-zero row gets codes 0 (the runtime's zero step) instead of 0 / 0.
+    let s = (x.clone().abs().max_dim(D - 1) / qp).clamp_min(f32::MIN_POSITIVE).detach();
+    round_ste((x * s.clone().recip()).clamp(-qn, qp)) * s
+}
+
 /// How a quantizer's step starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -229,7 +239,7 @@ mod tests {
         let step = 0.05f32;
         let out = vec(fake_quant_act(t2(x.clone(), [4, 10], &dev), Tensor::from_data(TensorData::new(vec![step], [1]), &dev), 4));
         let mut want = x.clone();
-        bertling_runtime::quant::fake_quantize_activations(&mut want, step, 4);
+        bertling_runtime::quant::fake_quantize_row(&mut want, None, step, 4);
         assert_eq!(out, want);
     }
 

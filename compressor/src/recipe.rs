@@ -25,6 +25,22 @@ pub struct KdlsqRecipe {
 /// with LSQ's rule, and W2 0.548 against 0.331.
 pub const STEP_INIT: StepInit = StepInit::Mse;
 
+/// Per-token activation steps (each row's `max|x| / Q_P` at run time) instead of one calibrated
+/// step per matrix: short and unusual inputs no longer meet a step fitted to sentences
+/// (RESULTS.md, "Per-token activation steps").
+pub const ACT_PER_TOKEN: bool = true;
+
+/// Smoothing strength of round-to-nearest packages (`bertling pack --act-bits`): 0.5 with
+/// per-token steps (W8A8 and W4A8 closest to the teacher on every category of the agreement
+/// set), 0.7 with one step per matrix (RESULTS.md, "Calibrated round-to-nearest").
+pub fn rtn_smooth(per_token: bool) -> f32 {
+    if per_token {
+        0.5
+    } else {
+        0.7
+    }
+}
+
 /// Sentences per batch in every measured run.
 pub const BATCH: usize = 32;
 

@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, softmax};
 
-use crate::lsq::{fake_quant_act, fake_quant_weight};
+use crate::lsq::{fake_quant_act, fake_quant_act_per_token, fake_quant_weight};
 
 /// LSQ state of one matrix.
 #[derive(Module, Debug)]
@@ -17,7 +17,8 @@ pub struct Lsq {
     pub bits: usize,
     /// Columns per step; 0 = per row.
     pub group: usize,
-    /// Input activation step `[1]` and bits (0 = float activations).
+    /// Input activation step `[1]` and bits (0 = float activations); no step with `act_bits`
+    /// > 0 means per-token steps (each row's `max|x| / Q_P`, not trained).
     pub act_step: Option<Param<Tensor<1>>>,
     pub act_bits: usize,
     /// Per-input-channel smoothing `m` `[in]` (SmoothQuant-style migration of activation
@@ -66,6 +67,7 @@ impl Dense {
                 };
                 match &q.act_step {
                     Some(step) => fake_quant_act(x, step.val(), q.act_bits as u8),
+                    None if q.act_bits > 0 => fake_quant_act_per_token(x, q.act_bits as u8),
                     None => x,
                 }
             }

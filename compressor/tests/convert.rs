@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bertling_compressor::convert::{activation_step, encoder_from_data, encoder_to_data, quantize, QuantPlan, StepInit};
-use bertling_compressor::lsq::{effective_weight_step, fake_quant_act};
+use bertling_compressor::lsq::{effective_weight_step, fake_quant_act, fake_quant_act_per_token};
 use bertling_compressor::student::{Batch, Dense, Encoder, Lsq};
 use bertling_runtime::cpu::linear::{Linear, Weights};
 use bertling_runtime::cpu::Team;
-use bertling_runtime::data::ActQuant;
+use bertling_runtime::data::{ActQuant, ActStep};
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec};
 use bertling_runtime::{write_package, Input, LoadOptions, Model, ModelData, QuantMatrix, TensorData as Rt};
 use burn::module::Param;
@@ -139,6 +139,7 @@ fn quantized_export_matches_fake_quantized_forward() {
             embedding_group,
             embedding_bits,
             act_bits: None,
+            act_per_token: false,
             weight_init: Default::default(),
             act_init: Default::default(),
             smooth: None,
@@ -214,7 +215,15 @@ fn activation_quantized_dense_matches_runtime_linear() {
         .try_into_vec_as::<f32>()
         .unwrap();
         let mut rq = x.clone();
-        bertling_runtime::quant::fake_quantize_activations(&mut rq, step, act_bits);
+        bertling_runtime::quant::fake_quantize_row(&mut rq, None, step, act_bits);
+        assert_eq!(q, rq);
+        // So does the per-token quantizer (each row's own step).
+        let q: Vec<f32> = fake_quant_act_per_token(Tensor::<2>::from_data(TensorData::new(x.clone(), [m, k]), &device), act_bits)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        let mut rq = x.clone();
+        ActQuant::per_token(act_bits).apply(&mut rq, k);
         assert_eq!(q, rq);
     }
 }
@@ -361,16 +370,23 @@ fn smoothed_activations_match_the_runtime() {
         let folded: Vec<f32> = w.iter().enumerate().map(|(i, v)| v / smooth[i % k]).collect();
         let steps = bertling_compressor::lsq::init_weight_steps(&folded, n, k, bits, Some(32));
         let step = 0.037f32;
-        let dense = quantized_dense(&w, &b, [n, k], &steps, (bits, step, act_bits), Some(&smooth));
-        let burn_folded: Vec<f32> = dense.folded_weight().into_data().try_into_vec_as::<f32>().unwrap();
-        assert_eq!(burn_folded, folded, "W ⊙ (1/m) by columns");
-        let got: Vec<f32> = dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, rows, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
-        let steps: Vec<f32> = steps.iter().map(|&s| effective_weight_step(s)).collect();
-        let matrix = QuantMatrix::from_steps(&folded, n, k, bits, Some(32), steps).unwrap();
-        let act = ActQuant { bits: act_bits, step, smooth: Some(smooth.clone()) };
-        let want = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(act)).forward(&x, rows, &Team::new(1).unwrap());
-        for (a, e) in got.iter().zip(&want) {
-            assert!((a - e).abs() < 1e-5, "w{bits}a{act_bits} smoothed: {a} vs {e}");
+        for per_token in [false, true] {
+            let mut dense = quantized_dense(&w, &b, [n, k], &steps, (bits, step, act_bits), Some(&smooth));
+            if per_token {
+                dense.quant.as_mut().unwrap().act_step = None;
+            }
+            let burn_folded: Vec<f32> = dense.folded_weight().into_data().try_into_vec_as::<f32>().unwrap();
+            assert_eq!(burn_folded, folded, "W ⊙ (1/m) by columns");
+            let got: Vec<f32> =
+                dense.forward(Tensor::from_data(TensorData::new(x.clone(), [1, rows, k]), &device)).into_data().try_into_vec_as::<f32>().unwrap();
+            let steps: Vec<f32> = steps.iter().map(|&s| effective_weight_step(s)).collect();
+            let matrix = QuantMatrix::from_steps(&folded, n, k, bits, Some(32), steps).unwrap();
+            let step = if per_token { ActStep::Token } else { ActStep::Tensor(step) };
+            let act = ActQuant { bits: act_bits, step, smooth: Some(smooth.clone()) };
+            let want = Linear::new(n, k, Weights::Quant(matrix), b.clone(), Some(act)).forward(&x, rows, &Team::new(1).unwrap());
+            for (a, e) in got.iter().zip(&want) {
+                assert!((a - e).abs() < 1e-5, "w{bits}a{act_bits} smoothed, {step:?}: {a} vs {e}");
+            }
         }
     }
 
@@ -381,28 +397,40 @@ fn smoothed_activations_match_the_runtime() {
     let acts = calibrate_activations(&enc, &batch, 8, StepInit::Mse, Some(0.5)).unwrap();
     assert!(acts.values().all(|a| a.smooth.as_ref().is_some_and(|m| m.iter().all(|v| v.is_finite() && *v > 0.0))));
     assert!(calibrate_activations(&enc, &batch, 8, StepInit::Mse, Some(1.5)).is_err(), "α outside 0..=1");
-    let plan = QuantPlan { act_bits: Some(8), weight_init: StepInit::Mse, act_init: StepInit::Mse, smooth: Some(0.5), ..QuantPlan::weights(4, Some(32)) };
-    let q = quantize(enc, &plan, &acts).unwrap();
-    let back = bertling_runtime::read_package(&write_package(&encoder_to_data(&q, &data).unwrap()).unwrap()).unwrap();
-    for (name, a) in &acts {
-        let wname = format!("{name}.weight");
-        assert!(back.spec.quantized[&wname].act_smooth, "{wname}");
-        let Rt::Quant { act: Some(got), .. } = &back.tensors[&wname] else { panic!("{wname} is not activation-quantized") };
-        assert_eq!(got.smooth, a.smooth, "{wname}");
-    }
-    // The package computes what the fake-quantized model computes. Codes of values within float
-    // noise of a rounding boundary may flip between the two (see above), so whole outputs are
-    // compared by cosine; without the folding or the factors they would be far apart.
-    let ins = inputs(5, 44);
-    let got = q.forward(&Batch::new(&ins, &device)).hidden.last().unwrap().clone();
-    let [_, seq, width] = got.dims();
-    let got: Vec<f32> = got.into_data().try_into_vec_as::<f32>().unwrap();
-    let want = Model::from_data(back, &LoadOptions::default()).unwrap().hidden_states_inputs(&ins).unwrap();
-    for (i, inp) in ins.iter().enumerate() {
-        let n = inp.ids.len() * width;
-        let a = &got[i * seq * width..i * seq * width + n];
-        let b = &want[i].layers.last().unwrap()[..n];
-        let c = bertling_runtime::cosine(a, b);
-        assert!(c > 0.999, "input {i}: cosine {c}");
+    // Per-tensor and per-token activation steps.
+    for act_per_token in [false, true] {
+        let plan = QuantPlan {
+            act_bits: Some(8),
+            act_per_token,
+            weight_init: StepInit::Mse,
+            act_init: StepInit::Mse,
+            smooth: Some(0.5),
+            ..QuantPlan::weights(4, Some(32))
+        };
+        let q = quantize(encoder_from_data(&data, &device).unwrap(), &plan, &acts).unwrap();
+        let back = bertling_runtime::read_package(&write_package(&encoder_to_data(&q, &data).unwrap()).unwrap()).unwrap();
+        for (name, a) in &acts {
+            let wname = format!("{name}.weight");
+            assert!(back.spec.quantized[&wname].act_smooth, "{wname}");
+            assert_eq!(back.spec.quantized[&wname].act_per_token, act_per_token, "{wname}");
+            let Rt::Quant { act: Some(got), .. } = &back.tensors[&wname] else { panic!("{wname} is not activation-quantized") };
+            assert_eq!(got.smooth, a.smooth, "{wname}");
+            assert_eq!(got.tensor_step().is_none(), act_per_token, "{wname}");
+        }
+        // The package computes what the fake-quantized model computes. Codes of values within float
+        // noise of a rounding boundary may flip between the two (see above), so whole outputs are
+        // compared by cosine; without the folding or the factors they would be far apart.
+        let ins = inputs(5, 44);
+        let got = q.forward(&Batch::new(&ins, &device)).hidden.last().unwrap().clone();
+        let [_, seq, width] = got.dims();
+        let got: Vec<f32> = got.into_data().try_into_vec_as::<f32>().unwrap();
+        let want = Model::from_data(back, &LoadOptions::default()).unwrap().hidden_states_inputs(&ins).unwrap();
+        for (i, inp) in ins.iter().enumerate() {
+            let n = inp.ids.len() * width;
+            let a = &got[i * seq * width..i * seq * width + n];
+            let b = &want[i].layers.last().unwrap()[..n];
+            let c = bertling_runtime::cosine(a, b);
+            assert!(c > 0.999, "input {i} (per token: {act_per_token}): cosine {c}");
+        }
     }
 }

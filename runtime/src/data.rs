@@ -27,29 +27,57 @@ pub enum TensorData {
     },
 }
 
-/// Per-tensor activation quantization of a matrix's input:
-/// `a_j = clamp(round_half_even((x_j · m_j) · (1 / step)))`, with `m_j = 1` unless the matrix
+/// Activation quantization of a matrix's input:
+/// `a_j = clamp(round_half_even((x_j · m_j) · (1 / s)))`, with `m_j = 1` unless the matrix
 /// carries smoothing (the compressor moved activation outliers into the weights: the stored
-/// weights are `W ⊙ (1/m)` by columns, so `(x ⊙ m) · (W ⊙ (1/m))ᵀ = x · Wᵀ`).
+/// weights are `W ⊙ (1/m)` by columns, so `(x ⊙ m) · (W ⊙ (1/m))ᵀ = x · Wᵀ`), and `s` the
+/// step ([`ActStep`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActQuant {
     pub bits: u8,
-    pub step: f32,
+    pub step: ActStep,
     /// Per-input-channel multipliers `m` (`[cols]`), or none.
     pub smooth: Option<Vec<f32>>,
+}
+
+/// Where an activation step comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ActStep {
+    /// One step for every row, stored in the package (`<name>.act_step`).
+    Tensor(f32),
+    /// Each row (token) its own step, `max_j |x_j · m_j| / Q_P`, computed as the row arrives
+    /// (format version 4): a two-token input is not quantized with a step fitted to sentences.
+    Token,
 }
 
 impl ActQuant {
     /// Plain per-tensor quantization (no smoothing).
     pub fn new(bits: u8, step: f32) -> ActQuant {
-        ActQuant { bits, step, smooth: None }
+        ActQuant { bits, step: ActStep::Tensor(step), smooth: None }
     }
 
-    /// Quantizes rows of `x` (row length = the matrix's input width) in place.
-    pub fn apply(&self, x: &mut [f32]) {
-        match &self.smooth {
-            None => crate::quant::fake_quantize_activations(x, self.step, self.bits),
-            Some(m) => crate::quant::fake_quantize_smoothed(x, m, self.step, self.bits),
+    /// Per-token quantization (no smoothing).
+    pub fn per_token(bits: u8) -> ActQuant {
+        ActQuant { bits, step: ActStep::Token, smooth: None }
+    }
+
+    /// The per-tensor step, `None` for per-token steps.
+    pub fn tensor_step(&self) -> Option<f32> {
+        match self.step {
+            ActStep::Tensor(s) => Some(s),
+            ActStep::Token => None,
+        }
+    }
+
+    /// Quantizes rows of `x` (row length `cols`, the matrix's input width) in place.
+    pub fn apply(&self, x: &mut [f32], cols: usize) {
+        let smooth = self.smooth.as_deref();
+        for row in x.chunks_mut(cols.max(1)) {
+            let step = match self.step {
+                ActStep::Tensor(s) => s,
+                ActStep::Token => crate::quant::token_step(row, smooth, self.bits),
+            };
+            crate::quant::fake_quantize_row(row, smooth, step, self.bits);
         }
     }
 }
@@ -75,7 +103,7 @@ impl TensorData {
             TensorData::F32 { data, .. } => data.len() * 4,
             TensorData::F16 { data, .. } => data.len() * 2,
             TensorData::Quant { matrix, act } => {
-                matrix.codes.len() * 4 + matrix.scales.len() * 4 + act.as_ref().map_or(0, |a| 4 + 4 * a.smooth.as_ref().map_or(0, Vec::len))
+                matrix.codes.len() * 4 + matrix.scales.len() * 4 + act.as_ref().map_or(0, |a| 4 * a.tensor_step().is_some() as usize + 4 * a.smooth.as_ref().map_or(0, Vec::len))
             }
         }
     }
@@ -139,12 +167,17 @@ impl ModelData {
                 (TensorData::Quant { matrix, act }, Some(q)) => {
                     matrix.validate(&t.name)?;
                     let smoothed = act.as_ref().is_some_and(|a| a.smooth.is_some());
-                    if matrix.bits != q.bits || matrix.group != q.group || act.as_ref().map(|a| a.bits) != q.act_bits || smoothed != q.act_smooth {
+                    if matrix.bits != q.bits || matrix.group != q.group || act.as_ref().map(|a| a.bits) != q.act_bits
+                        || smoothed != q.act_smooth
+                        || act.as_ref().is_some_and(|a| a.step == ActStep::Token) != q.act_per_token
+                    {
                         return Err(Error::tensor(&t.name, "quantization differs from the package description"));
                     }
                     if let Some(a) = act {
-                        if !(a.step > 0.0 && a.step.is_finite()) {
-                            return Err(Error::tensor(&t.name, format!("activation step {} must be positive", a.step)));
+                        if let ActStep::Tensor(step) = a.step {
+                            if !(step > 0.0 && step.is_finite()) {
+                                return Err(Error::tensor(&t.name, format!("activation step {step} must be positive")));
+                            }
                         }
                         if let Some(m) = &a.smooth {
                             if m.len() != matrix.cols {
@@ -204,7 +237,7 @@ impl ModelData {
                 (Precision::Quantized { bits, group, embedding_bits }, role) => {
                     let bits = if role == TensorRole::Embedding { embedding_bits } else { bits };
                     let matrix = QuantMatrix::quantize_rtn(&values, shape[0], shape[1], bits, group).map_err(|e| Error::tensor(name, e.to_string()))?;
-                    spec.quantized.insert(name.clone(), QuantSpec { bits, group, act_bits: None, act_smooth: false });
+                    spec.quantized.insert(name.clone(), QuantSpec { bits, group, act_bits: None, act_smooth: false, act_per_token: false });
                     TensorData::Quant { matrix, act: None }
                 }
             };

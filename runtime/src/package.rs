@@ -1,4 +1,4 @@
-//! The bertling model package, version 3 (FORMAT.md): one safetensors container whose header
+//! The bertling model package, version 4 (FORMAT.md): one safetensors container whose header
 //! metadata holds the model description under the key `bertling` and the file's SHA-256 under
 //! `bertling_sha256`, and whose tensors hold the weights (float, or packed codes plus step sizes)
 //! and the deflated tokenizer. Version-2 (tokenizer not compressed) and version-1 packages (no
@@ -12,7 +12,7 @@ use half::f16;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use sha2::{Digest, Sha256};
 
-use crate::data::{ActQuant, ModelData, TensorData};
+use crate::data::{ActQuant, ActStep, ModelData, TensorData};
 use crate::error::{Error, Result};
 use crate::quant::{groups_per_row, words_per_row, QuantMatrix};
 use crate::spec::{ModelSpec, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
@@ -112,9 +112,14 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
                 let act = match q.act_bits {
                     None => None,
                     Some(bits) => {
-                        let aname = format!("{}.act_step", t.name);
-                        let a = get(&aname)?;
-                        expect(&aname, &a, &[Dtype::F32], &[1])?;
+                        let step = if q.act_per_token {
+                            ActStep::Token
+                        } else {
+                            let aname = format!("{}.act_step", t.name);
+                            let a = get(&aname)?;
+                            expect(&aname, &a, &[Dtype::F32], &[1])?;
+                            ActStep::Tensor(f32s(a.data())[0])
+                        };
                         let smooth = if q.act_smooth {
                             let mname = format!("{}.act_smooth", t.name);
                             let m = get(&mname)?;
@@ -123,7 +128,7 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
                         } else {
                             None
                         };
-                        Some(ActQuant { bits, step: f32s(a.data())[0], smooth })
+                        Some(ActQuant { bits, step, smooth })
                     }
                 };
                 let matrix = QuantMatrix { rows, cols, bits: q.bits, group: q.group, codes: u32s(codes.data()), scales };
@@ -258,7 +263,7 @@ fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u
     v.iter().flat_map(|&x| f(x)).collect()
 }
 
-/// Serialises a model as a version-3 package (whatever version its description came from). The
+/// Serialises a model as a package of the newest version (whatever version its description came from). The
 /// output is byte-for-byte reproducible.
 pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
     model.validate()?;
@@ -289,7 +294,10 @@ pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
                 };
                 outs.insert(format!("{name}.scales"), scales);
                 if let Some(a) = act {
-                    outs.insert(format!("{name}.act_step"), Out { dtype: Dtype::F32, shape: vec![1], bytes: a.step.to_le_bytes().to_vec() });
+                    if let Some(step) = a.tensor_step() {
+                        let bytes = step.to_le_bytes().to_vec();
+                        outs.insert(format!("{name}.act_step"), Out { dtype: Dtype::F32, shape: vec![1], bytes });
+                    }
                     if let Some(m) = &a.smooth {
                         outs.insert(format!("{name}.act_smooth"), Out { dtype: Dtype::F32, shape: vec![m.len()], bytes: le_bytes(m, f32::to_le_bytes) });
                     }

@@ -263,27 +263,41 @@ pub fn unpack_codes(words: &[u32], bits: u8, n: usize) -> Vec<i32> {
     f.into_iter().map(|v| v as i32).collect()
 }
 
-/// LSQ fake quantization of activations with a per-tensor step:
-/// `x <- clamp(round_half_even(x · (1 / step)), -Q_N, Q_P) * step` (the reciprocal is rounded to
-/// f32 first; every backend computes it this way so that codes agree bit for bit).
-pub fn fake_quantize_activations(x: &mut [f32], step: f32, bits: u8) {
+/// LSQ fake quantization of one activation row after multiplying column `j` by `smooth[j]`:
+/// `x <- clamp(round_half_even((x · m) · (1 / step)), -Q_N, Q_P) * step` (the reciprocal is
+/// rounded to f32 first; every backend computes it this way so that codes agree bit for bit).
+/// A zero step (a per-token step of an all-zero row) gives zeros.
+pub fn fake_quantize_row(x: &mut [f32], smooth: Option<&[f32]>, step: f32, bits: u8) {
     let (lo, hi) = (q_min(bits) as f32, q_max(bits) as f32);
-    let inv = 1.0 / step;
-    for v in x {
-        *v = (*v * inv).round_ties_even().clamp(lo, hi) * step;
+    let inv = inverse_step(step);
+    match smooth {
+        None => x.iter_mut().for_each(|v| *v = (*v * inv).round_ties_even().clamp(lo, hi) * step),
+        Some(m) => {
+            for (v, m) in x.iter_mut().zip(m) {
+                *v = (*v * m * inv).round_ties_even().clamp(lo, hi) * step;
+            }
+        }
     }
 }
 
-/// [`fake_quantize_activations`] of rows of `x` (row length `smooth.len()`) after multiplying
-/// column `j` by `smooth[j]`: `x <- clamp(round_half_even((x · m) · (1 / step))) * step`.
-pub fn fake_quantize_smoothed(x: &mut [f32], smooth: &[f32], step: f32, bits: u8) {
-    let (lo, hi) = (q_min(bits) as f32, q_max(bits) as f32);
-    let inv = 1.0 / step;
-    for row in x.chunks_mut(smooth.len().max(1)) {
-        for (v, m) in row.iter_mut().zip(smooth) {
-            *v = (*v * m * inv).round_ties_even().clamp(lo, hi) * step;
-        }
+/// `1 / step`, or 0 for a zero step (so that an all-zero row's codes are zeros, not NaN).
+#[inline]
+pub fn inverse_step(step: f32) -> f32 {
+    if step > 0.0 {
+        1.0 / step
+    } else {
+        0.0
     }
+}
+
+/// The per-token activation step of one row (FORMAT.md): `max_j |x_j · m_j| / Q_P`, so that the
+/// row's largest value gets the largest positive code.
+pub fn token_step(x: &[f32], smooth: Option<&[f32]>, bits: u8) -> f32 {
+    let max = match smooth {
+        None => x.iter().fold(0f32, |a, v| a.max(v.abs())),
+        Some(m) => x.iter().zip(m).fold(0f32, |a, (v, m)| a.max((v * m).abs())),
+    };
+    max / q_max(bits) as f32
 }
 
 #[cfg(test)]
@@ -354,7 +368,7 @@ mod tests {
         let q = QuantMatrix::from_steps(&[0.5, 1.5, 2.5, -0.5, 100.0, -100.0], 1, 6, 4, None, vec![1.0]).unwrap();
         assert_eq!(unpack_codes(&q.codes, 4, 6), vec![0, 2, 2, 0, 7, -8]);
         let mut x = [0.26f32, -3.0, 9.0];
-        fake_quantize_activations(&mut x, 0.5, 4);
+        fake_quantize_row(&mut x, None, 0.5, 4);
         assert_eq!(x, [0.5, -3.0, 3.5]);
     }
 

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The package format version this build writes. Version 2 adds the checksum, version 3 stores
-/// the tokenizer deflated (FORMAT.md).
-pub const FORMAT_VERSION: u32 = 3;
+/// the tokenizer deflated, version 4 adds per-token activation steps (FORMAT.md).
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest package format version this build still reads (version 1: no checksum).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -103,9 +103,13 @@ pub struct QuantSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<usize>,
     /// Bits of the activations entering this matrix (4 or 8), quantized with the per-tensor
-    /// step stored as `<name>.act_step`; absent = float activations.
+    /// step stored as `<name>.act_step` (or per token, below); absent = float activations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act_bits: Option<u8>,
+    /// Each row (token) of the activations gets its own step, `max_j |x_j · m_j| / Q_P`,
+    /// computed at run time: no `<name>.act_step` tensor (format version 4); needs `act_bits`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub act_per_token: bool,
     /// The activations are multiplied by per-input-channel factors `<name>.act_smooth`
     /// before quantization (and the stored weights divided by them); needs `act_bits`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -236,6 +240,9 @@ impl ModelSpec {
             }
             if q.act_smooth && q.act_bits.is_none() {
                 return Err(Error::tensor(name, "has activation smoothing without activation quantization"));
+            }
+            if q.act_per_token && q.act_bits.is_none() {
+                return Err(Error::tensor(name, "has per-token activation steps without activation quantization"));
             }
         }
         Ok(())

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use bertling_runtime::cpu::linear::{Linear, Weights};
 use bertling_runtime::cpu::Team;
-use bertling_runtime::data::ActQuant;
+use bertling_runtime::data::{ActQuant, ActStep};
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuEncoder, GpuOptions};
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec};
 use bertling_runtime::QuantMatrix;
@@ -285,7 +285,13 @@ fn matmul_kernels_match_cpu_linear() {
             // Per-column smoothing factors in [1/2, 2] before the activation quantizer.
             let smooth = rng.vec(k, 1.0).iter().map(|v| 2f32.powf(*v)).collect();
             let act = ActQuant { smooth: Some(smooth), ..act };
-            storages.push((format!("w{bits} {group:?} a{} smoothed", act.bits), TensorData::Quant { matrix, act: Some(act) }));
+            storages.push((format!("w{bits} {group:?} a{} smoothed", act.bits), TensorData::Quant { matrix: matrix.clone(), act: Some(act.clone()) }));
+            // Per-token steps (each row's max / Q_P), plain and smoothed.
+            let act = ActQuant { step: ActStep::Token, ..act };
+            storages
+                .push((format!("w{bits} {group:?} a{} per token smoothed", act.bits), TensorData::Quant { matrix: matrix.clone(), act: Some(act.clone()) }));
+            let act = ActQuant { smooth: None, ..act };
+            storages.push((format!("w{bits} {group:?} a{} per token", act.bits), TensorData::Quant { matrix, act: Some(act) }));
         }
         for (name, t) in &storages {
             let (weights, act) = Weights::from_tensor(t);

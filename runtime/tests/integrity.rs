@@ -80,7 +80,7 @@ fn checksum_is_the_sha256_of_the_file_with_the_checksum_zeroed() {
     assert_eq!(meta.len(), 2, "{meta:?}");
     let stated = meta[CHECKSUM_KEY].as_str().unwrap();
     let d: serde_json::Value = serde_json::from_str(meta[METADATA_KEY].as_str().unwrap()).unwrap();
-    assert_eq!(d["format_version"], 3);
+    assert_eq!(d["format_version"], 4);
     // FORMAT.md's recipe: the checksum's 64 characters read as '0', the SHA-256 of everything.
     let at = bytes.windows(64).position(|w| w == stated.as_bytes()).unwrap();
     let mut zeroed = bytes.clone();
@@ -181,19 +181,19 @@ fn as_version_1(v2: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn version_1_and_2_packages_are_still_read_and_rewritten_as_version_3() {
+fn version_1_and_2_packages_are_still_read_and_rewritten_in_the_newest_version() {
     let model = hetero(3).convert(Precision::Quantized { bits: 4, group: Some(16), embedding_bits: 8 }).unwrap();
     let v3 = write_package(&model).unwrap();
     let v2 = as_version_2(&v3, &model.tokenizer_json);
     let back = read_package(&v2).unwrap();
     assert_eq!(back.spec.format_version, 2);
     assert_eq!((&back.tensors, &back.tokenizer_json), (&model.tensors, &model.tokenizer_json));
-    assert_eq!(write_package(&back).unwrap(), v3, "the writer always writes version 3");
+    assert_eq!(write_package(&back).unwrap(), v3, "the writer always writes the newest version");
     let v1 = as_version_1(&v2);
     let back = read_package(&v1).unwrap();
     assert_eq!(back.spec.format_version, 1);
     assert_eq!((&back.tensors, &back.tokenizer_json), (&model.tensors, &model.tokenizer_json));
-    assert_eq!(write_package(&back).unwrap(), v3, "the writer always writes version 3");
+    assert_eq!(write_package(&back).unwrap(), v3, "the writer always writes the newest version");
     // A version-3 description over a plain tokenizer, or a version-2 one over a deflated one, is
     // a package some tool mislabelled: refused with the tensor it lacks.
     for (bytes, version, missing) in [(&v2, 3, TOKENIZER_DEFLATE_TENSOR), (&v3, 2, TOKENIZER_TENSOR)] {
@@ -209,6 +209,30 @@ fn version_1_and_2_packages_are_still_read_and_rewritten_as_version_3() {
     assert!(read_package(&bad).is_ok(), "a version-1 package cannot detect a flipped weight bit");
     let (n, _) = header(&v1);
     assert!(read_package(&v1[..8 + n]).is_err());
+}
+
+/// Per-token activation steps (version 4) store no step tensor; a description that claims them
+/// without quantized activations is refused.
+#[test]
+fn per_token_activation_steps_store_no_step() {
+    let model = hetero(5);
+    assert!(model.spec.quantized["blocks.3.ffn.out.weight"].act_per_token);
+    let bytes = write_package(&model).unwrap();
+    let (_, h) = header(&bytes);
+    assert!(h.get("blocks.3.ffn.out.weight.act_step").is_none());
+    assert!(h.get("blocks.3.ffn.out.weight.act_smooth").is_some());
+    assert!(h.get("blocks.3.ffn.in.weight.act_step").is_some(), "per-tensor steps are still stored");
+    assert_eq!(read_package(&bytes).unwrap().tensors, model.tensors);
+    let mut bad = with_header(&bytes, |h| {
+        description(h, |d| {
+            let q = d["quantized"]["blocks.3.ffn.out.weight"].as_object_mut().unwrap();
+            q.remove("act_bits");
+            q.remove("act_smooth");
+        })
+    });
+    assert!(reseal(&mut bad));
+    let err = read_package(&bad).unwrap_err().to_string();
+    assert!(err.contains("per-token activation steps without activation quantization"), "{err}");
 }
 
 /// A tokenizer.json corruption found by mutating tokenizer.json files (fuzz/README.md): the

@@ -4,6 +4,7 @@
 
 mod common;
 
+use bertling_runtime::data::ActStep;
 use bertling_runtime::spec::BlockSpec;
 use bertling_runtime::{cosine, load_hf_dir, read_package, write_package, Error, Input, LoadOptions, Model, ModelData, Precision, TensorData};
 use common::{fixtures, hetero, max_abs_diff, Rng};
@@ -80,10 +81,19 @@ fn reference(m: &ModelData, inputs: &[Input]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) 
         let bias = t(&format!("{name}.bias"));
         let mut x = x.to_vec();
         if let Some(TensorData::Quant { act: Some(a), .. }) = m.tensors.get(&format!("{name}.weight")) {
+            // The stored weights are W / m: the input is multiplied by m, then quantized with
+            // one step per tensor or each row's max / Q_P.
             let (lo, hi) = (-(1i64 << (a.bits - 1)) as f64, ((1i64 << (a.bits - 1)) - 1) as f64);
-            for v in &mut x {
-                let q = (*v / a.step as f64).round_ties_even().clamp(lo, hi);
-                *v = q * a.step as f64;
+            let smooth: Vec<f64> = a.smooth.as_ref().map_or(vec![1.0; inp], |m| m.iter().map(|&v| v as f64).collect());
+            for row in x.chunks_mut(inp) {
+                row.iter_mut().zip(&smooth).for_each(|(v, m)| *v *= m);
+                let step = match a.step {
+                    ActStep::Tensor(s) => s as f64,
+                    ActStep::Token => row.iter().fold(0f64, |acc, v| acc.max(v.abs())) / hi,
+                };
+                for v in row.iter_mut() {
+                    *v = if step > 0.0 { (*v / step).round_ties_even().clamp(lo, hi) * step } else { 0.0 };
+                }
             }
         }
         let rows = x.len() / inp;
@@ -269,9 +279,11 @@ fn integer_kernels_match_the_dequantize_path_on_whole_models() {
                 let abits = if i % 3 == 2 { 4 } else { 8 };
                 let step = if abits == 4 { 0.3007 } else { 0.02131 };
                 let smooth = (i % 2 == 1).then(|| rng.vec(matrix.cols, 0.5).iter().map(|v| 1.0 + v).collect::<Vec<f32>>());
+                let step = if i % 4 == 3 { ActStep::Token } else { ActStep::Tensor(step) };
                 let spec = q.spec.quantized.get_mut(name).unwrap();
                 spec.act_bits = Some(abits);
                 spec.act_smooth = smooth.is_some();
+                spec.act_per_token = step == ActStep::Token;
                 *act = Some(ActQuant { bits: abits, step, smooth });
             }
             let want = Encoder::new_dequantized(q.clone()).unwrap().forward(&inputs, &team, true);
@@ -350,10 +362,15 @@ fn bad_packages_are_clear_errors() {
         let err = read_package(&good[..cut]).unwrap_err();
         assert!(matches!(err, Error::Container { .. }), "cut at {cut}: {err}");
     }
-    let v4 = with_description(&good, |d| d["format_version"] = 4.into());
-    let err = read_package(&v4).unwrap_err();
+    let newer = bertling_runtime::spec::FORMAT_VERSION + 1;
+    let future = with_description(&good, |d| d["format_version"] = newer.into());
+    let err = read_package(&future).unwrap_err();
     assert!(matches!(err, Error::UnsupportedVersion { .. }), "{err}");
-    assert!(err.to_string().contains("version 4"), "{err}");
+    assert!(err.to_string().contains(&format!("version {newer}")), "{err}");
+    // A per-token matrix whose per-tensor step is missing once the description drops the flag.
+    let stepless = with_description(&good, |d| d["quantized"]["blocks.3.ffn.out.weight"]["act_per_token"] = false.into());
+    let err = read_package(&stepless).unwrap_err();
+    assert!(err.to_string().contains("blocks.3.ffn.out.weight.act_step"), "{err}");
     let shapes = with_description(&good, |d| d["blocks"][3]["inner"] = 41.into());
     let err = read_package(&shapes).unwrap_err();
     assert!(err.to_string().contains("blocks.3.ffn"), "{err}");

@@ -172,7 +172,7 @@ impl Linear {
         let x = match &self.act {
             Some(a) => {
                 let mut q = x.to_vec();
-                a.apply(&mut q);
+                a.apply(&mut q, self.inp);
                 quantized_input = q;
                 &quantized_input[..]
             }
@@ -292,6 +292,7 @@ pub(crate) unsafe fn gemm_strided(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::ActStep;
 
     fn naive(x: &[f32], w: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
         let mut y = vec![0f32; m * n];
@@ -360,9 +361,20 @@ mod tests {
     #[test]
     fn smoothed_activation_quantization() {
         let x = [0.3f32, -0.74, 1.0, 0.3, -0.74, 1.0];
-        let act = ActQuant { bits: 8, step: 0.5, smooth: Some(vec![2.0, 0.5, 1.0]) };
+        let act = ActQuant { bits: 8, step: ActStep::Tensor(0.5), smooth: Some(vec![2.0, 0.5, 1.0]) };
         let lin = Linear::new(1, 3, Weights::F32(vec![0.5, 20.0, 100.0]), vec![0.0], Some(act));
         let want = 0.5 * 0.5 - 0.5 * 20.0 + 100.0;
         assert_eq!(lin.forward(&x, 2, &Team::new(1).unwrap()), vec![want, want]);
+    }
+
+    /// Per-token steps: each row's own `max|x| / Q_P`. Row 1: max 3.5 → step 0.5 at 4 bits,
+    /// [0.7, −3.5, 1.2] quantizes to [0.5, −3.5, 1.0]; row 2 (all zero) gives zero codes, not
+    /// NaN; row 3 is row 1 ⊙ 100: the same codes at a step 100× larger.
+    #[test]
+    fn per_token_activation_steps() {
+        let x = [0.7f32, -3.5, 1.2, 0.0, 0.0, 0.0, 70.0, -350.0, 120.0];
+        let lin = Linear::new(1, 3, Weights::F32(vec![1.0, 10.0, 100.0]), vec![0.25], Some(ActQuant::per_token(4)));
+        let want = 0.5 - 35.0 + 100.0 + 0.25;
+        assert_eq!(lin.forward(&x, 3, &Team::new(1).unwrap()), vec![want, 0.25, (want - 0.25) * 100.0 + 0.25]);
     }
 }

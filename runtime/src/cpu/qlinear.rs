@@ -1,10 +1,11 @@
 //! Linear layers whose inputs are quantized (A8, or A4 stored as `i8`) on the integer kernels of
 //! [`super::qgemm`]: weight codes of any width are unpacked once at load and repacked into the
-//! kernels' panel layout with their steps (activation step × weight step), the activations are
-//! quantized per call exactly as the package defines (smoothing included), and the epilogue adds
-//! the bias and applies GELU where the block asks for it.
+//! kernels' panel layout with their steps (a per-tensor activation step × weight step), the
+//! activations are quantized per call exactly as the package defines (smoothing and per-token
+//! steps included), and the epilogue scales each row by its token's step, adds the bias and
+//! applies GELU where the block asks for it.
 //!
-//! `y[i, j] = bias[j] + Σ_q (s_a · s_w[j, q]) · Σ_{t in group q} a[i, t] · w[j, t]`: the
+//! `y[i, j] = bias[j] + s_a[i] · Σ_q s_w[j, q] · Σ_{t in group q} a[i, t] · w[j, t]`: the
 //! package's definition (fake-quantized activations times dequantized weights) with the integer
 //! part computed exactly; only the float rounding of the sum differs from the dequantize path.
 
@@ -12,8 +13,8 @@ use super::linear::SendPtr;
 use super::ops;
 use super::qgemm::{FloatKernel, Kernel, Packed, PANEL};
 use super::team::Team;
-use crate::data::ActQuant;
-use crate::quant::{q_max, q_min, QuantMatrix};
+use crate::data::{ActQuant, ActStep};
+use crate::quant::{inverse_step, q_max, q_min, token_step, QuantMatrix};
 
 /// Activation rows per task: their codes (`ROWS × kp` bytes) stay in L1 while a panel's
 /// weights pass. A multiple of every kernel's tile, so that each task starts on one.
@@ -54,7 +55,9 @@ impl IntMatrix {
         if !kernel.accepts(lo, hi) {
             return None;
         }
-        let steps: Vec<f32> = q.scales.iter().map(|s| act.step * s).collect();
+        // A per-tensor step folds into the weight steps; per-token steps scale rows afterwards.
+        let a = act.tensor_step().unwrap_or(1.0);
+        let steps: Vec<f32> = q.scales.iter().map(|s| a * s).collect();
         let packed = Packed::new(&codes, rows, cols, q.group, &steps, kernel.offset, kernel.kgroup);
         Some(IntMatrix { rows, cols, packed, act: act.clone(), kernel })
     }
@@ -67,18 +70,24 @@ impl IntMatrix {
     /// The real values of rows `r0..r0 + out.len() / cols`.
     pub fn dequantize_rows(&self, r0: usize, out: &mut [f32]) {
         self.packed.dequantize_rows(r0, out);
-        let inv = 1.0 / self.act.step;
-        out.iter_mut().for_each(|v| *v *= inv);
+        if let Some(step) = self.act.tensor_step() {
+            let inv = 1.0 / step;
+            out.iter_mut().for_each(|v| *v *= inv);
+        }
     }
 
     /// Quantizes `x` (`m × cols`) into activation bytes in the kernel's layout (rows of the
-    /// padded width with zero codes after the real columns, in whole tiles).
-    fn quantize(&self, x: &[f32], m: usize, team: &Team) -> Vec<u8> {
+    /// padded width with zero codes after the real columns, in whole tiles), and with per-token
+    /// steps each row's step.
+    fn quantize(&self, x: &[f32], m: usize, team: &Team) -> (Vec<u8>, Option<Vec<f32>>) {
         let (k, kp, kernel) = (self.cols, self.packed.kp, self.kernel);
         let flip = if kernel.offset { 0x80 } else { 0 };
         let tile_bytes = kernel.tile * kp * kernel.abytes;
         let mut out = vec![0u8; kernel.activation_len(m, kp)];
         let dst = SendPtr(out.as_mut_ptr() as *mut f32);
+        let per_token = self.act.step == ActStep::Token;
+        let mut row_steps = vec![0f32; if per_token { m } else { 0 }];
+        let steps_dst = SendPtr(row_steps.as_mut_ptr());
         let tiles = m.div_ceil(kernel.tile);
         let threads = if m * k >= 1 << 15 { team.size() } else { 1 };
         let per = tiles.div_ceil(threads).max(1);
@@ -86,7 +95,13 @@ impl IntMatrix {
             let mut rows = vec![flip; kernel.tile * kp];
             for b in task * per..((task + 1) * per).min(tiles) {
                 let (r0, r1) = (b * kernel.tile, ((b + 1) * kernel.tile).min(m));
-                quantize_rows(&x[r0 * k..r1 * k], k, kp, &self.act, flip, &mut rows[..(r1 - r0) * kp]);
+                let sd = steps_dst;
+                let row_steps = match per_token {
+                    // SAFETY: each task writes the steps of its own rows.
+                    true => Some(unsafe { std::slice::from_raw_parts_mut(sd.0.add(r0), r1 - r0) }),
+                    false => None,
+                };
+                quantize_rows(&x[r0 * k..r1 * k], k, kp, &self.act, flip, &mut rows[..(r1 - r0) * kp], row_steps);
                 rows[(r1 - r0) * kp..].fill(flip);
                 let d = dst;
                 // SAFETY: each task writes its own tiles of `out`.
@@ -94,14 +109,14 @@ impl IntMatrix {
                 kernel.store_tile(&rows, kp, tile);
             }
         });
-        out
+        (out, per_token.then_some(row_steps))
     }
 
     /// `y = x · Wᵀ + bias`, then GELU when `gelu`; `x` is `m × cols`, `y` `m × rows`.
     pub fn forward(&self, x: &[f32], m: usize, bias: &[f32], gelu: bool, team: &Team) -> Vec<f32> {
-        let a = self.quantize(x, m, team);
+        let (a, row_steps) = self.quantize(x, m, team);
         let kp = self.packed.kp;
-        panel_blocks(&self.packed, m, bias, gelu, team, &|r0, r1, p0, p1, acc, width| {
+        panel_blocks(&self.packed, m, bias, row_steps.as_deref(), gelu, team, &|r0, r1, p0, p1, acc, width| {
             // Row blocks start on a tile (ROWS is a multiple of every tile).
             let row = kp * self.kernel.abytes;
             self.kernel.run(&a[r0 * row..], &self.packed, p0, p1, r1 - r0, acc, width)
@@ -154,7 +169,7 @@ impl CodeMatrix {
     /// `y = x · Wᵀ + bias` (then GELU) in registers; for `m` below [`IN_REGISTER_ROWS`].
     pub fn forward(&self, x: &[f32], m: usize, bias: &[f32], gelu: bool, team: &Team) -> Vec<f32> {
         let k = self.packed.cols;
-        panel_blocks(&self.packed, m, bias, gelu, team, &|r0, r1, p0, p1, acc, width| {
+        panel_blocks(&self.packed, m, bias, None, gelu, team, &|r0, r1, p0, p1, acc, width| {
             self.kernel.run(&x[r0 * k..r1 * k], &self.packed, p0, p1, r1 - r0, acc, width)
         })
     }
@@ -170,9 +185,9 @@ thread_local! {
 type BlockProduct<'a> = dyn Fn(usize, usize, usize, usize, &mut [f32], usize) + Sync + 'a;
 
 /// Runs `product(r0, r1, p0, p1, acc, width)` over blocks of rows and panels on the team (each
-/// block into its own `(r1 − r0) × width` buffer), then adds the bias and applies GELU into
-/// `y` (`m × rows`).
-fn panel_blocks(w: &Packed, m: usize, bias: &[f32], gelu: bool, team: &Team, product: &BlockProduct<'_>) -> Vec<f32> {
+/// block into its own `(r1 − r0) × width` buffer), then scales row `i` by `row_scale[i]` (when
+/// given), adds the bias and applies GELU into `y` (`m × rows`).
+fn panel_blocks(w: &Packed, m: usize, bias: &[f32], row_scale: Option<&[f32]>, gelu: bool, team: &Team, product: &BlockProduct<'_>) -> Vec<f32> {
     let n = w.rows;
     let mut y = vec![0f32; m * n];
     let dst = SendPtr(y.as_mut_ptr());
@@ -203,7 +218,8 @@ fn panel_blocks(w: &Packed, m: usize, bias: &[f32], gelu: bool, team: &Team, pro
                 // SAFETY: each task writes rows r0..r1, columns c0..c1 of y (row stride n),
                 // disjoint across tasks.
                 let out = unsafe { std::slice::from_raw_parts_mut(d.0.add((r0 + i) * n + c0), c1 - c0) };
-                epilogue(&acc[i * width..i * width + (c1 - c0)], bias.get(c0..c1), out);
+                let scale = row_scale.map_or(1.0, |s| s[r0 + i]);
+                epilogue(&acc[i * width..i * width + (c1 - c0)], scale, bias.get(c0..c1), out);
                 if gelu {
                     ops::gelu(out);
                 }
@@ -224,31 +240,52 @@ fn code_of(x: f32) -> u8 {
 }
 
 multiversion! {
-    /// `out = acc + bias` for one row.
-    fn epilogue(acc: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
-        match bias {
-            Some(b) => {
+    /// `out = acc · scale + bias` for one row (`scale` is 1 but for per-token steps).
+    fn epilogue(acc: &[f32], scale: f32, bias: Option<&[f32]>, out: &mut [f32]) {
+        match (bias, scale == 1.0) {
+            (Some(b), true) => {
                 for ((o, a), b) in out.iter_mut().zip(acc).zip(b) {
                     *o = a + b;
                 }
             }
-            None => out.copy_from_slice(acc),
+            (Some(b), false) => {
+                for ((o, a), b) in out.iter_mut().zip(acc).zip(b) {
+                    *o = a * scale + b;
+                }
+            }
+            (None, true) => out.copy_from_slice(acc),
+            (None, false) => {
+                for (o, a) in out.iter_mut().zip(acc) {
+                    *o = a * scale;
+                }
+            }
         }
     }
 }
 
 multiversion! {
     /// Activation codes of rows of `x` (row length `k`) as the package defines them
-    /// ([`crate::quant::fake_quantize_smoothed`]: the same float operations, so the same codes),
+    /// ([`crate::quant::fake_quantize_row`]: the same float operations, so the same codes),
     /// stored as bytes XOR `flip` (0x80 turns `i8` codes into `code + 128`) in rows of `kp`
-    /// (zero codes after the `k` real ones).
-    fn quantize_rows(x: &[f32], k: usize, kp: usize, act: &ActQuant, flip: u8, out: &mut [u8]) {
+    /// (zero codes after the `k` real ones); with per-token steps each row's step goes to
+    /// `row_steps`.
+    fn quantize_rows(x: &[f32], k: usize, kp: usize, act: &ActQuant, flip: u8, out: &mut [u8], row_steps: Option<&mut [f32]>) {
+        let mut row_steps = row_steps;
         let (lo, hi) = (q_min(act.bits) as f32, q_max(act.bits) as f32);
-        let inv = 1.0 / act.step;
         // Clamping to integer bounds before rounding gives the same code as after; `code_of`
         // rounds and converts without a float-to-int conversion (which does not vectorise).
         let code = |v: f32| code_of(v.clamp(lo, hi)) ^ flip;
-        for (orow, xrow) in out.chunks_exact_mut(kp).zip(x.chunks_exact(k.max(1))) {
+        for (i, (orow, xrow)) in out.chunks_exact_mut(kp).zip(x.chunks_exact(k.max(1))).enumerate() {
+            let inv = match act.step {
+                ActStep::Tensor(step) => 1.0 / step,
+                ActStep::Token => {
+                    let step = token_step(xrow, act.smooth.as_deref(), act.bits);
+                    if let Some(s) = row_steps.as_deref_mut() {
+                        s[i] = step;
+                    }
+                    inverse_step(step)
+                }
+            };
             match &act.smooth {
                 None => {
                     for (o, v) in orow.iter_mut().zip(xrow) {
@@ -299,9 +336,13 @@ mod tests {
             for bits in [2u8, 3, 4, 6, 8] {
                 for group in [None, Some(16), Some(32), Some(128)] {
                     let q = QuantMatrix::quantize_rtn(&w, n, k, bits, group).unwrap();
-                    for (abits, smooth) in [(8u8, false), (4, false), (8, true)] {
+                    for (abits, smooth, per_token) in [(8u8, false, false), (4, false, false), (8, true, false), (8, false, true), (4, true, true)] {
                         // An odd step keeps inputs off rounding ties.
-                        let step = if abits == 8 { 0.015_71 } else { 0.2731 };
+                        let step = match (per_token, abits) {
+                            (true, _) => ActStep::Token,
+                            (false, 8) => ActStep::Tensor(0.015_71),
+                            (false, _) => ActStep::Tensor(0.2731),
+                        };
                         let smooth = smooth.then(|| uniform(&mut rng, k, 0.7).iter().map(|v| 1.0 + v).collect());
                         let act = ActQuant { bits: abits, step, smooth };
                         let reference = Linear::new_dequantized(n, k, Weights::Quant(q.clone()), bias.clone(), Some(act.clone()));
@@ -311,7 +352,7 @@ mod tests {
                             let got = im.forward(&x, m, &bias, false, &team);
                             let scale = want.iter().fold(1f32, |s, v| s.max(v.abs()));
                             for (g, e) in got.iter().zip(&want) {
-                                assert!((g - e).abs() <= 2e-5 * scale, "{} w{bits} {group:?} a{abits}: {g} vs {e}", kernel.name);
+                                assert!((g - e).abs() <= 2e-5 * scale, "{} w{bits} {group:?} a{abits} {step:?}: {g} vs {e}", kernel.name);
                             }
                             let mut fused = want.clone();
                             ops::gelu(&mut fused);
@@ -333,14 +374,30 @@ mod tests {
         let mut rng = XorShift::new(5);
         let k = 50;
         let x = uniform(&mut rng, 3 * k, 3.0);
-        for act in [ActQuant::new(8, 0.013), ActQuant::new(4, 0.31), ActQuant { bits: 8, step: 0.02, smooth: Some(uniform(&mut rng, k, 1.5)) }] {
+        let smooth = Some(uniform(&mut rng, k, 1.5));
+        for act in [
+            ActQuant::new(8, 0.013),
+            ActQuant::new(4, 0.31),
+            ActQuant { bits: 8, step: ActStep::Tensor(0.02), smooth: smooth.clone() },
+            ActQuant::per_token(8),
+            ActQuant { bits: 4, step: ActStep::Token, smooth },
+        ] {
             let mut fake = x.clone();
-            act.apply(&mut fake);
+            act.apply(&mut fake, k);
             for flip in [0u8, 0x80] {
                 let mut codes = vec![0u8; x.len()];
-                quantize_rows(&x, k, k, &act, flip, &mut codes);
-                for (c, f) in codes.iter().zip(&fake) {
-                    assert_eq!(((c ^ flip) as i8) as f32 * act.step, *f);
+                let mut steps = vec![0f32; 3];
+                quantize_rows(&x, k, k, &act, flip, &mut codes, Some(&mut steps));
+                for (i, (c, f)) in codes.iter().zip(&fake).enumerate() {
+                    let step = act.tensor_step().unwrap_or(steps[i / k]);
+                    assert_eq!(((c ^ flip) as i8) as f32 * step, *f);
+                }
+                if act.step == ActStep::Token {
+                    // The largest |x · m| of each row gets the largest code.
+                    for row in codes.chunks(k) {
+                        let top = row.iter().map(|c| ((c ^ flip) as i8 as i32).abs()).max();
+                        assert_eq!(top, Some(q_max(act.bits)));
+                    }
                 }
             }
         }

@@ -59,6 +59,8 @@ enum Kernel {
         epilogue: u32,
         /// Per-input-channel smoothing factors follow the weight steps in the scales buffer.
         smooth: bool,
+        /// Each row's activation step from the row itself (per-token steps).
+        per_token: bool,
     },
     Embed {
         format: u32,
@@ -113,13 +115,14 @@ impl Kernel {
             Kernel::Matmul { format, bits, group, epilogue, .. } => {
                 vec![("WFORMAT", format as f64), ("BITS", bits as f64), ("GROUP", group as f64), ("EPILOGUE", epilogue as f64)]
             }
-            Kernel::MatmulInt { bits, group, act_bits, epilogue, smooth, .. } => vec![
+            Kernel::MatmulInt { bits, group, act_bits, epilogue, smooth, per_token, .. } => vec![
                 ("WFORMAT", 2.0),
                 ("BITS", bits as f64),
                 ("GROUP", group as f64),
                 ("ACT_BITS", act_bits as f64),
                 ("EPILOGUE", epilogue as f64),
                 ("SMOOTH", smooth as u32 as f64),
+                ("PER_TOKEN", per_token as u32 as f64),
             ],
             Kernel::Embed { format, bits, group, field } => {
                 vec![("WFORMAT", format as f64), ("BITS", bits as f64), ("GROUP", group as f64), ("FIELD", field as f64)]
@@ -163,11 +166,12 @@ impl Kernel {
                     }
                 )
             }
-            Kernel::MatmulInt { packed, bits, group, act_bits, epilogue, smooth } => {
+            Kernel::MatmulInt { packed, bits, group, act_bits, epilogue, smooth, per_token } => {
                 let g = if group > 0 { format!("g{group}") } else { String::new() };
                 let e = ["", "+gelu", "+tanh"][epilogue as usize];
                 let s = if smooth { ",smooth" } else { "" };
-                format!("matmul_int[w{bits}{g}a{act_bits}{e}{}{s}]", if packed { ",dot4" } else { ",exact" })
+                let t = if per_token { ",token" } else { "" };
+                format!("matmul_int[w{bits}{g}a{act_bits}{e}{}{s}{t}]", if packed { ",dot4" } else { ",exact" })
             }
             Kernel::Embed { .. } => "embed".into(),
             Kernel::LayerNorm { residual } => if residual { "add_layernorm" } else { "layernorm" }.into(),
@@ -374,8 +378,10 @@ impl Builder<'_> {
         let bias = self.vector(&format!("{prefix}.bias"))?;
         let (kernel, act_step) = match &w.act {
             Some(a) => {
-                let smooth = a.smooth.is_some();
-                (Kernel::MatmulInt { packed: self.opts.packed_dot, bits: w.bits, group: w.group, act_bits: a.bits as u32, epilogue, smooth }, a.step)
+                let (smooth, per_token) = (a.smooth.is_some(), a.tensor_step().is_none());
+                let (packed, bits, group, act_bits) = (self.opts.packed_dot, w.bits, w.group, a.bits as u32);
+                // Per-token steps come from the rows in the shader; the uniform's step is unused.
+                (Kernel::MatmulInt { packed, bits, group, act_bits, epilogue, smooth, per_token }, a.tensor_step().unwrap_or(1.0))
             }
             None => (Kernel::Matmul { matvec: false, f16: self.opts.f16, format: w.format, bits: w.bits, group: w.group, epilogue }, 1.0),
         };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use std::collections::BTreeMap;
 
-use bertling_runtime::data::ActQuant;
+use bertling_runtime::data::{ActQuant, ActStep};
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec, QuantSpec};
 use bertling_runtime::{ModelData, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -116,7 +116,15 @@ pub fn hetero(seed: u64) -> ModelData {
     let TensorData::F32 { data, .. } = &tensors[&name] else { unreachable!() };
     let matrix = bertling_runtime::QuantMatrix::quantize_rtn(data, 40, 24, 6, Some(32)).unwrap();
     tensors.insert(name.clone(), TensorData::Quant { matrix, act: Some(ActQuant::new(8, 0.03)) });
-    spec.quantized.insert(name, QuantSpec { bits: 6, group: Some(32), act_bits: Some(8), act_smooth: false });
+    spec.quantized.insert(name, QuantSpec { bits: 6, group: Some(32), act_bits: Some(8), act_smooth: false, act_per_token: false });
+    // ... and those entering the second one per token, smoothed (format version 4).
+    let name = "blocks.3.ffn.out.weight".to_string();
+    let TensorData::F32 { data, .. } = &tensors[&name] else { unreachable!() };
+    let matrix = bertling_runtime::QuantMatrix::quantize_rtn(data, 24, 40, 4, None).unwrap();
+    let smooth = Some(rng.vec(40, 0.5).iter().map(|v| 1.0 + v).collect());
+    let act = ActQuant { bits: 8, step: ActStep::Token, smooth };
+    tensors.insert(name.clone(), TensorData::Quant { matrix, act: Some(act) });
+    spec.quantized.insert(name, QuantSpec { bits: 4, group: None, act_bits: Some(8), act_smooth: true, act_per_token: true });
     let m = ModelData { spec, tensors, tokenizer_json: tokenizer_json() };
     m.validate().unwrap();
     m
