@@ -5,7 +5,8 @@
 #   benches/compare_ort.sh --int8 [--threads 2] [--rounds 3]
 # --int8: one run of bertling fp32 vs ORT fp32, and bertling W8A8 and W4A8 (g32) packages vs ORT
 # int8. The packages are made first by `bertling pack --act-bits 8 --calibrate` (round-to-nearest,
-# calibrated on 128 STS-B sentences, no training) and their embedding cosine is printed.
+# calibrated on 128 STS-B sentences, no training; per-token activation steps, and a W8A8 package
+# with one step per matrix for the cost of per-token steps) and their embedding cosine is printed.
 # Needs python3 (installs onnxruntime + numpy into a venv under the cache on first use).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,8 +38,11 @@ stsb="$data/glue/STS-B/train.tsv"
 [ -f "$stsb" ] || { echo "error: $stsb not found; set BERTLING_DATA" >&2; exit 1; }
 awk -F'\t' 'NR > 1 && NR <= 129 { print $8 }' "$stsb" > "$work/calibration.txt"
 "$bertling" pack --from "$model" --bits 8 --act-bits 8 --calibrate "$work/calibration.txt" --out "$work/w8a8.bertling"
+"$bertling" pack --from "$model" --bits 8 --act-bits 8 --act-steps tensor --calibrate "$work/calibration.txt" \
+  --out "$work/w8a8-tensor.bertling"
 "$bertling" pack --from "$model" --bits 4 --group 32 --act-bits 8 --calibrate "$work/calibration.txt" --out "$work/w4a8.bertling"
 exec "$venv/bin/python" "$root/benches/compare_ort.py" --bertling "$bertling" --bench-ort "$anchors/bench_ort.py" \
   --pair "fp32=$model@$anchors/onnx/all-MiniLM-L6-v2.fp32.onnx" \
   --pair "W8A8=$work/w8a8.bertling@$anchors/onnx/all-MiniLM-L6-v2.int8.onnx" \
+  --pair "W8A8 per-tensor steps=$work/w8a8-tensor.bertling@$anchors/onnx/all-MiniLM-L6-v2.int8.onnx" \
   --pair "W4A8 g32=$work/w4a8.bertling@$anchors/onnx/all-MiniLM-L6-v2.int8.onnx" ${args[@]+"${args[@]}"}

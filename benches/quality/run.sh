@@ -15,6 +15,8 @@
 #   benches/quality/run.sh tokens    # as loyalty (spans 0.25) with per-token activation steps,
 #                                    # TOKENS_STEPS steps (default 300), for each smoothing
 #                                    # strength in TOKENS_SMOOTH (default "0.5 0.7")
+#   benches/quality/run.sh defaults  # `compress --teacher-only --bits 4` with no recipe flag (the
+#                                    # default recipe end to end), THREADS_DEFAULTS threads (2)
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
 #
 # Settings through the environment: RUNS (teacher runs, default "w4 w4-smooth w2"), STEPS (teacher
@@ -115,8 +117,16 @@ case "${1:-}" in
         --act-init mse --smooth "$smooth" --steps "${TOKENS_STEPS:-300}" --lr 1e-4 --warmup 30 --spans 0.25 \
         $(resume "$dir" kdlsq-w4)
     done ;;
+  defaults)
+    # What a user who passes no recipe flag gets: `compress --teacher-only --bits 4` with only
+    # the data, the thread count and the bookkeeping (checkpoints, evaluations) given.
+    dir="$out/defaults-w4"
+    [ -f "$dir/report.json" ] && exit 0
+    "$bertling" compress --teacher "$teacher" --corpus "$out/train.txt" --eval-texts "$out/eval.txt" \
+      --stsb "$shared/glue/STS-B" --threads "${THREADS_DEFAULTS:-2}" --checkpoint-every 50 --eval-every 50 \
+      --out "$dir" --teacher-only --bits 4 $(resume "$dir" kdlsq-w4) ;;
   summary)
     python3 "$root/benches/quality/summary.py" "$out" ;;
   *)
-    echo "usage: benches/quality/run.sh teacher|student|init|loyalty|bytes|tokens|summary" >&2; exit 2 ;;
+    echo "usage: benches/quality/run.sh teacher|student|init|loyalty|bytes|tokens|defaults|summary" >&2; exit 2 ;;
 esac

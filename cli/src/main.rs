@@ -184,8 +184,8 @@ struct QuantFlags {
     #[arg(long)]
     act_init: Option<String>,
     /// Smooth the activations before quantizing them, with strength α from 0 to 1 (SmoothQuant):
-    /// outlier channels move into the weights; 0 turns it off. Default: 0.7 at 4 bits and more,
-    /// off below (where it costs more than it gives).
+    /// outlier channels move into the weights; 0 turns it off. Default: 0.5 at 4 bits and more
+    /// (0.7 with --act-steps tensor), off below (where it costs more than it gives).
     #[arg(long)]
     smooth: Option<f32>,
 }
@@ -656,7 +656,10 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(info).map_err(|e| CliError::Usage(e.to_string()))?);
         return Ok(());
     }
-    println!("model:        {}", path.display());
+    match path.is_file() {
+        true => println!("model:        {} (package format version {})", path.display(), info.spec.format_version),
+        false => println!("model:        {}", path.display()),
+    }
     println!("parameters:   {} ({:.1} M)", info.parameters, info.parameters as f64 / 1e6);
     println!("in memory:    {} bytes of weights ({:.1} MB)", info.bytes, info.bytes as f64 / 1e6);
     println!("matrix bits:  {:?}   embedding bits: {:?}", info.matrix_bits, info.embedding_bits);
@@ -669,7 +672,16 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
             .quantized
             .iter()
             .filter(|(k, _)| k.starts_with(&format!("blocks.{i}.")))
-            .map(|(_, q)| format!("{}-bit{}", q.bits, q.group.map(|g| format!("/g{g}")).unwrap_or_default()))
+            .map(|(_, q)| {
+                let w = format!("{}-bit{}", q.bits, q.group.map(|g| format!("/g{g}")).unwrap_or_default());
+                match q.act_bits {
+                    None => w,
+                    Some(a) => {
+                        let steps = if q.act_per_token { "per token" } else { "per tensor" };
+                        format!("{w}, A{a} {steps}{}", if q.act_smooth { ", smoothed" } else { "" })
+                    }
+                }
+            })
             .next()
             .unwrap_or_else(|| "float".into());
         println!("  {i:>3} {:<13} {}  [{q}]", b.kind(), serde_json::to_string(b).unwrap_or_default());

@@ -114,6 +114,9 @@ fn pack_calibrated_activation_steps() {
         assert_eq!(m.info().spec.provenance.recipe["plan"]["smooth"], serde_json::json!(f64::from(smooth)), "{steps:?}");
         let out = run_with_stdin(bin().args(["classify", "--model"]).arg(&pkg), "good movie\n");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = bin().arg("inspect").arg(&pkg).output().unwrap();
+        let says = if per_token { "A8 per token, smoothed" } else { "A8 per tensor, smoothed" };
+        assert!(String::from_utf8_lossy(&text.stdout).contains(says), "{}", String::from_utf8_lossy(&text.stdout));
     }
     for (args, says) in
         [(vec!["--act-bits", "8", "--act-steps", "row"], "--act-steps row: use token or tensor"), (vec!["--act-steps", "token"], "add --act-bits")]
@@ -476,13 +479,14 @@ fn compress_writes_packages_and_a_report() {
         assert!(prov.metrics["final_eval"]["loss"]["total"].as_f64().unwrap() > 0.0);
         assert_eq!(prov.metrics["report"]["eval_texts"], 120);
         // What was not given comes from the recipe of the stage and width (compressor::recipe):
-        // distillation at lr 2e-4; KDLSQ at 8 bits with lr 1e-4, smoothing 0.7, sentence weight 1;
+        // distillation at lr 2e-4; KDLSQ at 8 bits with lr 1e-4, smoothing 0.5 (per-token
+        // activation steps), sentence weight 1;
         // at 2 bits lr 3e-4, no smoothing, sentence weight 5. The given group, warm-up and steps
         // hold everywhere.
         let (cfg, plan) = (&prov.recipe["config"], &prov.recipe["plan"]);
         let want = match m["name"].as_str().unwrap() {
             "student-f32" => serde_json::json!([2e-4, 1.0, null, null, 4]),
-            "student-w8" => serde_json::json!([1e-4, 1.0, 32, f64::from(0.7f32), 3]),
+            "student-w8" => serde_json::json!([1e-4, 1.0, 32, f64::from(0.5f32), 3]),
             _ => serde_json::json!([3e-4, 5.0, 32, null, 3]),
         };
         assert_eq!(serde_json::json!([cfg["lr"], cfg["weights"]["sentence"], plan["group"], plan["smooth"], cfg["steps"]]), want, "{}", m["name"]);
