@@ -299,8 +299,8 @@ struct CompressArgs {
 
 #[derive(Args, Clone)]
 struct TrainArgs {
-    /// Optimizer steps. Default: the recipe's (distillation 1,600; KDLSQ 700 at 4 bits and more,
-    /// 1,800 below).
+    /// Optimizer steps. Default: the recipe's (distillation 1,600; KDLSQ 300 at 4 bits and more,
+    /// 700 there with --act-steps tensor, 1,800 below).
     #[arg(long)]
     steps: Option<usize>,
     /// Sentences per micro-batch.

@@ -46,17 +46,19 @@ pub const BATCH: usize = 32;
 
 /// The recipe for weights of `bits` bits, with per-token activation steps or one per matrix.
 ///
-/// - 4 bits and more: groups of 32, smoothing α 0.5 with per-token steps (300-step runs: held-out
-///   cosine 0.9916 against 0.9909 with 0.7, higher on six of the eight categories of what
-///   users type) or 0.7 with one step per matrix (run (a) with smoothing: held-out cosine
-///   0.9908, STS-B 0.8686), lr 1e-4, 700 steps with 30 warm-up steps.
+/// - 4 bits and more, per-token activation steps: groups of 32, smoothing α 0.5, lr 1e-4, 300
+///   steps with 30 warm-up steps (held-out cosine 0.9916, STS-B 0.8674; α 0.7 gave 0.9909 and
+///   lower minima on six of the eight categories of what users type; 700 steps gave 0.9902 and
+///   STS-B 0.8667, no better at 2.3× the time; one seed each).
+/// - 4 bits and more, one step per matrix: smoothing α 0.7, 700 steps (run (a) with smoothing:
+///   held-out cosine 0.9908, STS-B 0.8686), the rest as above.
 /// - 2 and 3 bits: groups of 16, no smoothing (at 2 bits it lowers the start from 0.543 to
 ///   0.518), lr 3e-4, sentence weight 5, 1,800 steps with 30 warm-up steps (run (b): 0.9532,
 ///   STS-B 0.8669). 3 bits has not been measured apart; it takes the low-bit recipe.
 pub fn kdlsq(bits: u8, per_token: bool) -> KdlsqRecipe {
     if bits >= 4 {
-        let smooth = Some(if per_token { 0.5 } else { 0.7 });
-        KdlsqRecipe { group: Some(32), smooth, lr: 1e-4, steps: 700, warmup: 30, sentence_weight: 1.0 }
+        let (smooth, steps) = if per_token { (0.5, 300) } else { (0.7, 700) };
+        KdlsqRecipe { group: Some(32), smooth: Some(smooth), lr: 1e-4, steps, warmup: 30, sentence_weight: 1.0 }
     } else {
         KdlsqRecipe { group: Some(16), smooth: None, lr: 3e-4, steps: 1800, warmup: 30, sentence_weight: 5.0 }
     }
