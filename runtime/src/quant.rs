@@ -293,11 +293,26 @@ pub fn inverse_step(step: f32) -> f32 {
 /// The per-token activation step of one row (FORMAT.md): `max_j |x_j · m_j| / Q_P`, so that the
 /// row's largest value gets the largest positive code.
 pub fn token_step(x: &[f32], smooth: Option<&[f32]>, bits: u8) -> f32 {
-    let max = match smooth {
-        None => x.iter().fold(0f32, |a, v| a.max(v.abs())),
-        Some(m) => x.iter().zip(m).fold(0f32, |a, (v, m)| a.max((v * m).abs())),
-    };
-    max / q_max(bits) as f32
+    // Eight independent running maxima: one serial chain of `max` would wait on each comparison
+    // (the maximum is exact, so the order does not change it).
+    let mut acc = [0f32; 8];
+    match smooth {
+        None => {
+            for c in x.chunks(8) {
+                for (a, v) in acc.iter_mut().zip(c) {
+                    *a = a.max(v.abs());
+                }
+            }
+        }
+        Some(m) => {
+            for (c, mc) in x.chunks(8).zip(m.chunks(8)) {
+                for ((a, v), s) in acc.iter_mut().zip(c).zip(mc) {
+                    *a = a.max((v * s).abs());
+                }
+            }
+        }
+    }
+    acc.into_iter().fold(0f32, f32::max) / q_max(bits) as f32
 }
 
 #[cfg(test)]
