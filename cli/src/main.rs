@@ -590,7 +590,7 @@ fn run(command: Command) -> Result<()> {
                     act_per_token,
                     weight_init: StepInit::Mse,
                     act_init: StepInit::Mse,
-                    smooth: Some(smooth.unwrap_or(recipe::rtn_smooth(act_per_token))).filter(|a| *a > 0.0),
+                    smooth: Some(smooth.unwrap_or(recipe::smooth(act_per_token))).filter(|a| *a > 0.0),
                 };
                 pack_calibrated(&from, &plan, &file, calibration_sentences, &out)
             }

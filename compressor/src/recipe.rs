@@ -30,10 +30,11 @@ pub const STEP_INIT: StepInit = StepInit::Mse;
 /// (RESULTS.md, "Per-token activation steps").
 pub const ACT_PER_TOKEN: bool = true;
 
-/// Smoothing strength of round-to-nearest packages (`bertling pack --act-bits`): 0.5 with
-/// per-token steps (W8A8 and W4A8 closest to the teacher on every category of the agreement
-/// set), 0.7 with one step per matrix (RESULTS.md, "Calibrated round-to-nearest").
-pub fn rtn_smooth(per_token: bool) -> f32 {
+/// Smoothing strength with 8-bit activations (round-to-nearest `pack --act-bits`, and KDLSQ at 4
+/// bits and more): 0.5 with per-token steps (RTN W8A8 and W4A8 closest to the teacher on every
+/// category of the agreement set; KDLSQ W4A8 300 steps above 0.7), 0.7 with one step per matrix
+/// (RESULTS.md, "Calibrated round-to-nearest", table (a)).
+pub fn smooth(per_token: bool) -> f32 {
     if per_token {
         0.5
     } else {
@@ -57,8 +58,8 @@ pub const BATCH: usize = 32;
 ///   STS-B 0.8669). 3 bits has not been measured apart; it takes the low-bit recipe.
 pub fn kdlsq(bits: u8, per_token: bool) -> KdlsqRecipe {
     if bits >= 4 {
-        let (smooth, steps) = if per_token { (0.5, 300) } else { (0.7, 700) };
-        KdlsqRecipe { group: Some(32), smooth: Some(smooth), lr: 1e-4, steps, warmup: 30, sentence_weight: 1.0 }
+        let steps = if per_token { 300 } else { 700 };
+        KdlsqRecipe { group: Some(32), smooth: Some(smooth(per_token)), lr: 1e-4, steps, warmup: 30, sentence_weight: 1.0 }
     } else {
         KdlsqRecipe { group: Some(16), smooth: None, lr: 3e-4, steps: 1800, warmup: 30, sentence_weight: 5.0 }
     }

@@ -69,15 +69,20 @@ impl ActQuant {
         }
     }
 
+    /// The step of one input row: the per-tensor step, or the row's own.
+    #[inline]
+    pub fn row_step(&self, row: &[f32]) -> f32 {
+        match self.step {
+            ActStep::Tensor(s) => s,
+            ActStep::Token => crate::quant::token_step(row, self.smooth.as_deref(), self.bits),
+        }
+    }
+
     /// Quantizes rows of `x` (row length `cols`, the matrix's input width) in place.
     pub fn apply(&self, x: &mut [f32], cols: usize) {
-        let smooth = self.smooth.as_deref();
         for row in x.chunks_mut(cols.max(1)) {
-            let step = match self.step {
-                ActStep::Tensor(s) => s,
-                ActStep::Token => crate::quant::token_step(row, smooth, self.bits),
-            };
-            crate::quant::fake_quantize_row(row, smooth, step, self.bits);
+            let step = self.row_step(row);
+            crate::quant::fake_quantize_row(row, self.smooth.as_deref(), step, self.bits);
         }
     }
 }
@@ -103,7 +108,9 @@ impl TensorData {
             TensorData::F32 { data, .. } => data.len() * 4,
             TensorData::F16 { data, .. } => data.len() * 2,
             TensorData::Quant { matrix, act } => {
-                matrix.codes.len() * 4 + matrix.scales.len() * 4 + act.as_ref().map_or(0, |a| 4 * a.tensor_step().is_some() as usize + 4 * a.smooth.as_ref().map_or(0, Vec::len))
+                matrix.codes.len() * 4
+                    + matrix.scales.len() * 4
+                    + act.as_ref().map_or(0, |a| 4 * a.tensor_step().is_some() as usize + 4 * a.smooth.as_ref().map_or(0, Vec::len))
             }
         }
     }
@@ -167,7 +174,9 @@ impl ModelData {
                 (TensorData::Quant { matrix, act }, Some(q)) => {
                     matrix.validate(&t.name)?;
                     let smoothed = act.as_ref().is_some_and(|a| a.smooth.is_some());
-                    if matrix.bits != q.bits || matrix.group != q.group || act.as_ref().map(|a| a.bits) != q.act_bits
+                    if matrix.bits != q.bits
+                        || matrix.group != q.group
+                        || act.as_ref().map(|a| a.bits) != q.act_bits
                         || smoothed != q.act_smooth
                         || act.as_ref().is_some_and(|a| a.step == ActStep::Token) != q.act_per_token
                     {

@@ -14,7 +14,7 @@ use super::ops;
 use super::qgemm::{FloatKernel, Kernel, Packed, PANEL};
 use super::team::Team;
 use crate::data::{ActQuant, ActStep};
-use crate::quant::{inverse_step, q_max, q_min, token_step, QuantMatrix};
+use crate::quant::{inverse_step, q_max, q_min, QuantMatrix};
 
 /// Activation rows per task: their codes (`ROWS × kp` bytes) stay in L1 while a panel's
 /// weights pass. A multiple of every kernel's tile, so that each task starts on one.
@@ -276,16 +276,11 @@ multiversion! {
         // rounds and converts without a float-to-int conversion (which does not vectorise).
         let code = |v: f32| code_of(v.clamp(lo, hi)) ^ flip;
         for (i, (orow, xrow)) in out.chunks_exact_mut(kp).zip(x.chunks_exact(k.max(1))).enumerate() {
-            let inv = match act.step {
-                ActStep::Tensor(step) => 1.0 / step,
-                ActStep::Token => {
-                    let step = token_step(xrow, act.smooth.as_deref(), act.bits);
-                    if let Some(s) = row_steps.as_deref_mut() {
-                        s[i] = step;
-                    }
-                    inverse_step(step)
-                }
-            };
+            let step = act.row_step(xrow);
+            if let Some(s) = row_steps.as_deref_mut() {
+                s[i] = step;
+            }
+            let inv = inverse_step(step);
             match &act.smooth {
                 None => {
                     for (o, v) in orow.iter_mut().zip(xrow) {

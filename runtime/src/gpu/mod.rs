@@ -378,10 +378,10 @@ impl Builder<'_> {
         let bias = self.vector(&format!("{prefix}.bias"))?;
         let (kernel, act_step) = match &w.act {
             Some(a) => {
-                let (smooth, per_token) = (a.smooth.is_some(), a.tensor_step().is_none());
+                let (smooth, step) = (a.smooth.is_some(), a.tensor_step());
                 let (packed, bits, group, act_bits) = (self.opts.packed_dot, w.bits, w.group, a.bits as u32);
                 // Per-token steps come from the rows in the shader; the uniform's step is unused.
-                (Kernel::MatmulInt { packed, bits, group, act_bits, epilogue, smooth, per_token }, a.tensor_step().unwrap_or(1.0))
+                (Kernel::MatmulInt { packed, bits, group, act_bits, epilogue, smooth, per_token: step.is_none() }, step.unwrap_or(1.0))
             }
             None => (Kernel::Matmul { matvec: false, f16: self.opts.f16, format: w.format, bits: w.bits, group: w.group, epilogue }, 1.0),
         };
