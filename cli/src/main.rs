@@ -16,7 +16,7 @@ use bertling_compressor::recipe::{self, KdlsqChoices};
 use bertling_runtime::cpu::Team;
 use bertling_runtime::gpu::{AdapterChoice, GpuContext, GpuOptions};
 use bertling_runtime::profile::{latency_table, percentiles, Profiler, TableConfig};
-use bertling_runtime::spec::BlockSpec;
+use bertling_runtime::spec::names;
 use bertling_runtime::{cosine, load_model_data, write_package_file, Backend, Input, LoadOptions, Model, ModelData, Precision};
 use clap::{Args, Parser, Subcommand};
 
@@ -671,7 +671,7 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
             .spec
             .quantized
             .iter()
-            .filter(|(k, _)| k.starts_with(&format!("blocks.{i}.")))
+            .filter(|(k, _)| names::block(i).owns(k))
             .map(|(_, q)| {
                 let w = format!("{}-bit{}", q.bits, q.group.map(|g| format!("/g{g}")).unwrap_or_default());
                 match q.act_bits {
@@ -1007,27 +1007,9 @@ fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
     }
 }
 
-/// The student shape from the flags, defaulting from the teacher: half its layers, its width,
-/// heads and feed-forward units scaled with the width.
+/// The student shape from the flags, the rest from the teacher.
 fn student_shape(teacher: &ModelData, a: &StudentArgs) -> Result<StudentShape> {
-    let StudentArgs { layers, width, heads, inner, .. } = *a;
-    let t = &teacher.spec;
-    let tw = t.embeddings.width;
-    let Some(BlockSpec::Attention { heads: th, .. }) = t.blocks.first() else {
-        return Err(CliError::Usage("the teacher must start with an attention block".into()));
-    };
-    let t_inner = t.blocks.iter().find_map(|b| match b {
-        BlockSpec::FeedForward { inner, .. } => Some(*inner),
-        _ => None,
-    });
-    let t_inner = t_inner.unwrap_or(4 * tw);
-    let width = width.unwrap_or(tw);
-    Ok(StudentShape {
-        layers: layers.unwrap_or((t.blocks.len() / 4).max(1)),
-        width,
-        heads: heads.unwrap_or((th * width / tw).max(1)),
-        inner: inner.unwrap_or((t_inner * width / tw).max(1)),
-    })
+    Ok(StudentShape::from_teacher(teacher, a.layers, a.width, a.heads, a.inner)?)
 }
 
 fn distill_cmd(a: &DistillArgs) -> Result<()> {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use bertling_runtime::data::{ActQuant, ActStep};
-use bertling_runtime::spec::{BlockSpec, QuantSpec, TensorRole};
+use bertling_runtime::spec::{names, BlockSpec, QuantSpec, TensorRole};
 use bertling_runtime::{ModelData, QuantMatrix, TensorData as RtTensor};
 use burn::module::Param;
 use burn::prelude::*;
@@ -31,13 +31,13 @@ fn t2(model: &ModelData, name: &str, device: &Device) -> Result<Tensor<2>> {
 }
 
 fn dense(model: &ModelData, prefix: &str, device: &Device) -> Result<Dense> {
-    Ok(Dense::new(t2(model, &format!("{prefix}.weight"), device)?, t1(model, &format!("{prefix}.bias"), device)?))
+    Ok(Dense::new(t2(model, &names::weight(prefix), device)?, t1(model, &names::bias(prefix), device)?))
 }
 
 fn norm(model: &ModelData, prefix: &str, device: &Device) -> Result<Norm> {
     Ok(Norm {
-        gamma: Param::from_tensor(t1(model, &format!("{prefix}.weight"), device)?),
-        beta: Param::from_tensor(t1(model, &format!("{prefix}.bias"), device)?),
+        gamma: Param::from_tensor(t1(model, &names::weight(prefix), device)?),
+        beta: Param::from_tensor(t1(model, &names::bias(prefix), device)?),
         eps: model.spec.layer_norm_eps as f64,
     })
 }
@@ -47,54 +47,54 @@ fn norm(model: &ModelData, prefix: &str, device: &Device) -> Result<Norm> {
 pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> {
     model.validate()?;
     let embeddings = Embeddings {
-        word: Param::from_tensor(t2(model, "embeddings.word", device)?),
-        position: Param::from_tensor(t2(model, "embeddings.position", device)?),
-        token_type: Param::from_tensor(t2(model, "embeddings.token_type", device)?),
-        norm: norm(model, "embeddings.ln", device)?,
+        word: Param::from_tensor(t2(model, names::WORD_EMBEDDINGS, device)?),
+        position: Param::from_tensor(t2(model, names::POSITION_EMBEDDINGS, device)?),
+        token_type: Param::from_tensor(t2(model, names::TOKEN_TYPE_EMBEDDINGS, device)?),
+        norm: norm(model, names::EMBEDDING_NORM, device)?,
         word_quant: None,
         position_quant: None,
         token_type_quant: None,
     };
     let mut blocks = Vec::with_capacity(model.spec.blocks.len());
     for (i, b) in model.spec.blocks.iter().enumerate() {
-        let p = format!("blocks.{i}");
+        let n = names::block(i);
         let mut block = Block { attention: None, feed_forward: None, sep_conv: None, projection: None };
         match *b {
             BlockSpec::Attention { heads, head_dim, .. } => {
                 block.attention = Some(Attention {
                     heads,
                     head_dim,
-                    qkv: dense(model, &format!("{p}.attn.qkv"), device)?,
-                    out: dense(model, &format!("{p}.attn.out"), device)?,
-                    norm: norm(model, &format!("{p}.ln"), device)?,
+                    qkv: dense(model, &n.qkv(), device)?,
+                    out: dense(model, &n.attn_out(), device)?,
+                    norm: norm(model, &n.norm(), device)?,
                 })
             }
             BlockSpec::FeedForward { .. } => {
                 block.feed_forward = Some(FeedForward {
-                    inp: dense(model, &format!("{p}.ffn.in"), device)?,
-                    out: dense(model, &format!("{p}.ffn.out"), device)?,
-                    norm: norm(model, &format!("{p}.ln"), device)?,
+                    inp: dense(model, &n.ffn_in(), device)?,
+                    out: dense(model, &n.ffn_out(), device)?,
+                    norm: norm(model, &n.norm(), device)?,
                 })
             }
             BlockSpec::SepConv { kernel, .. } => {
                 block.sep_conv = Some(SepConv {
                     kernel,
-                    taps: Param::from_tensor(t2(model, &format!("{p}.conv.depthwise.weight"), device)?),
-                    taps_bias: Param::from_tensor(t1(model, &format!("{p}.conv.depthwise.bias"), device)?),
-                    pointwise: dense(model, &format!("{p}.conv.pointwise"), device)?,
-                    norm: norm(model, &format!("{p}.ln"), device)?,
+                    taps: Param::from_tensor(t2(model, &names::weight(&n.depthwise()), device)?),
+                    taps_bias: Param::from_tensor(t1(model, &names::bias(&n.depthwise()), device)?),
+                    pointwise: dense(model, &n.pointwise(), device)?,
+                    norm: norm(model, &n.norm(), device)?,
                 })
             }
             BlockSpec::Identity { .. } => {}
-            BlockSpec::Projection { .. } => block.projection = Some(dense(model, &format!("{p}.proj"), device)?),
+            BlockSpec::Projection { .. } => block.projection = Some(dense(model, &n.proj(), device)?),
         }
         blocks.push(block);
     }
     let head = match &model.spec.head {
         None => None,
         Some(h) => Some(Head {
-            pooler: if h.pooler { Some(dense(model, "head.pooler", device)?) } else { None },
-            classifier: dense(model, "head.classifier", device)?,
+            pooler: if h.pooler { Some(dense(model, names::POOLER, device)?) } else { None },
+            classifier: dense(model, names::CLASSIFIER, device)?,
         }),
     };
     Ok(Encoder { embeddings, blocks, head })
@@ -258,20 +258,20 @@ pub fn activation_step(x: &Tensor<3>, mask: &Tensor<2>, bits: u8, init: StepInit
 pub fn dense_layers_mut(enc: &mut Encoder) -> Vec<(String, &mut Dense)> {
     let mut out = Vec::new();
     for (i, b) in enc.blocks.iter_mut().enumerate() {
-        let p = format!("blocks.{i}");
+        let n = names::block(i);
         if let Some(a) = &mut b.attention {
-            out.push((format!("{p}.attn.qkv"), &mut a.qkv));
-            out.push((format!("{p}.attn.out"), &mut a.out));
+            out.push((n.qkv(), &mut a.qkv));
+            out.push((n.attn_out(), &mut a.out));
         }
         if let Some(f) = &mut b.feed_forward {
-            out.push((format!("{p}.ffn.in"), &mut f.inp));
-            out.push((format!("{p}.ffn.out"), &mut f.out));
+            out.push((n.ffn_in(), &mut f.inp));
+            out.push((n.ffn_out(), &mut f.out));
         }
         if let Some(c) = &mut b.sep_conv {
-            out.push((format!("{p}.conv.pointwise"), &mut c.pointwise));
+            out.push((n.pointwise(), &mut c.pointwise));
         }
         if let Some(d) = &mut b.projection {
-            out.push((format!("{p}.proj"), d));
+            out.push((n.proj(), d));
         }
     }
     out
@@ -365,51 +365,51 @@ pub fn encoder_to_data(enc: &Encoder, template: &ModelData) -> Result<ModelData>
         out.tensors.insert(name, t);
     };
     let e = &enc.embeddings;
-    put(&mut out, "embeddings.word".into(), export_matrix(e.word.val(), e.word_quant.as_ref())?);
-    put(&mut out, "embeddings.position".into(), export_matrix(e.position.val(), e.position_quant.as_ref())?);
-    put(&mut out, "embeddings.token_type".into(), export_matrix(e.token_type.val(), e.token_type_quant.as_ref())?);
+    put(&mut out, names::WORD_EMBEDDINGS.into(), export_matrix(e.word.val(), e.word_quant.as_ref())?);
+    put(&mut out, names::POSITION_EMBEDDINGS.into(), export_matrix(e.position.val(), e.position_quant.as_ref())?);
+    put(&mut out, names::TOKEN_TYPE_EMBEDDINGS.into(), export_matrix(e.token_type.val(), e.token_type_quant.as_ref())?);
     let norm = |out: &mut ModelData, p: &str, n: &Norm| -> Result<()> {
-        out.tensors.insert(format!("{p}.weight"), float(read1(n.gamma.val())?));
-        out.tensors.insert(format!("{p}.bias"), float(read1(n.beta.val())?));
+        out.tensors.insert(names::weight(p), float(read1(n.gamma.val())?));
+        out.tensors.insert(names::bias(p), float(read1(n.beta.val())?));
         Ok(())
     };
-    norm(&mut out, "embeddings.ln", &e.norm)?;
+    norm(&mut out, names::EMBEDDING_NORM, &e.norm)?;
     let dense = |out: &mut ModelData, p: &str, d: &Dense| -> Result<()> {
         let (t, q) = export_matrix(d.folded_weight(), d.quant.as_ref())?;
         if let Some(q) = q {
-            out.spec.quantized.insert(format!("{p}.weight"), q);
+            out.spec.quantized.insert(names::weight(p), q);
         }
-        out.tensors.insert(format!("{p}.weight"), t);
-        out.tensors.insert(format!("{p}.bias"), float(read1(d.bias.val())?));
+        out.tensors.insert(names::weight(p), t);
+        out.tensors.insert(names::bias(p), float(read1(d.bias.val())?));
         Ok(())
     };
     for (i, b) in enc.blocks.iter().enumerate() {
-        let p = format!("blocks.{i}");
+        let n = names::block(i);
         if let Some(a) = &b.attention {
-            dense(&mut out, &format!("{p}.attn.qkv"), &a.qkv)?;
-            dense(&mut out, &format!("{p}.attn.out"), &a.out)?;
-            norm(&mut out, &format!("{p}.ln"), &a.norm)?;
+            dense(&mut out, &n.qkv(), &a.qkv)?;
+            dense(&mut out, &n.attn_out(), &a.out)?;
+            norm(&mut out, &n.norm(), &a.norm)?;
         }
         if let Some(f) = &b.feed_forward {
-            dense(&mut out, &format!("{p}.ffn.in"), &f.inp)?;
-            dense(&mut out, &format!("{p}.ffn.out"), &f.out)?;
-            norm(&mut out, &format!("{p}.ln"), &f.norm)?;
+            dense(&mut out, &n.ffn_in(), &f.inp)?;
+            dense(&mut out, &n.ffn_out(), &f.out)?;
+            norm(&mut out, &n.norm(), &f.norm)?;
         }
         if let Some(c) = &b.sep_conv {
-            out.tensors.insert(format!("{p}.conv.depthwise.weight"), float(read2(c.taps.val())?));
-            out.tensors.insert(format!("{p}.conv.depthwise.bias"), float(read1(c.taps_bias.val())?));
-            dense(&mut out, &format!("{p}.conv.pointwise"), &c.pointwise)?;
-            norm(&mut out, &format!("{p}.ln"), &c.norm)?;
+            out.tensors.insert(names::weight(&n.depthwise()), float(read2(c.taps.val())?));
+            out.tensors.insert(names::bias(&n.depthwise()), float(read1(c.taps_bias.val())?));
+            dense(&mut out, &n.pointwise(), &c.pointwise)?;
+            norm(&mut out, &n.norm(), &c.norm)?;
         }
         if let Some(d) = &b.projection {
-            dense(&mut out, &format!("{p}.proj"), d)?;
+            dense(&mut out, &n.proj(), d)?;
         }
     }
     if let Some(h) = &enc.head {
         if let Some(p) = &h.pooler {
-            dense(&mut out, "head.pooler", p)?;
+            dense(&mut out, names::POOLER, p)?;
         }
-        dense(&mut out, "head.classifier", &h.classifier)?;
+        dense(&mut out, names::CLASSIFIER, &h.classifier)?;
     }
     // Anything left quantized in the template but float here would be inconsistent.
     for t in out.spec.expected_tensors() {

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use bertling_runtime::rng::XorShift;
-use bertling_runtime::spec::BlockSpec;
+use bertling_runtime::spec::{names, BlockSpec};
 use bertling_runtime::{Input, ModelData, TensorData as Rt};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
@@ -34,6 +34,36 @@ pub struct StudentShape {
     pub width: usize,
     pub heads: usize,
     pub inner: usize,
+}
+
+impl StudentShape {
+    /// The shape with what the user chose and the rest from the teacher: half its layers, its
+    /// width, its heads and feed-forward units scaled with the width.
+    pub fn from_teacher(
+        teacher: &ModelData,
+        layers: Option<usize>,
+        width: Option<usize>,
+        heads: Option<usize>,
+        inner: Option<usize>,
+    ) -> Result<StudentShape> {
+        let t = &teacher.spec;
+        let tw = t.embeddings.width;
+        let Some(BlockSpec::Attention { heads: th, .. }) = t.blocks.first() else {
+            return Err(CompressError::InvalidArgument("the teacher must start with an attention block".into()));
+        };
+        let t_inner = t.blocks.iter().find_map(|b| match b {
+            BlockSpec::FeedForward { inner, .. } => Some(*inner),
+            _ => None,
+        });
+        let t_inner = t_inner.unwrap_or(4 * tw);
+        let width = width.unwrap_or(tw);
+        Ok(StudentShape {
+            layers: layers.unwrap_or((t.blocks.len() / 4).max(1)),
+            width,
+            heads: heads.unwrap_or((th * width / tw).max(1)),
+            inner: inner.unwrap_or((t_inner * width / tw).max(1)),
+        })
+    }
 }
 
 /// How the student starts.
@@ -203,15 +233,22 @@ pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64
     });
     let mut tensors = BTreeMap::new();
     let t = |name: &str| -> Result<&Rt> { teacher.tensors.get(name).ok_or_else(|| CompressError::Tensor { name: name.into(), what: "is missing".into() }) };
-    for name in ["embeddings.word", "embeddings.position", "embeddings.token_type"] {
+    for name in [names::WORD_EMBEDDINGS, names::POSITION_EMBEDDINGS, names::TOKEN_TYPE_EMBEDDINGS] {
         tensors.insert(name.to_string(), gather(t(name)?, None, Some(&dims)));
     }
-    for name in ["embeddings.ln.weight", "embeddings.ln.bias"] {
-        tensors.insert(name.to_string(), gather(t(name)?, Some(&dims), None));
-    }
+    // A layer of the student from the teacher's, its weight's rows and columns and its bias's
+    // entries picked (None: all).
+    let mut layer = |student: &str, teacher: &str, rows: Option<&[usize]>, cols: Option<&[usize]>| -> Result<()> {
+        tensors.insert(names::weight(student), gather(t(&names::weight(teacher))?, rows, cols));
+        tensors.insert(names::bias(student), gather(t(&names::bias(teacher))?, rows, None));
+        Ok(())
+    };
+    layer(names::EMBEDDING_NORM, names::EMBEDDING_NORM, Some(&dims), None)?;
     for (j, &l) in picked_layers.iter().enumerate() {
-        let (ta, tf) = (format!("blocks.{}", 2 * l), format!("blocks.{}", 2 * l + 1));
-        let (sa, sf) = (format!("blocks.{}", 2 * j), format!("blocks.{}", 2 * j + 1));
+        // Teacher layer l is blocks 2l (attention) and 2l + 1 (feed-forward); student layer j
+        // the same at 2j and 2j + 1.
+        let (ta, tf) = (names::block(2 * l), names::block(2 * l + 1));
+        let (sa, sf) = (names::block(2 * j), names::block(2 * j + 1));
         let hs = match init {
             Init::EtdImpt(imp) => top_k(&imp.heads[l], shape.heads),
             _ => random_k(heads, shape.heads, &mut rng),
@@ -222,32 +259,18 @@ pub fn extract(teacher: &ModelData, shape: &StudentShape, init: &Init, seed: u64
         };
         let head_cols: Vec<usize> = hs.iter().flat_map(|&h| h * head_dim..(h + 1) * head_dim).collect();
         let qkv_rows: Vec<usize> = (0..3).flat_map(|part| head_cols.iter().map(move |&c| part * heads * head_dim + c)).collect();
-        tensors.insert(format!("{sa}.attn.qkv.weight"), gather(t(&format!("{ta}.attn.qkv.weight"))?, Some(&qkv_rows), Some(&dims)));
-        tensors.insert(format!("{sa}.attn.qkv.bias"), gather(t(&format!("{ta}.attn.qkv.bias"))?, Some(&qkv_rows), None));
-        tensors.insert(format!("{sa}.attn.out.weight"), gather(t(&format!("{ta}.attn.out.weight"))?, Some(&dims), Some(&head_cols)));
-        tensors.insert(format!("{sa}.attn.out.bias"), gather(t(&format!("{ta}.attn.out.bias"))?, Some(&dims), None));
-        tensors.insert(format!("{sf}.ffn.in.weight"), gather(t(&format!("{tf}.ffn.in.weight"))?, Some(&ns), Some(&dims)));
-        tensors.insert(format!("{sf}.ffn.in.bias"), gather(t(&format!("{tf}.ffn.in.bias"))?, Some(&ns), None));
-        tensors.insert(format!("{sf}.ffn.out.weight"), gather(t(&format!("{tf}.ffn.out.weight"))?, Some(&dims), Some(&ns)));
-        tensors.insert(format!("{sf}.ffn.out.bias"), gather(t(&format!("{tf}.ffn.out.bias"))?, Some(&dims), None));
-        for (s, tb) in [(&sa, &ta), (&sf, &tf)] {
-            for p in ["weight", "bias"] {
-                tensors.insert(format!("{s}.ln.{p}"), gather(t(&format!("{tb}.ln.{p}"))?, Some(&dims), None));
-            }
-        }
+        layer(&sa.qkv(), &ta.qkv(), Some(&qkv_rows), Some(&dims))?;
+        layer(&sa.attn_out(), &ta.attn_out(), Some(&dims), Some(&head_cols))?;
+        layer(&sf.ffn_in(), &tf.ffn_in(), Some(&ns), Some(&dims))?;
+        layer(&sf.ffn_out(), &tf.ffn_out(), Some(&dims), Some(&ns))?;
+        layer(&sa.norm(), &ta.norm(), Some(&dims), None)?;
+        layer(&sf.norm(), &tf.norm(), Some(&dims), None)?;
     }
-    if teacher.spec.head.is_some() {
-        for (name, t2) in &teacher.tensors {
-            if let Some(rest) = name.strip_prefix("head.") {
-                let g = match rest {
-                    "pooler.weight" => gather(t2, Some(&dims), Some(&dims)),
-                    "pooler.bias" => gather(t2, Some(&dims), None),
-                    "classifier.weight" => gather(t2, None, Some(&dims)),
-                    _ => Rt::F32 { shape: t2.shape(), data: t2.to_f32() },
-                };
-                tensors.insert(name.clone(), g);
-            }
+    if let Some(h) = &teacher.spec.head {
+        if h.pooler {
+            layer(names::POOLER, names::POOLER, Some(&dims), Some(&dims))?;
         }
+        layer(names::CLASSIFIER, names::CLASSIFIER, None, Some(&dims))?;
     }
     if *init == Init::Random {
         for (name, t) in tensors.iter_mut() {

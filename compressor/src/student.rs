@@ -3,6 +3,7 @@
 //! type. Weights keep the package layout (`[out, in]`), so import and export are one-to-one.
 //! Any matrix may carry LSQ fake quantization of its weights and of its input activations.
 
+use bertling_runtime::spec::names;
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, softmax};
@@ -276,18 +277,19 @@ impl Encoder {
         };
         let [b, s, _] = x.dims();
         let block = &self.blocks[i];
+        let n = names::block(i);
         if let Some(a) = &block.attention {
             let inner = a.heads * a.head_dim;
-            let qkv = dense(format!("blocks.{i}.attn.qkv"), &a.qkv, x.clone());
+            let qkv = dense(n.qkv(), &a.qkv, x.clone());
             let split = |i: usize| qkv.clone().narrow(2, i * inner, inner).reshape([b, s, a.heads, a.head_dim]).swap_dims(1, 2);
             let (q, k, v) = (split(0), split(1), split(2));
             let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((a.head_dim as f32).sqrt()) + masks.key_bias.clone();
             let p = softmax(scores, 3);
             let ctx = p.clone().matmul(v).swap_dims(1, 2).reshape([b, s, inner]);
-            (a.norm.forward(x + dense(format!("blocks.{i}.attn.out"), &a.out, ctx)), Some(p))
+            (a.norm.forward(x + dense(n.attn_out(), &a.out, ctx)), Some(p))
         } else if let Some(f) = &block.feed_forward {
-            let h = gelu(dense(format!("blocks.{i}.ffn.in"), &f.inp, x.clone()));
-            (f.norm.forward(x + dense(format!("blocks.{i}.ffn.out"), &f.out, h)), None)
+            let h = gelu(dense(n.ffn_in(), &f.inp, x.clone()));
+            (f.norm.forward(x + dense(n.ffn_out(), &f.out, h)), None)
         } else if let Some(c) = &block.sep_conv {
             // Zero the padding so that it never leaks into real tokens, then a depthwise
             // convolution along the sequence with zero padding at both ends.
@@ -301,9 +303,9 @@ impl Encoder {
                 let tap = taps.clone().narrow(1, j, 1).reshape([1, 1, width]);
                 acc = acc + padded.clone().narrow(1, j, s) * tap;
             }
-            (c.norm.forward(x.clone() + dense(format!("blocks.{i}.conv.pointwise"), &c.pointwise, gelu(acc))), None)
+            (c.norm.forward(x.clone() + dense(n.pointwise(), &c.pointwise, gelu(acc))), None)
         } else if let Some(p) = &block.projection {
-            (dense(format!("blocks.{i}.proj"), p, x), None)
+            (dense(n.proj(), p, x), None)
         } else {
             (x, None)
         }

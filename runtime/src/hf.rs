@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::{ModelData, TensorData};
 use crate::error::{Error, Result};
-use crate::spec::{BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec, Provenance, FORMAT_VERSION};
+use crate::spec::{names, BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec, Provenance, FORMAT_VERSION};
 
 #[derive(Deserialize)]
 struct BertConfig {
@@ -169,16 +169,22 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
     let mut put = |name: String, (shape, data): (Vec<usize>, Vec<f32>)| {
         tensors.insert(name, TensorData::F32 { shape, data });
     };
-    put("embeddings.word".into(), get("embeddings.word_embeddings.weight")?);
-    put("embeddings.position".into(), get("embeddings.position_embeddings.weight")?);
-    put("embeddings.token_type".into(), get("embeddings.token_type_embeddings.weight")?);
-    put("embeddings.ln.weight".into(), get("embeddings.LayerNorm.weight")?);
-    put("embeddings.ln.bias".into(), get("embeddings.LayerNorm.bias")?);
+    put(names::WORD_EMBEDDINGS.into(), get("embeddings.word_embeddings.weight")?);
+    put(names::POSITION_EMBEDDINGS.into(), get("embeddings.position_embeddings.weight")?);
+    put(names::TOKEN_TYPE_EMBEDDINGS.into(), get("embeddings.token_type_embeddings.weight")?);
+    // A layer of ours from transformers' layer `theirs`: its weight and its bias.
+    let layer = |put: &mut dyn FnMut(String, (Vec<usize>, Vec<f32>)), ours: &str, theirs: &str| -> Result<()> {
+        put(names::weight(ours), get(&format!("{theirs}.weight"))?);
+        put(names::bias(ours), get(&format!("{theirs}.bias"))?);
+        Ok(())
+    };
+    layer(&mut put, names::EMBEDDING_NORM, "embeddings.LayerNorm")?;
 
     let mut blocks = Vec::new();
     for l in 0..cfg.num_hidden_layers {
         let p = format!("encoder.layer.{l}");
-        let (a, f) = (2 * l, 2 * l + 1);
+        // transformers' layer l is our attention block 2l and feed-forward block 2l + 1.
+        let (a, f) = (names::block(2 * l), names::block(2 * l + 1));
         // Fuse query, key and value into one [3h, h] matrix: one matrix product per layer.
         // No pre-reservation: sizes come from config.json and are only trusted once checked.
         let mut qkv_w = Vec::new();
@@ -192,18 +198,13 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
             qkv_w.extend(w);
             qkv_b.extend(b);
         }
-        put(format!("blocks.{a}.attn.qkv.weight"), (vec![3 * h, h], qkv_w));
-        put(format!("blocks.{a}.attn.qkv.bias"), (vec![3 * h], qkv_b));
-        put(format!("blocks.{a}.attn.out.weight"), get(&format!("{p}.attention.output.dense.weight"))?);
-        put(format!("blocks.{a}.attn.out.bias"), get(&format!("{p}.attention.output.dense.bias"))?);
-        put(format!("blocks.{a}.ln.weight"), get(&format!("{p}.attention.output.LayerNorm.weight"))?);
-        put(format!("blocks.{a}.ln.bias"), get(&format!("{p}.attention.output.LayerNorm.bias"))?);
-        put(format!("blocks.{f}.ffn.in.weight"), get(&format!("{p}.intermediate.dense.weight"))?);
-        put(format!("blocks.{f}.ffn.in.bias"), get(&format!("{p}.intermediate.dense.bias"))?);
-        put(format!("blocks.{f}.ffn.out.weight"), get(&format!("{p}.output.dense.weight"))?);
-        put(format!("blocks.{f}.ffn.out.bias"), get(&format!("{p}.output.dense.bias"))?);
-        put(format!("blocks.{f}.ln.weight"), get(&format!("{p}.output.LayerNorm.weight"))?);
-        put(format!("blocks.{f}.ln.bias"), get(&format!("{p}.output.LayerNorm.bias"))?);
+        put(names::weight(&a.qkv()), (vec![3 * h, h], qkv_w));
+        put(names::bias(&a.qkv()), (vec![3 * h], qkv_b));
+        layer(&mut put, &a.attn_out(), &format!("{p}.attention.output.dense"))?;
+        layer(&mut put, &a.norm(), &format!("{p}.attention.output.LayerNorm"))?;
+        layer(&mut put, &f.ffn_in(), &format!("{p}.intermediate.dense"))?;
+        layer(&mut put, &f.ffn_out(), &format!("{p}.output.dense"))?;
+        layer(&mut put, &f.norm(), &format!("{p}.output.LayerNorm"))?;
         let heads = cfg.num_attention_heads;
         blocks.push(BlockSpec::Attention { width: h, heads, head_dim: h / heads });
         blocks.push(BlockSpec::FeedForward { width: h, inner: cfg.intermediate_size });
@@ -213,13 +214,12 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
     let head = if st.names().contains(&"classifier.weight") {
         let (cs, cw) = (st.tensor("classifier.weight").map_err(|e| bad(e.to_string()))?, "classifier.weight");
         let n_labels = cs.shape().first().copied().unwrap_or(0);
-        put("head.classifier.weight".into(), (cs.shape().to_vec(), to_f32(cw, cs.dtype(), cs.data())?));
+        put(names::weight(names::CLASSIFIER), (cs.shape().to_vec(), to_f32(cw, cs.dtype(), cs.data())?));
         let cb = st.tensor("classifier.bias").map_err(|_| bad("classifier.bias is missing".into()))?;
-        put("head.classifier.bias".into(), (cb.shape().to_vec(), to_f32("classifier.bias", cb.dtype(), cb.data())?));
+        put(names::bias(names::CLASSIFIER), (cb.shape().to_vec(), to_f32("classifier.bias", cb.dtype(), cb.data())?));
         let pooler = st.names().iter().any(|n| n.ends_with("pooler.dense.weight"));
         if pooler {
-            put("head.pooler.weight".into(), get("pooler.dense.weight")?);
-            put("head.pooler.bias".into(), get("pooler.dense.bias")?);
+            layer(&mut put, names::POOLER, "pooler.dense")?;
         }
         let mut labels: Vec<String> = (0..n_labels).map(|i| format!("LABEL_{i}")).collect();
         if let Some(map) = &cfg.id2label {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::data::{ActQuant, ActStep, ModelData, TensorData};
 use crate::error::{Error, Result};
 use crate::quant::{groups_per_row, words_per_row, QuantMatrix};
-use crate::spec::{ModelSpec, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+use crate::spec::{names, ModelSpec, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 /// The header metadata key that holds the model description.
 pub const METADATA_KEY: &str = "bertling";
@@ -99,10 +99,10 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
             None => read_float(&t.name, &get(&t.name)?, &t.shape)?,
             Some(q) => {
                 let (rows, cols) = (t.shape[0], t.shape[1]);
-                let cname = format!("{}.codes", t.name);
+                let cname = names::codes(&t.name);
                 let codes = get(&cname)?;
                 expect(&cname, &codes, &[Dtype::U32], &[rows, words_per_row(cols, q.bits)])?;
-                let sname = format!("{}.scales", t.name);
+                let sname = names::scales(&t.name);
                 let scales = get(&sname)?;
                 let scales = match read_float(&sname, &scales, &[rows, groups_per_row(cols, q.group)])? {
                     TensorData::F32 { data, .. } => data,
@@ -115,13 +115,13 @@ pub fn read_package(bytes: &[u8]) -> Result<ModelData> {
                         let step = if q.act_per_token {
                             ActStep::Token
                         } else {
-                            let aname = format!("{}.act_step", t.name);
+                            let aname = names::act_step(&t.name);
                             let a = get(&aname)?;
                             expect(&aname, &a, &[Dtype::F32], &[1])?;
                             ActStep::Tensor(f32s(a.data())[0])
                         };
                         let smooth = if q.act_smooth {
-                            let mname = format!("{}.act_smooth", t.name);
+                            let mname = names::act_smooth(&t.name);
                             let m = get(&mname)?;
                             expect(&mname, &m, &[Dtype::F32], &[cols])?;
                             Some(f32s(m.data()))
@@ -280,10 +280,7 @@ pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
                 outs.insert(name.clone(), Out { dtype: Dtype::F16, shape: shape.clone(), bytes: le_bytes(data, f16::to_le_bytes) });
             }
             TensorData::Quant { matrix: m, act } => {
-                outs.insert(
-                    format!("{name}.codes"),
-                    Out { dtype: Dtype::U32, shape: vec![m.rows, m.words_per_row()], bytes: le_bytes(&m.codes, u32::to_le_bytes) },
-                );
+                outs.insert(names::codes(name), Out { dtype: Dtype::U32, shape: vec![m.rows, m.words_per_row()], bytes: le_bytes(&m.codes, u32::to_le_bytes) });
                 // Steps go in as F16 when that loses nothing (the compressor's learned steps are
                 // f16 values), as F32 otherwise.
                 let shape = vec![m.rows, m.groups_per_row()];
@@ -292,14 +289,14 @@ pub fn write_package(model: &ModelData) -> Result<Vec<u8>> {
                     Some(h) => Out { dtype: Dtype::F16, shape, bytes: le_bytes(&h, f16::to_le_bytes) },
                     None => Out { dtype: Dtype::F32, shape, bytes: le_bytes(&m.scales, f32::to_le_bytes) },
                 };
-                outs.insert(format!("{name}.scales"), scales);
+                outs.insert(names::scales(name), scales);
                 if let Some(a) = act {
                     if let Some(step) = a.tensor_step() {
                         let bytes = step.to_le_bytes().to_vec();
-                        outs.insert(format!("{name}.act_step"), Out { dtype: Dtype::F32, shape: vec![1], bytes });
+                        outs.insert(names::act_step(name), Out { dtype: Dtype::F32, shape: vec![1], bytes });
                     }
                     if let Some(m) = &a.smooth {
-                        outs.insert(format!("{name}.act_smooth"), Out { dtype: Dtype::F32, shape: vec![m.len()], bytes: le_bytes(m, f32::to_le_bytes) });
+                        outs.insert(names::act_smooth(name), Out { dtype: Dtype::F32, shape: vec![m.len()], bytes: le_bytes(m, f32::to_le_bytes) });
                     }
                 }
             }

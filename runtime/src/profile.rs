@@ -17,7 +17,7 @@ use crate::data::{ModelData, Precision, TensorData};
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
 use crate::gpu::{GpuContext, GpuEncoder, GpuOptions};
-use crate::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec, FORMAT_VERSION};
+use crate::spec::{names, BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec, FORMAT_VERSION};
 
 /// Version of the latency table format.
 pub const TABLE_VERSION: u32 = 1;
@@ -195,7 +195,7 @@ impl Profiler {
             Profiler::Cpu { team } => {
                 let enc = Encoder::new(data.clone())?;
                 let labels: Vec<(String, String)> = std::iter::once(("embeddings".to_string(), "embed+layernorm".to_string()))
-                    .chain(data.spec.blocks.iter().enumerate().map(|(i, b)| (format!("blocks.{i}"), b.kind().to_string())))
+                    .chain(data.spec.blocks.iter().enumerate().map(|(i, b)| (names::block(i).prefix().to_string(), b.kind().to_string())))
                     .collect();
                 for run in 0..=runs {
                     let mut times = Vec::new();
@@ -227,8 +227,9 @@ impl Profiler {
     pub fn time_block(&self, data: &ModelData, inputs: &[Input], runs: usize) -> Result<Vec<f64>> {
         let ops = self.time_ops(data, inputs, runs)?;
         let mut total = vec![0f64; runs];
+        let block = names::block(0);
         for (label, _, times) in &ops {
-            if label == "blocks.0" || label.starts_with("blocks.0.") {
+            if label == block.prefix() || block.owns(label) {
                 for (t, ms) in total.iter_mut().zip(times) {
                     *t += ms;
                 }

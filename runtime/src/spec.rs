@@ -11,6 +11,117 @@ pub const FORMAT_VERSION: u32 = 4;
 /// The oldest package format version this build still reads (version 1: no checksum).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
+/// Tensor names (FORMAT.md, "Block kinds" and "Other tensors"): the one place they are spelled;
+/// every walker of a [`ModelSpec`] (readers, backends, the compressor) derives them from here.
+/// Linear maps and norms are *layers* whose tensors are `<layer>.weight` and `<layer>.bias`; a
+/// quantized tensor `T` is stored as `T.codes` and `T.scales`, and a matrix may add `T.act_step` and
+/// `T.act_smooth`.
+pub mod names {
+    pub const WORD_EMBEDDINGS: &str = "embeddings.word";
+    pub const POSITION_EMBEDDINGS: &str = "embeddings.position";
+    pub const TOKEN_TYPE_EMBEDDINGS: &str = "embeddings.token_type";
+    /// The LayerNorm of the summed embeddings (a layer).
+    pub const EMBEDDING_NORM: &str = "embeddings.ln";
+    /// The classification head's pooler and classifier (layers).
+    pub const POOLER: &str = "head.pooler";
+    pub const CLASSIFIER: &str = "head.classifier";
+
+    /// `<layer>.weight`.
+    pub fn weight(layer: &str) -> String {
+        format!("{layer}.weight")
+    }
+
+    /// `<layer>.bias`.
+    pub fn bias(layer: &str) -> String {
+        format!("{layer}.bias")
+    }
+
+    /// The packed codes of the quantized tensor `name` (FORMAT.md, "Quantized matrices").
+    pub fn codes(name: &str) -> String {
+        format!("{name}.codes")
+    }
+
+    /// The steps of the quantized tensor `name`, one per group.
+    pub fn scales(name: &str) -> String {
+        format!("{name}.scales")
+    }
+
+    /// The per-tensor activation step of the quantized matrix `matrix` (a weight's name).
+    pub fn act_step(matrix: &str) -> String {
+        format!("{matrix}.act_step")
+    }
+
+    /// The activation smoothing factors of the quantized matrix `matrix` (a weight's name).
+    pub fn act_smooth(matrix: &str) -> String {
+        format!("{matrix}.act_smooth")
+    }
+
+    /// The layers of block `i`.
+    pub fn block(i: usize) -> Block {
+        Block(format!("blocks.{i}"))
+    }
+
+    /// The layers of one block; which exist depends on its kind.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Block(String);
+
+    impl Block {
+        /// `blocks.{i}`, the prefix of every tensor of the block (also a label for its work).
+        pub fn prefix(&self) -> &str {
+            &self.0
+        }
+
+        /// Whether `tensor` is one of the block's (`blocks.1.ln.bias` is block 1's, not 12's).
+        pub fn owns(&self, tensor: &str) -> bool {
+            tensor.strip_prefix(self.0.as_str()).is_some_and(|rest| rest.starts_with('.'))
+        }
+
+        fn layer(&self, layer: &str) -> String {
+            format!("{}.{layer}", self.0)
+        }
+
+        /// Attention: the fused query/key/value projection.
+        pub fn qkv(&self) -> String {
+            self.layer("attn.qkv")
+        }
+
+        /// Attention: the output projection.
+        pub fn attn_out(&self) -> String {
+            self.layer("attn.out")
+        }
+
+        /// Feed-forward: the first (widening) linear map.
+        pub fn ffn_in(&self) -> String {
+            self.layer("ffn.in")
+        }
+
+        /// Feed-forward: the second linear map.
+        pub fn ffn_out(&self) -> String {
+            self.layer("ffn.out")
+        }
+
+        /// Separable convolution: the depthwise taps (`weight [width, k]`) and bias.
+        pub fn depthwise(&self) -> String {
+            self.layer("conv.depthwise")
+        }
+
+        /// Separable convolution: the pointwise linear map.
+        pub fn pointwise(&self) -> String {
+            self.layer("conv.pointwise")
+        }
+
+        /// Projection: the linear map between widths.
+        pub fn proj(&self) -> String {
+            self.layer("proj")
+        }
+
+        /// The block's LayerNorm (attention, feed-forward and convolution blocks).
+        pub fn norm(&self) -> String {
+            self.layer("ln")
+        }
+    }
+}
+
 /// Token, position and segment embeddings, summed and layer-normalised.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingSpec {
@@ -252,58 +363,114 @@ impl ModelSpec {
     pub fn expected_tensors(&self) -> Vec<ExpectedTensor> {
         use TensorRole::*;
         let mut v = Vec::new();
-        let mut add = |name: String, shape: Vec<usize>, role: TensorRole| v.push(ExpectedTensor { name, shape, role });
+        let mut table = |name: &str, shape: Vec<usize>| v.push(ExpectedTensor { name: name.into(), shape, role: Embedding });
         let e = &self.embeddings;
-        add("embeddings.word".into(), vec![e.vocab_size, e.width], Embedding);
-        add("embeddings.position".into(), vec![e.max_positions, e.width], Embedding);
-        add("embeddings.token_type".into(), vec![e.type_vocab_size, e.width], Embedding);
-        add("embeddings.ln.weight".into(), vec![e.width], Other);
-        add("embeddings.ln.bias".into(), vec![e.width], Other);
+        table(names::WORD_EMBEDDINGS, vec![e.vocab_size, e.width]);
+        table(names::POSITION_EMBEDDINGS, vec![e.max_positions, e.width]);
+        table(names::TOKEN_TYPE_EMBEDDINGS, vec![e.type_vocab_size, e.width]);
+        // A layer: `weight` of the given shape and role, and a float bias of `bias` entries.
+        let mut layer = |name: &str, weight: Vec<usize>, role: TensorRole, bias: usize| {
+            v.push(ExpectedTensor { name: names::weight(name), shape: weight, role });
+            v.push(ExpectedTensor { name: names::bias(name), shape: vec![bias], role: Other });
+        };
+        layer(names::EMBEDDING_NORM, vec![e.width], Other, e.width);
         for (i, b) in self.blocks.iter().enumerate() {
-            let p = format!("blocks.{i}");
-            let ln = |add: &mut dyn FnMut(String, Vec<usize>, TensorRole), w: usize| {
-                add(format!("{p}.ln.weight"), vec![w], Other);
-                add(format!("{p}.ln.bias"), vec![w], Other);
-            };
+            let n = names::block(i);
             match *b {
                 BlockSpec::Attention { width, heads, head_dim } => {
                     let inner = heads * head_dim;
-                    add(format!("{p}.attn.qkv.weight"), vec![3 * inner, width], Matrix);
-                    add(format!("{p}.attn.qkv.bias"), vec![3 * inner], Other);
-                    add(format!("{p}.attn.out.weight"), vec![width, inner], Matrix);
-                    add(format!("{p}.attn.out.bias"), vec![width], Other);
-                    ln(&mut add, width);
+                    layer(&n.qkv(), vec![3 * inner, width], Matrix, 3 * inner);
+                    layer(&n.attn_out(), vec![width, inner], Matrix, width);
+                    layer(&n.norm(), vec![width], Other, width);
                 }
                 BlockSpec::FeedForward { width, inner } => {
-                    add(format!("{p}.ffn.in.weight"), vec![inner, width], Matrix);
-                    add(format!("{p}.ffn.in.bias"), vec![inner], Other);
-                    add(format!("{p}.ffn.out.weight"), vec![width, inner], Matrix);
-                    add(format!("{p}.ffn.out.bias"), vec![width], Other);
-                    ln(&mut add, width);
+                    layer(&n.ffn_in(), vec![inner, width], Matrix, inner);
+                    layer(&n.ffn_out(), vec![width, inner], Matrix, width);
+                    layer(&n.norm(), vec![width], Other, width);
                 }
                 BlockSpec::SepConv { width, kernel } => {
-                    add(format!("{p}.conv.depthwise.weight"), vec![width, kernel], Other);
-                    add(format!("{p}.conv.depthwise.bias"), vec![width], Other);
-                    add(format!("{p}.conv.pointwise.weight"), vec![width, width], Matrix);
-                    add(format!("{p}.conv.pointwise.bias"), vec![width], Other);
-                    ln(&mut add, width);
+                    layer(&n.depthwise(), vec![width, kernel], Other, width);
+                    layer(&n.pointwise(), vec![width, width], Matrix, width);
+                    layer(&n.norm(), vec![width], Other, width);
                 }
                 BlockSpec::Identity { .. } => {}
-                BlockSpec::Projection { input, output } => {
-                    add(format!("{p}.proj.weight"), vec![output, input], Matrix);
-                    add(format!("{p}.proj.bias"), vec![output], Other);
-                }
+                BlockSpec::Projection { input, output } => layer(&n.proj(), vec![output, input], Matrix, output),
             }
         }
         if let Some(h) = &self.head {
             let w = self.output_width();
             if h.pooler {
-                add("head.pooler.weight".into(), vec![w, w], Other);
-                add("head.pooler.bias".into(), vec![w], Other);
+                layer(names::POOLER, vec![w, w], Other, w);
             }
-            add("head.classifier.weight".into(), vec![h.labels.len(), w], Other);
-            add("head.classifier.bias".into(), vec![h.labels.len()], Other);
+            layer(names::CLASSIFIER, vec![h.labels.len(), w], Other, h.labels.len());
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names as FORMAT.md spells them, for one block of each kind and a head.
+    #[test]
+    fn tensor_names_are_the_formats() {
+        let spec = ModelSpec {
+            format_version: FORMAT_VERSION,
+            embeddings: EmbeddingSpec { vocab_size: 5, max_positions: 4, type_vocab_size: 2, width: 4 },
+            blocks: vec![
+                BlockSpec::Attention { width: 4, heads: 2, head_dim: 3 },
+                BlockSpec::FeedForward { width: 4, inner: 8 },
+                BlockSpec::SepConv { width: 4, kernel: 3 },
+                BlockSpec::Identity { width: 4 },
+                BlockSpec::Projection { input: 4, output: 6 },
+            ],
+            layer_norm_eps: 1e-12,
+            max_seq_len: 4,
+            pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: true },
+            head: Some(HeadSpec { pooler: true, labels: vec!["a".into(), "b".into()] }),
+            quantized: Default::default(),
+            provenance: Provenance::default(),
+        };
+        spec.validate().unwrap();
+        let got: Vec<(String, Vec<usize>)> = spec.expected_tensors().into_iter().map(|t| (t.name, t.shape)).collect();
+        let want: Vec<(&str, Vec<usize>)> = vec![
+            ("embeddings.word", vec![5, 4]),
+            ("embeddings.position", vec![4, 4]),
+            ("embeddings.token_type", vec![2, 4]),
+            ("embeddings.ln.weight", vec![4]),
+            ("embeddings.ln.bias", vec![4]),
+            ("blocks.0.attn.qkv.weight", vec![18, 4]),
+            ("blocks.0.attn.qkv.bias", vec![18]),
+            ("blocks.0.attn.out.weight", vec![4, 6]),
+            ("blocks.0.attn.out.bias", vec![4]),
+            ("blocks.0.ln.weight", vec![4]),
+            ("blocks.0.ln.bias", vec![4]),
+            ("blocks.1.ffn.in.weight", vec![8, 4]),
+            ("blocks.1.ffn.in.bias", vec![8]),
+            ("blocks.1.ffn.out.weight", vec![4, 8]),
+            ("blocks.1.ffn.out.bias", vec![4]),
+            ("blocks.1.ln.weight", vec![4]),
+            ("blocks.1.ln.bias", vec![4]),
+            ("blocks.2.conv.depthwise.weight", vec![4, 3]),
+            ("blocks.2.conv.depthwise.bias", vec![4]),
+            ("blocks.2.conv.pointwise.weight", vec![4, 4]),
+            ("blocks.2.conv.pointwise.bias", vec![4]),
+            ("blocks.2.ln.weight", vec![4]),
+            ("blocks.2.ln.bias", vec![4]),
+            ("blocks.4.proj.weight", vec![6, 4]),
+            ("blocks.4.proj.bias", vec![6]),
+            ("head.pooler.weight", vec![6, 6]),
+            ("head.pooler.bias", vec![6]),
+            ("head.classifier.weight", vec![2, 6]),
+            ("head.classifier.bias", vec![2]),
+        ];
+        let want: Vec<(String, Vec<usize>)> = want.into_iter().map(|(n, s)| (n.to_string(), s)).collect();
+        assert_eq!(got, want);
+        let w = names::weight(&names::block(3).ffn_out());
+        assert_eq!(names::act_step(&w), "blocks.3.ffn.out.weight.act_step");
+        assert_eq!(names::act_smooth(&w), "blocks.3.ffn.out.weight.act_smooth");
+        assert_eq!((names::codes(&w), names::scales(&w)), ("blocks.3.ffn.out.weight.codes".into(), "blocks.3.ffn.out.weight.scales".into()));
+        assert!(names::block(1).owns("blocks.1.ln.bias") && !names::block(1).owns("blocks.12.ln.bias") && !names::block(1).owns("blocks.1"));
     }
 }

@@ -11,12 +11,12 @@ pub mod qgemm;
 pub mod qlinear;
 pub mod team;
 
-use std::convert::Infallible;
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use crate::data::{ModelData, TensorData};
 use crate::error::{Error, Result};
-use crate::spec::{BlockSpec, ModelSpec, PoolingMode};
+use crate::spec::{names, BlockSpec, ModelSpec, PoolingMode};
 use gemm::Parallelism;
 use linear::{gemm_strided, Linear, SendPtr, Weights};
 pub use team::Team;
@@ -118,19 +118,15 @@ impl Tensors {
     }
 
     fn linear(&mut self, prefix: &str) -> Result<Linear> {
-        let w = self.take(&format!("{prefix}.weight"))?;
+        let w = self.take(&names::weight(prefix))?;
         let shape = w.shape().to_vec();
         let (weights, act) = Weights::from_owned(w);
-        let bias = self.vector(&format!("{prefix}.bias"));
-        Ok(if self.integer {
-            Linear::new(shape[0], shape[1], weights, bias, act)
-        } else {
-            Linear::new_dequantized(shape[0], shape[1], weights, bias, act)
-        })
+        let bias = self.vector(&names::bias(prefix));
+        Ok(if self.integer { Linear::new(shape[0], shape[1], weights, bias, act) } else { Linear::new_dequantized(shape[0], shape[1], weights, bias, act) })
     }
 
     fn norm(&mut self, prefix: &str) -> Norm {
-        Norm { gamma: self.vector(&format!("{prefix}.weight")), beta: self.vector(&format!("{prefix}.bias")) }
+        Norm { gamma: self.vector(&names::weight(prefix)), beta: self.vector(&names::bias(prefix)) }
     }
 
     fn table(&mut self, name: &str) -> Result<Weights> {
@@ -157,38 +153,32 @@ impl Encoder {
         let mut t = Tensors { map: tensors, integer };
         let mut blocks = Vec::with_capacity(spec.blocks.len());
         for (i, b) in spec.blocks.iter().enumerate() {
-            let p = format!("blocks.{i}");
+            let n = names::block(i);
             blocks.push(match *b {
-                BlockSpec::Attention { heads, head_dim, .. } => Block::Attention {
-                    heads,
-                    head_dim,
-                    qkv: t.linear(&format!("{p}.attn.qkv"))?,
-                    out: t.linear(&format!("{p}.attn.out"))?,
-                    norm: t.norm(&format!("{p}.ln")),
-                },
-                BlockSpec::FeedForward { .. } => {
-                    Block::FeedForward { inp: t.linear(&format!("{p}.ffn.in"))?, out: t.linear(&format!("{p}.ffn.out"))?, norm: t.norm(&format!("{p}.ln")) }
+                BlockSpec::Attention { heads, head_dim, .. } => {
+                    Block::Attention { heads, head_dim, qkv: t.linear(&n.qkv())?, out: t.linear(&n.attn_out())?, norm: t.norm(&n.norm()) }
                 }
+                BlockSpec::FeedForward { .. } => Block::FeedForward { inp: t.linear(&n.ffn_in())?, out: t.linear(&n.ffn_out())?, norm: t.norm(&n.norm()) },
                 BlockSpec::SepConv { kernel, .. } => Block::SepConv {
                     kernel,
-                    dw_weight: ops::transpose_taps(&t.vector(&format!("{p}.conv.depthwise.weight")), b.input_width(), kernel),
-                    dw_bias: t.vector(&format!("{p}.conv.depthwise.bias")),
-                    pointwise: t.linear(&format!("{p}.conv.pointwise"))?,
-                    norm: t.norm(&format!("{p}.ln")),
+                    dw_weight: ops::transpose_taps(&t.vector(&names::weight(&n.depthwise())), b.input_width(), kernel),
+                    dw_bias: t.vector(&names::bias(&n.depthwise())),
+                    pointwise: t.linear(&n.pointwise())?,
+                    norm: t.norm(&n.norm()),
                 },
                 BlockSpec::Identity { .. } => Block::Identity,
-                BlockSpec::Projection { .. } => Block::Projection { proj: t.linear(&format!("{p}.proj"))? },
+                BlockSpec::Projection { .. } => Block::Projection { proj: t.linear(&n.proj())? },
             });
         }
         let head = match &spec.head {
             None => None,
-            Some(h) => Some(Head { pooler: if h.pooler { Some(t.linear("head.pooler")?) } else { None }, classifier: t.linear("head.classifier")? }),
+            Some(h) => Some(Head { pooler: if h.pooler { Some(t.linear(names::POOLER)?) } else { None }, classifier: t.linear(names::CLASSIFIER)? }),
         };
         Ok(Encoder {
-            word: t.table("embeddings.word")?,
-            position: t.table("embeddings.position")?,
-            token_type: t.table("embeddings.token_type")?,
-            emb_norm: t.norm("embeddings.ln"),
+            word: t.table(names::WORD_EMBEDDINGS)?,
+            position: t.table(names::POSITION_EMBEDDINGS)?,
+            token_type: t.table(names::TOKEN_TYPE_EMBEDDINGS)?,
+            emb_norm: t.norm(names::EMBEDDING_NORM),
             spec,
             blocks,
             head,

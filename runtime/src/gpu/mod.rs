@@ -27,7 +27,7 @@ pub use context::{AdapterChoice, Capabilities, GpuContext};
 use crate::cpu::Input;
 use crate::data::{ActQuant, ModelData, TensorData};
 use crate::error::{Error, Result};
-use crate::spec::{BlockSpec, ModelSpec, PoolingMode};
+use crate::spec::{names, BlockSpec, ModelSpec, PoolingMode};
 
 /// Bytes between consecutive dispatches' parameters in the uniform buffer.
 const SLOT: u64 = 256;
@@ -354,7 +354,7 @@ impl Builder<'_> {
             }
             TensorData::Quant { matrix, act } => {
                 let (wpr, gpr) = (matrix.words_per_row(), matrix.groups_per_row());
-                let data = self.upload(&format!("{name}.codes"), bytemuck::cast_slice(&matrix.codes[r0 * wpr..r1 * wpr]));
+                let data = self.upload(&names::codes(name), bytemuck::cast_slice(&matrix.codes[r0 * wpr..r1 * wpr]));
                 // Smoothing factors (whole matrices only) follow the steps: matmul_int.wgsl.
                 let mut steps = matrix.scales[r0 * gpr..r1 * gpr].to_vec();
                 if let Some(m) = act.as_ref().and_then(|a| a.smooth.as_ref()) {
@@ -363,7 +363,7 @@ impl Builder<'_> {
                     }
                     steps.extend_from_slice(m);
                 }
-                let scales = self.upload(&format!("{name}.scales"), bytemuck::cast_slice(&steps));
+                let scales = self.upload(&names::scales(name), bytemuck::cast_slice(&steps));
                 Uploaded { format: 2, bits: matrix.bits as u32, group: matrix.group.unwrap_or(0) as u32, wpr, gpr, data, scales, act: act.clone() }
             }
         })
@@ -371,11 +371,11 @@ impl Builder<'_> {
 
     /// A linear layer `dst = epilogue(src · Wᵀ + b)`.
     fn linear(&mut self, prefix: &str, src: Buf, dst: Buf, rows: Rows, epilogue: u32) -> Result<Dispatch> {
-        let name = format!("{prefix}.weight");
+        let name = names::weight(prefix);
         let shape = self.tensors.get(&name).ok_or_else(|| Error::tensor(&name, "is missing"))?.shape();
         let (n, k) = (shape[0], shape[1]);
         let w = self.matrix(&name, 0, n)?;
-        let bias = self.vector(&format!("{prefix}.bias"))?;
+        let bias = self.vector(&names::bias(prefix))?;
         let (kernel, act_step) = match &w.act {
             Some(a) => {
                 let (smooth, step) = (a.smooth.is_some(), a.tensor_step());
@@ -394,8 +394,8 @@ impl Builder<'_> {
     }
 
     fn layer_norm(&mut self, prefix: &str, x: Buf, residual: Option<Buf>, width: usize) -> Result<Dispatch> {
-        let gamma = self.vector(&format!("{prefix}.weight"))?;
-        let beta = self.vector(&format!("{prefix}.bias"))?;
+        let gamma = self.vector(&names::weight(prefix))?;
+        let beta = self.vector(&names::bias(prefix))?;
         Ok(Dispatch {
             label: prefix.to_string(),
             kernel: Kernel::LayerNorm { residual: residual.is_some() },
@@ -435,7 +435,7 @@ impl GpuEncoder {
         let e = &spec.embeddings;
         let mut widths = Widths { x: e.width, big: e.width, mid: e.width };
         // Embedding tables, split into chunks of rows that fit one storage binding.
-        for (field, name) in [(0u32, "embeddings.word"), (1, "embeddings.position"), (2, "embeddings.token_type")] {
+        for (field, name) in [(0u32, names::WORD_EMBEDDINGS), (1, names::POSITION_EMBEDDINGS), (2, names::TOKEN_TYPE_EMBEDDINGS)] {
             let t = &model.tensors[name];
             let (rows, cols) = (t.shape()[0], t.shape()[1]);
             let row_bytes = (t.stored_bytes() / rows).max(1) as u64;
@@ -452,50 +452,50 @@ impl GpuEncoder {
                 }));
             }
         }
-        encoder.push(step(b.layer_norm("embeddings.ln", Buf::X(0), None, e.width)?));
+        encoder.push(step(b.layer_norm(names::EMBEDDING_NORM, Buf::X(0), None, e.width)?));
         encoder.push(Step::Snapshot { buf: Buf::X(0), width: e.width });
         let mut x = 0u8;
         for (i, block) in spec.blocks.iter().enumerate() {
-            let p = format!("blocks.{i}");
+            let n = names::block(i);
             let xb = Buf::X(x);
             match *block {
                 BlockSpec::Attention { width, heads, head_dim } => {
                     let inner = heads * head_dim;
                     widths.big = widths.big.max(3 * inner);
                     widths.mid = widths.mid.max(inner);
-                    encoder.push(step(b.linear(&format!("{p}.attn.qkv"), xb, Buf::Big, Rows::Tokens, 0)?));
+                    encoder.push(step(b.linear(&n.qkv(), xb, Buf::Big, Rows::Tokens, 0)?));
                     encoder.push(step(Dispatch {
-                        label: format!("{p}.attn"),
+                        label: format!("{}.attn", n.prefix()),
                         kernel: Kernel::Attention,
                         binds: vec![(1, Buf::Big), (2, Buf::Tokens), (5, Buf::Mid)],
                         dims: Dims::Attention { heads, head_dim },
                     }));
-                    encoder.push(step(b.linear(&format!("{p}.attn.out"), Buf::Mid, Buf::Out, Rows::Tokens, 0)?));
-                    encoder.push(step(b.layer_norm(&format!("{p}.ln"), xb, Some(Buf::Out), width)?));
+                    encoder.push(step(b.linear(&n.attn_out(), Buf::Mid, Buf::Out, Rows::Tokens, 0)?));
+                    encoder.push(step(b.layer_norm(&n.norm(), xb, Some(Buf::Out), width)?));
                 }
                 BlockSpec::FeedForward { width, inner } => {
                     widths.big = widths.big.max(inner);
-                    encoder.push(step(b.linear(&format!("{p}.ffn.in"), xb, Buf::Big, Rows::Tokens, GELU)?));
-                    encoder.push(step(b.linear(&format!("{p}.ffn.out"), Buf::Big, Buf::Out, Rows::Tokens, 0)?));
-                    encoder.push(step(b.layer_norm(&format!("{p}.ln"), xb, Some(Buf::Out), width)?));
+                    encoder.push(step(b.linear(&n.ffn_in(), xb, Buf::Big, Rows::Tokens, GELU)?));
+                    encoder.push(step(b.linear(&n.ffn_out(), Buf::Big, Buf::Out, Rows::Tokens, 0)?));
+                    encoder.push(step(b.layer_norm(&n.norm(), xb, Some(Buf::Out), width)?));
                 }
                 BlockSpec::SepConv { width, kernel } => {
                     widths.big = widths.big.max(width);
-                    let taps = b.vector(&format!("{p}.conv.depthwise.weight"))?;
-                    let bias = b.vector(&format!("{p}.conv.depthwise.bias"))?;
+                    let taps = b.vector(&names::weight(&n.depthwise()))?;
+                    let bias = b.vector(&names::bias(&n.depthwise()))?;
                     encoder.push(step(Dispatch {
-                        label: format!("{p}.conv.depthwise"),
+                        label: n.depthwise(),
                         kernel: Kernel::SepConv,
                         binds: vec![(1, xb), (2, taps), (3, Buf::Tokens), (4, bias), (5, Buf::Big)],
                         dims: Dims::SepConv { width, kernel },
                     }));
-                    encoder.push(step(b.linear(&format!("{p}.conv.pointwise"), Buf::Big, Buf::Out, Rows::Tokens, 0)?));
-                    encoder.push(step(b.layer_norm(&format!("{p}.ln"), xb, Some(Buf::Out), width)?));
+                    encoder.push(step(b.linear(&n.pointwise(), Buf::Big, Buf::Out, Rows::Tokens, 0)?));
+                    encoder.push(step(b.layer_norm(&n.norm(), xb, Some(Buf::Out), width)?));
                 }
                 BlockSpec::Identity { .. } => {}
                 BlockSpec::Projection { output, .. } => {
                     widths.x = widths.x.max(output);
-                    encoder.push(step(b.linear(&format!("{p}.proj"), xb, Buf::X(1 - x), Rows::Tokens, 0)?));
+                    encoder.push(step(b.linear(&n.proj(), xb, Buf::X(1 - x), Rows::Tokens, 0)?));
                     x = 1 - x;
                 }
             }
@@ -522,10 +522,10 @@ impl GpuEncoder {
             }));
             let mut src = Buf::Pooled;
             if h.pooler {
-                head.push(step(b.linear("head.pooler", Buf::Pooled, Buf::Head, Rows::Sentences, TANH)?));
+                head.push(step(b.linear(names::POOLER, Buf::Pooled, Buf::Head, Rows::Sentences, TANH)?));
                 src = Buf::Head;
             }
-            head.push(step(b.linear("head.classifier", src, Buf::Logits, Rows::Sentences, 0)?));
+            head.push(step(b.linear(names::CLASSIFIER, src, Buf::Logits, Rows::Sentences, 0)?));
         }
         let statics = std::mem::take(&mut b.statics);
         let mut enc = GpuEncoder {
