@@ -15,6 +15,9 @@
 #   benches/quality/run.sh tokens    # as loyalty (spans 0.25) with per-token activation steps,
 #                                    # TOKENS_STEPS steps (default 300), for each smoothing
 #                                    # strength in TOKENS_SMOOTH (default "0.5 0.7")
+#   benches/quality/run.sh noise     # as tokens at α 0.5, with the fraction NOISE (default 0.15) of
+#                                    # lines replaced by synthetic noise (--noise), weights in groups
+#                                    # of NOISE_GROUP (default 32), seed SEED (default 42)
 #   benches/quality/run.sh defaults  # `compress --teacher-only --bits 4` with no recipe flag (the
 #                                    # default recipe end to end), THREADS_DEFAULTS threads (2)
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
@@ -117,6 +120,14 @@ case "${1:-}" in
         --act-init mse --smooth "$smooth" --steps "${TOKENS_STEPS:-300}" --lr 1e-4 --warmup 30 --spans 0.25 \
         $(resume "$dir" kdlsq-w4)
     done ;;
+  noise)
+    tokens=("${common[@]}"); tokens[-1]=token
+    noise="${NOISE:-0.15}"; group="${NOISE_GROUP:-32}"; seed="${SEED:-42}"
+    dir="$out/noise-w4-g$group-n$noise"; [ "$seed" = 42 ] || dir="$dir-seed$seed"
+    [ -f "$dir/report.json" ] && exit 0
+    "$bertling" compress "${tokens[@]}" --out "$dir" --teacher-only --bits 4 --group "$group" --weight-init mse \
+      --act-init mse --smooth 0.5 --steps "${TOKENS_STEPS:-300}" --lr 1e-4 --warmup 30 --spans 0.25 --noise "$noise" --seed "$seed" \
+      $(resume "$dir" kdlsq-w4) ;;
   defaults)
     # What a user who passes no recipe flag gets: `compress --teacher-only --bits 4` with only
     # the data, the thread count and the bookkeeping (checkpoints, evaluations) given.
@@ -128,5 +139,5 @@ case "${1:-}" in
   summary)
     python3 "$root/benches/quality/summary.py" "$out" ;;
   *)
-    echo "usage: benches/quality/run.sh teacher|student|init|loyalty|bytes|tokens|defaults|summary" >&2; exit 2 ;;
+    echo "usage: benches/quality/run.sh teacher|student|init|loyalty|bytes|tokens|noise|defaults|summary" >&2; exit 2 ;;
 esac

@@ -367,6 +367,12 @@ struct TrainArgs {
     /// inputs like the queries users type; 0 turns it off.
     #[arg(long, default_value_t = Augment::default().spans)]
     spans: f32,
+    /// Fraction of training lines replaced by synthetic noise from the tokenizer's vocabulary:
+    /// digit strings, runs of marks, random words (rare words, names, other scripts); spans are
+    /// cut from the other lines. Default 0: 0.15 measured no better than none
+    /// (benches/quality/RESULTS.md, "Synthetic noise and the spread between seeds").
+    #[arg(long, default_value_t = Augment::default().noise)]
+    noise: f32,
 }
 
 #[derive(Args)]
@@ -573,28 +579,30 @@ fn run(command: Command) -> Result<()> {
             eprintln!("wrote {} ({:.3} MB, format version {})", out.display(), bytes as f64 / 1e6, bertling_runtime::spec::FORMAT_VERSION);
             Ok(())
         }
-        Command::Pack { from, bits, group, embedding_bits, out, act_bits, calibrate, calibration_sentences, smooth, act_steps, rewrite: false } => match act_bits {
-            0 if calibrate.is_none() && act_steps.is_none() && smooth.is_none() => pack(&from, bits, group, embedding_bits, &out),
-            0 => Err(CliError::Usage("--calibrate, --act-steps and --smooth are for quantized activations: add --act-bits 8 (or 4)".into())),
-            _ => {
-                let Some(file) = calibrate else {
-                    return Err(CliError::Usage("--act-bits needs --calibrate FILE: a few sentences, one per line, to set the activation steps".into()));
-                };
-                let act_per_token = QuantFlags::parse_act_steps(act_steps.as_deref())?;
-                let plan = QuantPlan {
-                    bits,
-                    group,
-                    embedding_group: group,
-                    embedding_bits,
-                    act_bits: QuantFlags::parse_act_bits(act_bits)?,
-                    act_per_token,
-                    weight_init: StepInit::Mse,
-                    act_init: StepInit::Mse,
-                    smooth: Some(smooth.unwrap_or(recipe::smooth(act_per_token))).filter(|a| *a > 0.0),
-                };
-                pack_calibrated(&from, &plan, &file, calibration_sentences, &out)
+        Command::Pack { from, bits, group, embedding_bits, out, act_bits, calibrate, calibration_sentences, smooth, act_steps, rewrite: false } => {
+            match act_bits {
+                0 if calibrate.is_none() && act_steps.is_none() && smooth.is_none() => pack(&from, bits, group, embedding_bits, &out),
+                0 => Err(CliError::Usage("--calibrate, --act-steps and --smooth are for quantized activations: add --act-bits 8 (or 4)".into())),
+                _ => {
+                    let Some(file) = calibrate else {
+                        return Err(CliError::Usage("--act-bits needs --calibrate FILE: a few sentences, one per line, to set the activation steps".into()));
+                    };
+                    let act_per_token = QuantFlags::parse_act_steps(act_steps.as_deref())?;
+                    let plan = QuantPlan {
+                        bits,
+                        group,
+                        embedding_group: group,
+                        embedding_bits,
+                        act_bits: QuantFlags::parse_act_bits(act_bits)?,
+                        act_per_token,
+                        weight_init: StepInit::Mse,
+                        act_init: StepInit::Mse,
+                        smooth: Some(smooth.unwrap_or(recipe::smooth(act_per_token))).filter(|a| *a > 0.0),
+                    };
+                    pack_calibrated(&from, &plan, &file, calibration_sentences, &out)
+                }
             }
-        },
+        }
         Command::Bench { model, batch, seq, threads, runs, warmup, backend, gpu_f16, json } => {
             let model = load_with(&model, &backend, threads, gpu_f16)?;
             let stats = bench(&model, batch, seq, runs, warmup)?;
@@ -916,7 +924,7 @@ impl TrainArgs {
             map: self.map.parse()?,
             weights: LossWeights { sentence: self.sentence_weight.unwrap_or(recipe.weights.sentence), ..recipe.weights },
             augment: {
-                let a = Augment { spans: self.spans };
+                let a = Augment { spans: self.spans, noise: self.noise };
                 a.validate()?;
                 a
             },

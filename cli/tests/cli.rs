@@ -360,6 +360,34 @@ fn distill_quantize_and_eval() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("span fraction"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Synthetic noise from the vocabulary trains, and the package records the fractions.
+    let noisy = tmp("noisy.bertling");
+    let out = bin()
+        .args(["quantize", "--teacher"])
+        .arg(tiny())
+        .args(["--bits", "8", "--act-bits", "0", "--noise", "0.5", "--spans", "0.2", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(&noisy)
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recipe = Model::load(&noisy, &LoadOptions::default()).unwrap().info().spec.provenance.recipe.clone();
+    let fraction = |k: &str| recipe["config"]["augment"][k].as_f64().map(|v| v as f32);
+    assert_eq!((fraction("spans"), fraction("noise")), (Some(0.2), Some(0.5)), "{recipe}");
+    let out = bin()
+        .args(["quantize", "--teacher"])
+        .arg(tiny())
+        .args(["--bits", "8", "--noise", "1.5", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(tmp("never.bertling"))
+        .args(common)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("noise fraction"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// --stop-after saves a checkpoint and exits cleanly; --resume finishes the run, and the log

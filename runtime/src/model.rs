@@ -466,6 +466,13 @@ impl TextTokenizer {
             .collect()
     }
 
+    /// The vocabulary's tokens in id order (added tokens, such as `[CLS]`, included).
+    pub fn vocab(&self) -> Vec<String> {
+        let mut v: Vec<(String, u32)> = self.inner.get_vocab(true).into_iter().collect();
+        v.sort_by_key(|&(_, id)| id);
+        v.into_iter().map(|(t, _)| t).collect()
+    }
+
     /// Sentence pairs (`[CLS] a [SEP] b [SEP]`, segment ids 0 then 1), truncating the longer
     /// one first. An empty second text gives the single-text encoding, as transformers does.
     pub fn encode_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<Input>> {
