@@ -220,7 +220,7 @@ impl Noise {
         match rng.next() % 3 {
             0 => {
                 const SEPARATORS: [&str; 7] = ["", ".", "-", ":", "/", ",", " "];
-                if rng.next() % 4 == 0 {
+                if rng.next().is_multiple_of(4) {
                     out.push(self.marks[pick(rng, self.marks.len())]);
                 }
                 let sep = SEPARATORS[pick(rng, SEPARATORS.len())];
@@ -234,7 +234,7 @@ impl Noise {
                 }
             }
             1 => {
-                let spaced = rng.next() % 2 == 0;
+                let spaced = rng.next().is_multiple_of(2);
                 for i in 0..log_uniform(rng, 6) {
                     if spaced && i > 0 {
                         out.push(' ');
@@ -248,7 +248,7 @@ impl Noise {
                         out.push(' ');
                     }
                     out.push_str(&self.words[pick(rng, self.words.len())]);
-                    if !self.pieces.is_empty() && rng.next() % 4 == 0 {
+                    if !self.pieces.is_empty() && rng.next().is_multiple_of(4) {
                         out.push_str(&self.pieces[pick(rng, self.pieces.len())]);
                     }
                 }

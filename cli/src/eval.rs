@@ -1,0 +1,139 @@
+//! `eval`: a student against its teacher (agreement, STS-B, GLUE loyalty).
+
+use std::path::PathBuf;
+
+use bertling_compressor::eval::{
+    agreement, agreement_by_category, glue_examples, loyalty, read_texts, stsb, AgreementSet,
+};
+use bertling_runtime::{LoadOptions, Model};
+use clap::Args;
+
+use crate::error::{CliError, Result};
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    #[arg(long)]
+    teacher: PathBuf,
+    #[arg(long)]
+    student: PathBuf,
+    /// stsb, sst2, cola, mrpc, rte or qnli (with --data).
+    #[arg(long)]
+    task: Option<String>,
+    /// The task's GLUE directory (holding dev.tsv).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Texts for embedding agreement, one per line.
+    #[arg(long)]
+    texts: Option<PathBuf>,
+    /// Embedding agreement per category on the built-in benchmark of what users type (short
+    /// queries, single words and characters, punctuation and whitespace, numbers and code,
+    /// names, other scripts, paragraphs past 256 tokens, ordinary sentences).
+    #[arg(long, conflicts_with = "agreement_set")]
+    agreement: bool,
+    /// Embedding agreement per category on this JSON-lines file of {"category", "text"}
+    /// objects instead of the built-in set.
+    #[arg(long, value_name = "FILE")]
+    agreement_set: Option<PathBuf>,
+    /// At most this many texts or examples.
+    #[arg(long, default_value_t = 2000)]
+    limit: usize,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
+    let opts = LoadOptions { threads: a.threads, ..Default::default() };
+    let teacher = Model::load(&a.teacher, &opts)?;
+    let student = Model::load(&a.student, &opts)?;
+    let mut report = serde_json::Map::new();
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    if let Some(texts) = &a.texts {
+        let t = read_texts(texts, a.limit)?;
+        let ag = agreement(&teacher, &student, &t)?;
+        rows.push((
+            "embedding cosine to teacher (mean)".into(),
+            "1".into(),
+            format!("{:.4}", ag.mean),
+        ));
+        rows.push((
+            "embedding cosine to teacher (5th pct)".into(),
+            "1".into(),
+            format!("{:.4}", ag.p5),
+        ));
+        report.insert("agreement".into(), serde_json::to_value(ag).unwrap_or_default());
+    }
+    let set = match (&a.agreement_set, a.agreement) {
+        (Some(path), _) => Some(AgreementSet::read(path)?),
+        (None, true) => Some(AgreementSet::builtin()),
+        (None, false) => None,
+    };
+    if let Some(set) = set {
+        let by = agreement_by_category(&teacher, &student, &set)?;
+        for c in &by {
+            let g = &c.agreement;
+            let what =
+                format!("cosine to teacher, {} ({} inputs): mean / p5 / min", c.category, g.texts);
+            rows.push((what, "1".into(), format!("{:.4} / {:.4} / {:.4}", g.mean, g.p5, g.min)));
+        }
+        report
+            .insert("agreement_by_category".into(), serde_json::to_value(&by).unwrap_or_default());
+    }
+    match (a.task.as_deref(), &a.data) {
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(CliError::Usage("--task and --data go together".into()))
+        }
+        (Some("stsb"), Some(dir)) => {
+            let (ts, ss) = (stsb(&teacher, dir)?, stsb(&student, dir)?);
+            rows.push(("STS-B dev Spearman".into(), format!("{ts:.4}"), format!("{ss:.4}")));
+            report.insert("stsb".into(), serde_json::json!({"teacher": ts, "student": ss}));
+        }
+        (Some(task), Some(dir)) => {
+            let mut ex = glue_examples(task, dir)?;
+            ex.truncate(a.limit);
+            let l = loyalty(&teacher, &student, &ex)?;
+            rows.push((
+                format!("{task} accuracy"),
+                format!("{:.4}", l.teacher_accuracy),
+                format!("{:.4}", l.student_accuracy),
+            ));
+            rows.push(("label loyalty".into(), "1".into(), format!("{:.4}", l.label_loyalty)));
+            rows.push((
+                "probability loyalty".into(),
+                "1".into(),
+                format!("{:.4}", l.probability_loyalty),
+            ));
+            report.insert(task.to_string(), serde_json::to_value(l).unwrap_or_default());
+        }
+    }
+    if rows.is_empty() {
+        return Err(CliError::Usage(
+            "nothing to evaluate: give --agreement, --agreement-set FILE, --texts FILE and/or \
+             --task T --data DIR"
+                .into(),
+        ));
+    }
+    let (ti, si) = (teacher.info(), student.info());
+    report.insert(
+        "teacher".into(),
+        serde_json::json!({"path": a.teacher, "parameters": ti.parameters, "bytes": ti.bytes}),
+    );
+    let student = serde_json::json!({
+        "path": a.student, "parameters": si.parameters, "bytes": si.bytes,
+        "matrix_bits": si.matrix_bits,
+    });
+    report.insert("student".into(), student);
+    if a.json {
+        println!("{}", serde_json::Value::Object(report));
+    } else {
+        println!("| metric | teacher | student |\n|---|---|---|");
+        println!("| size (MB) | {:.1} | {:.1} |", ti.bytes as f64 / 1e6, si.bytes as f64 / 1e6);
+        for (m, t, s) in rows {
+            println!("| {m} | {t} | {s} |");
+        }
+    }
+    Ok(())
+}
