@@ -21,7 +21,8 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // A command that fails early may exit before reading its input: a broken pipe is fine.
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
@@ -30,9 +31,14 @@ fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
 #[test]
 fn embed_reads_lines_and_prints_json_arrays() {
     let input = "good movie\n\nthe plot was not very good\n";
-    let out = run_with_stdin(bin().args(["embed", "--model"]).arg(tiny()).args(["--batch", "2"]), input);
+    let out =
+        run_with_stdin(bin().args(["embed", "--model"]).arg(tiny()).args(["--batch", "2"]), input);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<Vec<f32>> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Vec<f32>> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3, "one output per input line, the empty line included");
     let model = Model::load(tiny(), &LoadOptions::default()).unwrap();
     let want = model.embed(&["good movie", "", "the plot was not very good"]).unwrap();
@@ -48,12 +54,14 @@ fn embed_reads_lines_and_prints_json_arrays() {
 fn classify_prints_label_and_probs() {
     let file = tmp("in.txt");
     std::fs::write(&file, "good movie\ni hate this boring film .\n").unwrap();
-    let out = bin().args(["classify", "--model"]).arg(tiny()).arg("--input").arg(&file).output().unwrap();
+    let out =
+        bin().args(["classify", "--model"]).arg(tiny()).arg("--input").arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let model = Model::load(tiny(), &LoadOptions::default()).unwrap();
     let want = model.classify(&["good movie", "i hate this boring film ."]).unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    let got: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(got.len(), 2);
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g["label"], w.label.as_str());
@@ -66,7 +74,13 @@ fn classify_prints_label_and_probs() {
 #[test]
 fn pack_inspect_and_run_a_quantized_package() {
     let pkg = tmp("tiny-4bit.bertling");
-    let out = bin().args(["pack", "--from"]).arg(tiny()).args(["--bits", "4", "--group", "32", "--out"]).arg(&pkg).output().unwrap();
+    let out = bin()
+        .args(["pack", "--from"])
+        .arg(tiny())
+        .args(["--bits", "4", "--group", "32", "--out"])
+        .arg(&pkg)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = bin().arg("inspect").arg(&pkg).arg("--json").output().unwrap();
     assert!(out.status.success());
@@ -81,16 +95,38 @@ fn pack_inspect_and_run_a_quantized_package() {
     assert!(out.status.success());
     // The same package written twice is byte-identical.
     let again = tmp("tiny-4bit-again.bertling");
-    bin().args(["pack", "--from"]).arg(tiny()).args(["--bits", "4", "--group", "32", "--out"]).arg(&again).output().unwrap();
+    bin()
+        .args(["pack", "--from"])
+        .arg(tiny())
+        .args(["--bits", "4", "--group", "32", "--out"])
+        .arg(&again)
+        .output()
+        .unwrap();
     assert_eq!(std::fs::read(&pkg).unwrap(), std::fs::read(&again).unwrap());
     // --rewrite writes the weights as they are: a package of the newest version comes out the
     // same; with a weight option it is a usage error.
     let rewritten = tmp("tiny-4bit-rewritten.bertling");
-    let out = bin().args(["pack", "--rewrite", "--from"]).arg(&pkg).arg("--out").arg(&rewritten).output().unwrap();
+    let out = bin()
+        .args(["pack", "--rewrite", "--from"])
+        .arg(&pkg)
+        .arg("--out")
+        .arg(&rewritten)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&pkg).unwrap(), std::fs::read(&rewritten).unwrap());
-    let out = bin().args(["pack", "--rewrite", "--bits", "2", "--from"]).arg(&pkg).arg("--out").arg(&rewritten).output().unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--bits"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["pack", "--rewrite", "--bits", "2", "--from"])
+        .arg(&pkg)
+        .arg("--out")
+        .arg(&rewritten)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--bits"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `pack --act-bits`: per-token activation steps with smoothing 0.5 unless told otherwise, one
@@ -99,10 +135,17 @@ fn pack_inspect_and_run_a_quantized_package() {
 fn pack_calibrated_activation_steps() {
     let cal = tmp("calibration.txt");
     std::fs::write(&cal, "a good movie\nthe plot was thin\nI liked it\n").unwrap();
-    for (steps, per_token, smooth) in [(None, true, 0.5f32), (Some("tensor"), false, 0.7), (Some("token"), true, 0.5)] {
+    for (steps, per_token, smooth) in
+        [(None, true, 0.5f32), (Some("tensor"), false, 0.7), (Some("token"), true, 0.5)]
+    {
         let pkg = tmp(&format!("tiny-w8a8-{}.bertling", steps.unwrap_or("default")));
         let mut cmd = bin();
-        cmd.args(["pack", "--from"]).arg(tiny()).args(["--bits", "8", "--act-bits", "8", "--calibrate"]).arg(&cal).arg("--out").arg(&pkg);
+        cmd.args(["pack", "--from"])
+            .arg(tiny())
+            .args(["--bits", "8", "--act-bits", "8", "--calibrate"])
+            .arg(&cal)
+            .arg("--out")
+            .arg(&pkg);
         if let Some(s) = steps {
             cmd.args(["--act-steps", s]);
         }
@@ -110,19 +153,40 @@ fn pack_calibrated_activation_steps() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let m = Model::load(&pkg, &LoadOptions::default()).unwrap();
         let q = &m.info().spec.quantized["blocks.0.attn.qkv.weight"];
-        assert_eq!((q.act_bits, q.act_per_token, q.act_smooth), (Some(8), per_token, true), "{steps:?}");
-        assert_eq!(m.info().spec.provenance.recipe["plan"]["smooth"], serde_json::json!(f64::from(smooth)), "{steps:?}");
+        assert_eq!(
+            (q.act_bits, q.act_per_token, q.act_smooth),
+            (Some(8), per_token, true),
+            "{steps:?}"
+        );
+        assert_eq!(
+            m.info().spec.provenance.recipe["plan"]["smooth"],
+            serde_json::json!(f64::from(smooth)),
+            "{steps:?}"
+        );
         let out = run_with_stdin(bin().args(["classify", "--model"]).arg(&pkg), "good movie\n");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = bin().arg("inspect").arg(&pkg).output().unwrap();
         let says = if per_token { "A8 per token, smoothed" } else { "A8 per tensor, smoothed" };
-        assert!(String::from_utf8_lossy(&text.stdout).contains(says), "{}", String::from_utf8_lossy(&text.stdout));
+        assert!(
+            String::from_utf8_lossy(&text.stdout).contains(says),
+            "{}",
+            String::from_utf8_lossy(&text.stdout)
+        );
     }
-    for (args, says) in
-        [(vec!["--act-bits", "8", "--act-steps", "row"], "--act-steps row: use token or tensor"), (vec!["--act-steps", "token"], "add --act-bits")]
-    {
-        let out =
-            bin().args(["pack", "--from"]).arg(tiny()).args(["--bits", "8", "--calibrate"]).arg(&cal).args(&args).arg("--out").arg(tmp("z")).output().unwrap();
+    for (args, says) in [
+        (vec!["--act-bits", "8", "--act-steps", "row"], "--act-steps row: use token or tensor"),
+        (vec!["--act-steps", "token"], "add --act-bits"),
+    ] {
+        let out = bin()
+            .args(["pack", "--from"])
+            .arg(tiny())
+            .args(["--bits", "8", "--calibrate"])
+            .arg(&cal)
+            .args(&args)
+            .arg("--out")
+            .arg(tmp("z"))
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
     }
@@ -130,7 +194,12 @@ fn pack_calibrated_activation_steps() {
 
 #[test]
 fn bench_prints_median_json() {
-    let out = bin().args(["bench", "--model"]).arg(tiny()).args(["--batch", "2", "--seq", "16", "--runs", "3", "--json"]).output().unwrap();
+    let out = bin()
+        .args(["bench", "--model"])
+        .arg(tiny())
+        .args(["--batch", "2", "--seq", "16", "--runs", "3", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["median_ms"].as_f64().unwrap() > 0.0);
@@ -141,8 +210,26 @@ fn bench_prints_median_json() {
 fn errors_go_to_stderr_with_nonzero_exit() {
     let cases: Vec<Vec<std::ffi::OsString>> = vec![
         vec!["embed".into(), "--model".into(), "/nonexistent/model".into()],
-        vec!["pack".into(), "--from".into(), tiny().into(), "--bits".into(), "9".into(), "--out".into(), tmp("x").into()],
-        vec!["pack".into(), "--from".into(), tiny().into(), "--bits".into(), "4".into(), "--group".into(), "48".into(), "--out".into(), tmp("y").into()],
+        vec![
+            "pack".into(),
+            "--from".into(),
+            tiny().into(),
+            "--bits".into(),
+            "9".into(),
+            "--out".into(),
+            tmp("x").into(),
+        ],
+        vec![
+            "pack".into(),
+            "--from".into(),
+            tiny().into(),
+            "--bits".into(),
+            "4".into(),
+            "--group".into(),
+            "48".into(),
+            "--out".into(),
+            tmp("y").into(),
+        ],
         vec!["bench".into(), "--model".into(), tiny().into(), "--seq".into(), "1000".into()],
         vec!["embed".into(), "--model".into(), tiny().into(), "--backend".into(), "tpu".into()],
     ];
@@ -155,13 +242,19 @@ fn errors_go_to_stderr_with_nonzero_exit() {
     }
     assert!(!tmp("x").exists() && !tmp("y").exists(), "failed packs leave no file behind");
     // A training device that is unknown, or not in this build, is refused before any work.
-    let mut devices = vec![("gpu", "unknown training device `gpu`: use cpu, cuda, cuda:N (GPU index) or wgpu")];
+    let mut devices =
+        vec![("gpu", "unknown training device `gpu`: use cpu, cuda, cuda:N (GPU index) or wgpu")];
     if cfg!(not(feature = "cuda")) {
         devices.push(("cuda:1", "training on cuda:1 needs a build with the `cuda` feature"));
     }
     for (device, says) in devices {
-        let out =
-            bin().args(["distill", "--teacher"]).arg(tiny()).args(["--corpus", "/nonexistent", "--device", device, "--out"]).arg(tmp("d")).output().unwrap();
+        let out = bin()
+            .args(["distill", "--teacher"])
+            .arg(tiny())
+            .args(["--corpus", "/nonexistent", "--device", device, "--out"])
+            .arg(tmp("d"))
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(says), "{device}: {err}");
     }
@@ -170,16 +263,44 @@ fn errors_go_to_stderr_with_nonzero_exit() {
 #[test]
 fn profile_writes_a_latency_table_and_breaks_a_model_down() {
     let out = tmp("table.json");
-    let run =
-        bin().args(["profile", "--backend", "cpu", "--widths", "64,96", "--bits", "32,4", "--seq", "8", "--runs", "2", "--out"]).arg(&out).output().unwrap();
+    let run = bin()
+        .args([
+            "profile",
+            "--backend",
+            "cpu",
+            "--widths",
+            "64,96",
+            "--bits",
+            "32,4",
+            "--seq",
+            "8",
+            "--runs",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let table = bertling_runtime::profile::LatencyTable::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let table =
+        bertling_runtime::profile::LatencyTable::from_json(&std::fs::read_to_string(&out).unwrap())
+            .unwrap();
     assert_eq!(table.backend, "cpu");
     assert_eq!(table.entries.len(), (9 + 8) * 2);
-    assert!(table.get("sep_conv/w96/k7/w4/s8/b1").is_some_and(|e| e.median_ms > 0.0 && e.runs == 2));
-    let run = bin().args(["profile", "--backend", "cpu", "--seq", "8", "--runs", "2", "--json", "--model"]).arg(tiny()).output().unwrap();
+    assert!(table
+        .get("sep_conv/w96/k7/w4/s8/b1")
+        .is_some_and(|e| e.median_ms > 0.0 && e.runs == 2));
+    let run = bin()
+        .args(["profile", "--backend", "cpu", "--seq", "8", "--runs", "2", "--json", "--model"])
+        .arg(tiny())
+        .output()
+        .unwrap();
     assert!(run.status.success());
-    let ops: Vec<serde_json::Value> = String::from_utf8(run.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ops: Vec<serde_json::Value> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(ops.len(), 1 + 4, "embeddings and four blocks");
     assert_eq!(ops[1]["kernel"], "attention");
 }
@@ -188,9 +309,15 @@ fn profile_writes_a_latency_table_and_breaks_a_model_down() {
 fn wgpu_backend_gives_the_cpu_results() {
     let input = "good movie\n\nthe plot was not very good\n";
     let cpu = run_with_stdin(bin().args(["embed", "--model"]).arg(tiny()), input);
-    let gpu = run_with_stdin(bin().args(["embed", "--backend", "wgpu", "--model"]).arg(tiny()), input);
+    let gpu =
+        run_with_stdin(bin().args(["embed", "--backend", "wgpu", "--model"]).arg(tiny()), input);
     assert!(gpu.status.success(), "{}", String::from_utf8_lossy(&gpu.stderr));
-    let parse = |o: &Output| -> Vec<Vec<f32>> { String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let parse = |o: &Output| -> Vec<Vec<f32>> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
     let (c, g) = (parse(&cpu), parse(&gpu));
     assert_eq!(c.len(), 3);
     for (a, b) in c.iter().zip(&g) {
@@ -207,7 +334,10 @@ fn small_corpus() -> PathBuf {
 }
 
 fn write_small_corpus() -> PathBuf {
-    let words = ["good", "bad", "movie", "film", "great", "plot", "acting", "not", "very", "i", "love", "hate", "boring", "fun", "story", "music", "the", "a"];
+    let words = [
+        "good", "bad", "movie", "film", "great", "plot", "acting", "not", "very", "i", "love",
+        "hate", "boring", "fun", "story", "music", "the", "a",
+    ];
     let mut s = 11u64;
     let text: String = (0..120)
         .map(|i| {
@@ -236,7 +366,42 @@ fn distill_quantize_and_eval() {
     let student = tmp("student.bertling");
     let ck = tmp("ck-distill");
     let _ = std::fs::remove_dir_all(&ck);
-    let common = ["--steps", "6", "--batch", "4", "--max-len", "16", "--lr", "1e-3", "--warmup", "2", "--checkpoint-every", "3", "--threads", "1"];
+    let common = [
+        "--steps",
+        "6",
+        "--batch",
+        "4",
+        "--max-len",
+        "16",
+        "--lr",
+        "1e-3",
+        "--warmup",
+        "2",
+        "--checkpoint-every",
+        "3",
+        "--threads",
+        "1",
+    ];
+    // `eval` of `student` against the tiny teacher, with `flags`; more arguments may follow.
+    let eval = |flags: &[&str], student: &PathBuf| {
+        let mut c = bin();
+        c.arg("eval").args(flags).arg("--teacher").arg(tiny()).arg("--student").arg(student);
+        c
+    };
+    // `quantize` of the tiny teacher itself on the corpus, with `flags`, into `out`.
+    let quantize = |flags: &[&str], out: &PathBuf| {
+        bin()
+            .args(["quantize", "--teacher"])
+            .arg(tiny())
+            .args(flags)
+            .arg("--corpus")
+            .arg(&corpus)
+            .arg("--out")
+            .arg(out)
+            .args(common)
+            .output()
+            .unwrap()
+    };
     let out = bin()
         .args(["distill", "--teacher"])
         .arg(tiny())
@@ -276,7 +441,19 @@ fn distill_quantize_and_eval() {
         .arg(tiny())
         .arg("--student")
         .arg(&student)
-        .args(["--bits", "4", "--group", "32", "--act-bits", "8", "--weight-init", "mse", "--act-init", "mse", "--corpus"])
+        .args([
+            "--bits",
+            "4",
+            "--group",
+            "32",
+            "--act-bits",
+            "8",
+            "--weight-init",
+            "mse",
+            "--act-init",
+            "mse",
+            "--corpus",
+        ])
         .arg(&corpus)
         .arg("--out")
         .arg(&q)
@@ -287,107 +464,96 @@ fn distill_quantize_and_eval() {
     let qm = Model::load(&q, &LoadOptions::default()).unwrap();
     assert_eq!(qm.info().matrix_bits, vec![4]);
     assert_eq!(qm.info().spec.quantized["blocks.0.attn.qkv.weight"].act_bits, Some(8));
-    assert!(qm.info().spec.quantized["blocks.0.attn.qkv.weight"].act_per_token, "per-token activation steps by default");
+    assert!(
+        qm.info().spec.quantized["blocks.0.attn.qkv.weight"].act_per_token,
+        "per-token activation steps by default"
+    );
     let plan = &qm.info().spec.provenance.recipe["plan"];
-    assert_eq!((plan["weight_init"].as_str(), plan["act_init"].as_str()), (Some("mse"), Some("mse")), "{plan}");
+    assert_eq!(
+        (plan["weight_init"].as_str(), plan["act_init"].as_str()),
+        (Some("mse"), Some("mse")),
+        "{plan}"
+    );
     // An unknown rule is an error that names the choices, before any work.
-    let bad = bin()
-        .args(["quantize", "--teacher"])
-        .arg(tiny())
-        .args(["--bits", "4", "--weight-init", "max", "--corpus"])
-        .arg(&corpus)
-        .arg("--out")
-        .arg(tmp("bad.bertling"))
-        .args(common)
-        .output()
-        .unwrap();
+    let bad = quantize(&["--bits", "4", "--weight-init", "max"], &tmp("bad.bertling"));
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("use lsq or mse"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("use lsq or mse"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     // The student's embeddings are narrower than the teacher's: no cosine between them.
-    let out = bin().args(["eval", "--json", "--teacher"]).arg(tiny()).arg("--student").arg(&q).arg("--texts").arg(&corpus).output().unwrap();
+    let out = eval(&["--json"], &q).arg("--texts").arg(&corpus).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("16 dimensions"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("16 dimensions"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The teacher itself at 8 bits (weights only) stays close to it.
     let q8 = tmp("teacher-w8.bertling");
-    let out = bin()
-        .args(["quantize", "--teacher"])
-        .arg(tiny())
-        .args(["--bits", "8", "--act-bits", "0", "--corpus"])
-        .arg(&corpus)
-        .arg("--out")
-        .arg(&q8)
-        .args(common)
-        .output()
-        .unwrap();
+    let out = quantize(&["--bits", "8", "--act-bits", "0"], &q8);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = bin().args(["eval", "--json", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).arg("--texts").arg(&corpus).output().unwrap();
+    let out = eval(&["--json"], &q8).arg("--texts").arg(&corpus).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mean = report["agreement"]["mean"].as_f64().unwrap();
     assert!(mean > 0.9 && mean <= 1.0 + 1e-9 && report["agreement"]["texts"] == 120, "{report}");
 
     // Agreement per category: the built-in set of what users type, or the user's own.
-    let out = bin().args(["eval", "--json", "--agreement", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).output().unwrap();
+    let out = eval(&["--json", "--agreement"], &q8).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let by = report["agreement_by_category"].as_array().unwrap();
     assert_eq!(by.len(), 8, "{report}");
-    assert!(by.iter().all(|c| c["min"].as_f64().unwrap() <= c["mean"].as_f64().unwrap() && c["mean"].as_f64().unwrap() > 0.8), "{report}");
+    assert!(
+        by.iter().all(|c| c["min"].as_f64().unwrap() <= c["mean"].as_f64().unwrap()
+            && c["mean"].as_f64().unwrap() > 0.8),
+        "{report}"
+    );
     let set = tmp("set.jsonl");
     std::fs::write(&set, "{\"category\": \"mine\", \"text\": \"hello there\"}\n{\"category\": \"mine\", \"text\": \"?\"}\n").unwrap();
-    let out = bin().args(["eval", "--json", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).arg("--agreement-set").arg(&set).output().unwrap();
+    let out = eval(&["--json"], &q8).arg("--agreement-set").arg(&set).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["agreement_by_category"][0]["category"], "mine");
     assert_eq!(report["agreement_by_category"][0]["texts"], 2);
-    let out = bin().args(["eval", "--agreement", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).arg("--agreement-set").arg(&set).output().unwrap();
+    let out = eval(&["--agreement"], &q8).arg("--agreement-set").arg(&set).output().unwrap();
     assert!(!out.status.success(), "--agreement and --agreement-set exclude each other");
     std::fs::write(&set, "not json\n").unwrap();
-    let out = bin().args(["eval", "--teacher"]).arg(tiny()).arg("--student").arg(&q8).arg("--agreement-set").arg(&set).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = eval(&[], &q8).arg("--agreement-set").arg(&set).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A span fraction outside 0..1 is refused before any work.
-    let out = bin()
-        .args(["quantize", "--teacher"])
-        .arg(tiny())
-        .args(["--bits", "8", "--act-bits", "0", "--spans", "1.5", "--corpus"])
-        .arg(&corpus)
-        .arg("--out")
-        .arg(tmp("never.bertling"))
-        .args(common)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("span fraction"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        quantize(&["--bits", "8", "--act-bits", "0", "--spans", "1.5"], &tmp("never.bertling"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("span fraction"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Synthetic noise from the vocabulary trains, and the package records the fractions.
     let noisy = tmp("noisy.bertling");
-    let out = bin()
-        .args(["quantize", "--teacher"])
-        .arg(tiny())
-        .args(["--bits", "8", "--act-bits", "0", "--noise", "0.5", "--spans", "0.2", "--corpus"])
-        .arg(&corpus)
-        .arg("--out")
-        .arg(&noisy)
-        .args(common)
-        .output()
-        .unwrap();
+    let out =
+        quantize(&["--bits", "8", "--act-bits", "0", "--noise", "0.5", "--spans", "0.2"], &noisy);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let recipe = Model::load(&noisy, &LoadOptions::default()).unwrap().info().spec.provenance.recipe.clone();
+    let recipe =
+        Model::load(&noisy, &LoadOptions::default()).unwrap().info().spec.provenance.recipe.clone();
     let fraction = |k: &str| recipe["config"]["augment"][k].as_f64().map(|v| v as f32);
     assert_eq!((fraction("spans"), fraction("noise")), (Some(0.2), Some(0.5)), "{recipe}");
-    let out = bin()
-        .args(["quantize", "--teacher"])
-        .arg(tiny())
-        .args(["--bits", "8", "--noise", "1.5", "--corpus"])
-        .arg(&corpus)
-        .arg("--out")
-        .arg(tmp("never.bertling"))
-        .args(common)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("noise fraction"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = quantize(&["--bits", "8", "--noise", "1.5"], &tmp("never.bertling"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("noise fraction"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// --stop-after saves a checkpoint and exits cleanly; --resume finishes the run, and the log
@@ -415,7 +581,20 @@ fn a_stopped_run_resumes_and_logs_its_evaluations() {
             .arg(&log)
             .arg("--eval-texts")
             .arg(&held_out)
-            .args(["--steps", "6", "--batch", "4", "--max-len", "16", "--warmup", "2", "--eval-every", "2", "--threads", "1"])
+            .args([
+                "--steps",
+                "6",
+                "--batch",
+                "4",
+                "--max-len",
+                "16",
+                "--warmup",
+                "2",
+                "--eval-every",
+                "2",
+                "--threads",
+                "1",
+            ])
             .args(extra)
             .output()
             .unwrap()
@@ -424,20 +603,37 @@ fn a_stopped_run_resumes_and_logs_its_evaluations() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped after step 3 of 6"));
     assert!(!student.exists(), "no package from a stopped run");
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ck.join("state.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["step"], 3);
     // As if the run had gone on past its checkpoint and been killed mid-line: resuming redoes
     // those steps, and the log keeps one line per step.
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    std::io::Write::write_all(&mut f, b"{\"step\":4,\"loss\":1.0}\n{\"eval\":{},\"step\":4}\n{\"step\":5,\"lo").unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        b"{\"step\":4,\"loss\":1.0}\n{\"eval\":{},\"step\":4}\n{\"step\":5,\"lo",
+    )
+    .unwrap();
     drop(f);
     let out = run(&["--resume"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(student.exists());
     assert!(String::from_utf8_lossy(&out.stderr).contains("eval at step 6"));
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let steps: Vec<u64> = lines.iter().filter(|l| l.get("eval").is_none()).map(|l| l["step"].as_u64().unwrap()).collect();
-    let evals: Vec<u64> = lines.iter().filter(|l| l.get("eval").is_some()).map(|l| l["step"].as_u64().unwrap()).collect();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.get("eval").is_none())
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    let evals: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.get("eval").is_some())
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
     assert_eq!(steps, [1, 2, 3, 4, 5, 6]);
     assert_eq!(evals, [0, 2, 4, 6]);
     assert!(lines.iter().filter_map(|l| l.get("eval")).all(|e| e["texts"] == 2));
@@ -493,14 +689,23 @@ fn compress_writes_packages_and_a_report() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
     let models = report["models"].as_array().unwrap();
-    assert_eq!(models.iter().map(|m| m["name"].as_str().unwrap()).collect::<Vec<_>>(), ["student-f32", "student-w8", "student-w2"]);
+    assert_eq!(
+        models.iter().map(|m| m["name"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["student-f32", "student-w8", "student-w2"]
+    );
     for m in models {
         // 16-wide students of a wider teacher: no embedding cosine to report.
         assert!(m.get("cosine_mean").is_none());
         let pkg = Model::load(m["path"].as_str().unwrap(), &LoadOptions::default()).unwrap();
-        assert_eq!(m["bytes"].as_u64().unwrap(), std::fs::metadata(m["path"].as_str().unwrap()).unwrap().len(), "the report gives the file's size");
+        assert_eq!(
+            m["bytes"].as_u64().unwrap(),
+            std::fs::metadata(m["path"].as_str().unwrap()).unwrap().len(),
+            "the report gives the file's size"
+        );
         // Provenance: the teacher's hash, the recipe, the last held-out evaluation and the report.
         let prov = &pkg.info().spec.provenance;
         assert_eq!(prov.teacher_sha256.len(), 64);
@@ -517,17 +722,41 @@ fn compress_writes_packages_and_a_report() {
             "student-w8" => serde_json::json!([1e-4, 1.0, 32, f64::from(0.5f32), 3]),
             _ => serde_json::json!([3e-4, 5.0, 32, null, 3]),
         };
-        assert_eq!(serde_json::json!([cfg["lr"], cfg["weights"]["sentence"], plan["group"], plan["smooth"], cfg["steps"]]), want, "{}", m["name"]);
+        assert_eq!(
+            serde_json::json!([
+                cfg["lr"],
+                cfg["weights"]["sentence"],
+                plan["group"],
+                plan["smooth"],
+                cfg["steps"]
+            ]),
+            want,
+            "{}",
+            m["name"]
+        );
         assert_eq!((cfg["warmup"].as_u64(), cfg["batch_size"].as_u64()), (Some(1), Some(4)));
         if !plan.is_null() {
-            assert_eq!((plan["embedding_group"].as_u64(), plan["weight_init"].as_str(), plan["act_init"].as_str()), (Some(32), Some("mse"), Some("mse")));
+            assert_eq!(
+                (
+                    plan["embedding_group"].as_u64(),
+                    plan["weight_init"].as_str(),
+                    plan["act_init"].as_str()
+                ),
+                (Some(32), Some("mse"), Some("mse"))
+            );
             assert_eq!(plan["act_per_token"].as_bool(), Some(true));
         }
     }
-    assert!(std::fs::read_to_string(out_dir.join("report.md")).unwrap().contains("| student-w2 | 2 |"));
+    assert!(std::fs::read_to_string(out_dir.join("report.md"))
+        .unwrap()
+        .contains("| student-w2 | 2 |"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cosine mean"));
     let log = std::fs::read_to_string(out_dir.join("train.jsonl")).unwrap();
     let evals = log.lines().filter(|l| l.contains("\"eval\"")).count();
-    assert_eq!(log.lines().count() - evals, 4 + 3 + 3, "distillation of four steps, two KDLSQ stages of three");
+    assert_eq!(
+        log.lines().count() - evals,
+        4 + 3 + 3,
+        "distillation of four steps, two KDLSQ stages of three"
+    );
     assert_eq!(evals, 3 * 2, "an evaluation before and after each stage");
 }

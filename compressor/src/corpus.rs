@@ -88,7 +88,9 @@ impl Corpus {
     /// Augments the lines read from now on, with choices drawn from `seed` and each line's
     /// position.
     pub fn set_augment(&mut self, augment: Augment, seed: u64) -> Result<()> {
-        self.augmenter = Augmenter::new(augment, &self.tokenizer.vocab(), seed)?;
+        // The vocabulary (30k tokens, sorted) is read only when noise draws from it.
+        let vocab = if augment.noise > 0.0 { self.tokenizer.vocab() } else { Vec::new() };
+        self.augmenter = Augmenter::new(augment, &vocab, seed)?;
         Ok(())
     }
 
