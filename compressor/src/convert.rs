@@ -58,37 +58,29 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
     let mut blocks = Vec::with_capacity(model.spec.blocks.len());
     for (i, b) in model.spec.blocks.iter().enumerate() {
         let n = names::block(i);
-        let mut block = Block { attention: None, feed_forward: None, sep_conv: None, projection: None };
-        match *b {
-            BlockSpec::Attention { heads, head_dim, .. } => {
-                block.attention = Some(Attention {
-                    heads,
-                    head_dim,
-                    qkv: dense(model, &n.qkv(), device)?,
-                    out: dense(model, &n.attn_out(), device)?,
-                    norm: norm(model, &n.norm(), device)?,
-                })
-            }
-            BlockSpec::FeedForward { .. } => {
-                block.feed_forward = Some(FeedForward {
-                    inp: dense(model, &n.ffn_in(), device)?,
-                    out: dense(model, &n.ffn_out(), device)?,
-                    norm: norm(model, &n.norm(), device)?,
-                })
-            }
-            BlockSpec::SepConv { kernel, .. } => {
-                block.sep_conv = Some(SepConv {
-                    kernel,
-                    taps: Param::from_tensor(t2(model, &names::weight(&n.depthwise()), device)?),
-                    taps_bias: Param::from_tensor(t1(model, &names::bias(&n.depthwise()), device)?),
-                    pointwise: dense(model, &n.pointwise(), device)?,
-                    norm: norm(model, &n.norm(), device)?,
-                })
-            }
-            BlockSpec::Identity { .. } => {}
-            BlockSpec::Projection { .. } => block.projection = Some(dense(model, &n.proj(), device)?),
-        }
-        blocks.push(block);
+        blocks.push(match *b {
+            BlockSpec::Attention { heads, head_dim, .. } => Block::Attention(Attention {
+                heads,
+                head_dim,
+                qkv: dense(model, &n.qkv(), device)?,
+                out: dense(model, &n.attn_out(), device)?,
+                norm: norm(model, &n.norm(), device)?,
+            }),
+            BlockSpec::FeedForward { .. } => Block::FeedForward(FeedForward {
+                inp: dense(model, &n.ffn_in(), device)?,
+                out: dense(model, &n.ffn_out(), device)?,
+                norm: norm(model, &n.norm(), device)?,
+            }),
+            BlockSpec::SepConv { kernel, .. } => Block::SepConv(SepConv {
+                kernel,
+                taps: Param::from_tensor(t2(model, &names::weight(&n.depthwise()), device)?),
+                taps_bias: Param::from_tensor(t1(model, &names::bias(&n.depthwise()), device)?),
+                pointwise: dense(model, &n.pointwise(), device)?,
+                norm: norm(model, &n.norm(), device)?,
+            }),
+            BlockSpec::Identity { width } => Block::Identity(width),
+            BlockSpec::Projection { .. } => Block::Projection(dense(model, &n.proj(), device)?),
+        });
     }
     let head = match &model.spec.head {
         None => None,
@@ -258,21 +250,7 @@ pub fn activation_step(x: &Tensor<3>, mask: &Tensor<2>, bits: u8, init: StepInit
 pub fn dense_layers_mut(enc: &mut Encoder) -> Vec<(String, &mut Dense)> {
     let mut out = Vec::new();
     for (i, b) in enc.blocks.iter_mut().enumerate() {
-        let n = names::block(i);
-        if let Some(a) = &mut b.attention {
-            out.push((n.qkv(), &mut a.qkv));
-            out.push((n.attn_out(), &mut a.out));
-        }
-        if let Some(f) = &mut b.feed_forward {
-            out.push((n.ffn_in(), &mut f.inp));
-            out.push((n.ffn_out(), &mut f.out));
-        }
-        if let Some(c) = &mut b.sep_conv {
-            out.push((n.pointwise(), &mut c.pointwise));
-        }
-        if let Some(d) = &mut b.projection {
-            out.push((n.proj(), d));
-        }
+        out.extend(b.dense_layers_mut(&names::block(i)));
     }
     out
 }
@@ -385,24 +363,18 @@ pub fn encoder_to_data(enc: &Encoder, template: &ModelData) -> Result<ModelData>
     };
     for (i, b) in enc.blocks.iter().enumerate() {
         let n = names::block(i);
-        if let Some(a) = &b.attention {
-            dense(&mut out, &n.qkv(), &a.qkv)?;
-            dense(&mut out, &n.attn_out(), &a.out)?;
-            norm(&mut out, &n.norm(), &a.norm)?;
+        for (name, d) in b.dense_layers(&n) {
+            dense(&mut out, &name, d)?;
         }
-        if let Some(f) = &b.feed_forward {
-            dense(&mut out, &n.ffn_in(), &f.inp)?;
-            dense(&mut out, &n.ffn_out(), &f.out)?;
-            norm(&mut out, &n.norm(), &f.norm)?;
-        }
-        if let Some(c) = &b.sep_conv {
-            out.tensors.insert(names::weight(&n.depthwise()), float(read2(c.taps.val())?));
-            out.tensors.insert(names::bias(&n.depthwise()), float(read1(c.taps_bias.val())?));
-            dense(&mut out, &n.pointwise(), &c.pointwise)?;
-            norm(&mut out, &n.norm(), &c.norm)?;
-        }
-        if let Some(d) = &b.projection {
-            dense(&mut out, &n.proj(), d)?;
+        match b {
+            Block::Attention(a) => norm(&mut out, &n.norm(), &a.norm)?,
+            Block::FeedForward(f) => norm(&mut out, &n.norm(), &f.norm)?,
+            Block::SepConv(c) => {
+                out.tensors.insert(names::weight(&n.depthwise()), float(read2(c.taps.val())?));
+                out.tensors.insert(names::bias(&n.depthwise()), float(read1(c.taps_bias.val())?));
+                norm(&mut out, &n.norm(), &c.norm)?;
+            }
+            Block::Projection(_) | Block::Identity(_) => {}
         }
     }
     if let Some(h) = &enc.head {

@@ -16,6 +16,10 @@ pub enum CompressError {
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
 
+    /// A checkpoint directory could not be written or read back (`what` says why and what to do).
+    #[error("checkpoint {}: {what}", dir.display())]
+    Checkpoint { dir: std::path::PathBuf, what: String },
+
     /// A run stopped where it was asked to (`--stop-after`); its checkpoint is saved.
     #[error("stopped after step {step} of {steps} as asked; the checkpoint is saved: run the same command with --resume to continue")]
     Stopped { step: usize, steps: usize },

@@ -85,7 +85,7 @@ pub struct Importance {
 }
 
 /// The teacher as a standard BERT: (width, heads, head_dim, inner, layers).
-fn bert_dims(teacher: &ModelData) -> Result<(usize, usize, usize, usize, usize)> {
+pub(crate) fn bert_dims(teacher: &ModelData) -> Result<(usize, usize, usize, usize, usize)> {
     let blocks = &teacher.spec.blocks;
     let bad = || CompressError::InvalidArgument("ETD needs a standard BERT teacher (attention and feed-forward blocks alternating, one width)".into());
     if blocks.is_empty() || !blocks.len().is_multiple_of(2) {
@@ -129,8 +129,8 @@ pub fn importance(teacher: &ModelData, sample: &[Input]) -> Result<Importance> {
     let mut head_scores = Vec::with_capacity(layers);
     let mut neuron_scores = Vec::with_capacity(layers);
     for l in 0..layers {
-        let att = enc.blocks[2 * l].attention.as_ref().ok_or_else(|| CompressError::InvalidArgument("not a BERT teacher".into()))?;
-        let ffn = enc.blocks[2 * l + 1].feed_forward.as_ref().ok_or_else(|| CompressError::InvalidArgument("not a BERT teacher".into()))?;
+        let att = enc.blocks[2 * l].attention().ok_or_else(|| CompressError::InvalidArgument("not a BERT teacher".into()))?;
+        let ffn = enc.blocks[2 * l + 1].feed_forward().ok_or_else(|| CompressError::InvalidArgument("not a BERT teacher".into()))?;
         // Heads: the context of each head from the layer's own attention probabilities.
         let x = out.hidden[2 * l].clone();
         let all = heads * head_dim;

@@ -121,13 +121,61 @@ pub struct SepConv {
     pub norm: Norm,
 }
 
-/// One residual block: exactly one of the fields is set, or none for identity.
+/// One block, of the kinds the package format has (`BlockSpec`).
 #[derive(Module, Debug)]
-pub struct Block {
-    pub attention: Option<Attention>,
-    pub feed_forward: Option<FeedForward>,
-    pub sep_conv: Option<SepConv>,
-    pub projection: Option<Dense>,
+pub enum Block {
+    Attention(Attention),
+    FeedForward(FeedForward),
+    SepConv(SepConv),
+    /// A linear map between widths (no residual, no norm).
+    Projection(Dense),
+    /// `x <- x` at this width (burn's module enums need one field per variant).
+    Identity(usize),
+}
+
+impl Block {
+    pub fn attention(&self) -> Option<&Attention> {
+        match self {
+            Block::Attention(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn feed_forward(&self) -> Option<&FeedForward> {
+        match self {
+            Block::FeedForward(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn projection(&self) -> Option<&Dense> {
+        match self {
+            Block::Projection(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The block's dense layers with their package names (block `i`), in package order.
+    pub fn dense_layers(&self, n: &names::Block) -> Vec<(String, &Dense)> {
+        match self {
+            Block::Attention(a) => vec![(n.qkv(), &a.qkv), (n.attn_out(), &a.out)],
+            Block::FeedForward(f) => vec![(n.ffn_in(), &f.inp), (n.ffn_out(), &f.out)],
+            Block::SepConv(c) => vec![(n.pointwise(), &c.pointwise)],
+            Block::Projection(p) => vec![(n.proj(), p)],
+            Block::Identity(_) => Vec::new(),
+        }
+    }
+
+    /// [`Block::dense_layers`], mutably.
+    pub fn dense_layers_mut(&mut self, n: &names::Block) -> Vec<(String, &mut Dense)> {
+        match self {
+            Block::Attention(a) => vec![(n.qkv(), &mut a.qkv), (n.attn_out(), &mut a.out)],
+            Block::FeedForward(f) => vec![(n.ffn_in(), &mut f.inp), (n.ffn_out(), &mut f.out)],
+            Block::SepConv(c) => vec![(n.pointwise(), &mut c.pointwise)],
+            Block::Projection(p) => vec![(n.proj(), p)],
+            Block::Identity(_) => Vec::new(),
+        }
+    }
 }
 
 #[derive(Module, Debug)]
@@ -275,41 +323,56 @@ impl Encoder {
             observe(&name, &x);
             d.forward(x)
         };
-        let [b, s, _] = x.dims();
-        let block = &self.blocks[i];
         let n = names::block(i);
-        if let Some(a) = &block.attention {
-            let inner = a.heads * a.head_dim;
-            let qkv = dense(n.qkv(), &a.qkv, x.clone());
-            let split = |i: usize| qkv.clone().narrow(2, i * inner, inner).reshape([b, s, a.heads, a.head_dim]).swap_dims(1, 2);
-            let (q, k, v) = (split(0), split(1), split(2));
-            let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((a.head_dim as f32).sqrt()) + masks.key_bias.clone();
-            let p = softmax(scores, 3);
-            let ctx = p.clone().matmul(v).swap_dims(1, 2).reshape([b, s, inner]);
-            (a.norm.forward(x + dense(n.attn_out(), &a.out, ctx)), Some(p))
-        } else if let Some(f) = &block.feed_forward {
-            let h = gelu(dense(n.ffn_in(), &f.inp, x.clone()));
-            (f.norm.forward(x + dense(n.ffn_out(), &f.out, h)), None)
-        } else if let Some(c) = &block.sep_conv {
-            // Zero the padding so that it never leaks into real tokens, then a depthwise
-            // convolution along the sequence with zero padding at both ends.
-            let xm = x.clone() * masks.tokens.clone();
-            let width = xm.dims()[2];
-            let half = c.kernel / 2;
-            let padded = Tensor::cat(vec![Tensor::zeros([b, half, width], &xm.device()), xm, Tensor::zeros([b, half, width], &x.device())], 1);
-            let taps = c.taps.val(); // [width, kernel]
-            let mut acc = c.taps_bias.val().unsqueeze::<3>().expand([b, s, width]);
-            for j in 0..c.kernel {
-                let tap = taps.clone().narrow(1, j, 1).reshape([1, 1, width]);
-                acc = acc + padded.clone().narrow(1, j, s) * tap;
+        match &self.blocks[i] {
+            Block::Attention(a) => {
+                let qkv = dense(n.qkv(), &a.qkv, x.clone());
+                let (ctx, p) = attend(qkv, a.heads, a.head_dim, masks);
+                (a.norm.forward(x + dense(n.attn_out(), &a.out, ctx)), Some(p))
             }
-            (c.norm.forward(x.clone() + dense(n.pointwise(), &c.pointwise, gelu(acc))), None)
-        } else if let Some(p) = &block.projection {
-            (dense(n.proj(), p, x), None)
-        } else {
-            (x, None)
+            Block::FeedForward(f) => {
+                let h = gelu(dense(n.ffn_in(), &f.inp, x.clone()));
+                (f.norm.forward(x + dense(n.ffn_out(), &f.out, h)), None)
+            }
+            Block::SepConv(c) => {
+                let acc = depthwise(x.clone(), c.taps.val(), c.taps_bias.val(), masks);
+                (c.norm.forward(x + dense(n.pointwise(), &c.pointwise, gelu(acc))), None)
+            }
+            Block::Projection(p) => (dense(n.proj(), p, x), None),
+            Block::Identity(_) => (x, None),
         }
     }
+}
+
+/// Multi-head attention on projected `qkv` (`[batch, seq, 3·heads·head_dim]`, queries, keys,
+/// values): the context `[batch, seq, heads·head_dim]` and the probabilities
+/// `[batch, heads, seq, seq]`.
+pub fn attend(qkv: Tensor<3>, heads: usize, head_dim: usize, masks: &Masks) -> (Tensor<3>, Tensor<4>) {
+    let [b, s, _] = qkv.dims();
+    let inner = heads * head_dim;
+    let split = |i: usize| qkv.clone().narrow(2, i * inner, inner).reshape([b, s, heads, head_dim]).swap_dims(1, 2);
+    let (q, k, v) = (split(0), split(1), split(2));
+    let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_dim as f32).sqrt()) + masks.key_bias.clone();
+    let p = softmax(scores, 3);
+    (p.clone().matmul(v).swap_dims(1, 2).reshape([b, s, inner]), p)
+}
+
+/// A depthwise convolution along the sequence (`taps [width, kernel]`, centred, zero padding at
+/// both ends) plus `bias`; the padding tokens are zeroed first so that they never leak into
+/// real tokens.
+pub fn depthwise(x: Tensor<3>, taps: Tensor<2>, bias: Tensor<1>, masks: &Masks) -> Tensor<3> {
+    let [b, s, width] = x.dims();
+    let kernel = taps.dims()[1];
+    let xm = x * masks.tokens.clone();
+    let half = kernel / 2;
+    let zeros = || Tensor::zeros([b, half, width], &xm.device());
+    let padded = Tensor::cat(vec![zeros(), xm.clone(), zeros()], 1);
+    let mut acc = bias.unsqueeze::<3>().expand([b, s, width]);
+    for j in 0..kernel {
+        let tap = taps.clone().narrow(1, j, 1).reshape([1, 1, width]);
+        acc = acc + padded.clone().narrow(1, j, s) * tap;
+    }
+    acc
 }
 
 /// The masks of a batch as the blocks use them.

@@ -218,15 +218,15 @@ fn a_killed_run_resumes_exactly() {
     let finished = run(&saved, None);
     assert_eq!(finished.step, 10);
     assert_eq!(
-        param_values(&finished.trainee.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight),
-        param_values(&straight.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight)
+        param_values(&finished.trainee.student.blocks[1].feed_forward().unwrap().inp.weight),
+        param_values(&straight.student.blocks[1].feed_forward().unwrap().inp.weight)
     );
     // Resuming a finished run does nothing and reports its last losses.
     let again = run(&saved, None);
     assert_eq!(again.step, 10);
     assert!(again.losses.total > 0.0);
-    let a = param_values(&straight.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight);
-    let b = param_values(&resumed.student.blocks[1].feed_forward.as_ref().unwrap().inp.weight);
+    let a = param_values(&straight.student.blocks[1].feed_forward().unwrap().inp.weight);
+    let b = param_values(&resumed.student.blocks[1].feed_forward().unwrap().inp.weight);
     assert_eq!(a, b, "resumed weights equal the uninterrupted run's");
     let pa = param_values(&straight.proj[0].as_ref().unwrap().weight);
     let pb = param_values(&resumed.proj[0].as_ref().unwrap().weight);
@@ -238,6 +238,16 @@ fn a_killed_run_resumes_exactly() {
     let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, other.max_len).unwrap();
     let err = distill(t, &teacher, &mut c, &other, Some(&dir), &device, None, None, |_| ControlFlow::Continue(())).err().unwrap().to_string();
     assert!(err.contains("other settings (lr: 0.003, not 0.001)"), "{err}");
+    // A checkpoint of the old layout (blocks as a struct of optional parts, no `layout` in
+    // state.json) is refused with what to do, before its model state is read.
+    let mut old = state.clone();
+    old.as_object_mut().unwrap().remove("layout");
+    std::fs::write(saved.join("state.json"), old.to_string()).unwrap();
+    let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
+    let t = trainee(student, &teacher, &cfg, &device).unwrap();
+    let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, cfg.max_len).unwrap();
+    let err = distill(t, &teacher, &mut c, &cfg, Some(&saved), &device, None, None, |_| ControlFlow::Continue(())).err().unwrap().to_string();
+    assert!(err.contains("checkpoint layout 1") && err.contains("another checkpoint directory"), "{err}");
 }
 
 /// KDLSQ of a classifier: the quantized copy learns the teacher's label distribution too.

@@ -44,7 +44,7 @@ pub fn layer_outputs(enc: &Encoder) -> Vec<usize> {
         .blocks
         .iter()
         .enumerate()
-        .filter(|(_, b)| b.feed_forward.is_some())
+        .filter(|(_, b)| b.feed_forward().is_some())
         .map(|(i, _)| i + 1)
         .collect();
     if ffn.is_empty() {
@@ -60,7 +60,7 @@ pub(crate) fn attention_of_layers(enc: &Encoder, layers: &[usize]) -> Vec<Option
     layers
         .iter()
         .map(|&h| {
-            let n = enc.blocks[..h].iter().filter(|b| b.attention.is_some()).count();
+            let n = enc.blocks[..h].iter().filter(|b| b.attention().is_some()).count();
             n.checked_sub(1)
         })
         .collect()

@@ -24,8 +24,9 @@ use std::time::Instant;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
-pub use self::checkpoint::CheckpointState;
+pub(crate) use self::checkpoint::{load_files, optimizer_with, read_json_state, save_files};
 use self::checkpoint::{optimizer, save_checkpoint};
+pub use self::checkpoint::{CheckpointState, CHECKPOINT_LAYOUT};
 pub use self::config::{layer_outputs, pair_layers, DistillConfig, LayerMap, LossWeights};
 pub use self::evaluate::{evaluate, EvalResult, EvalSet};
 pub(crate) use self::losses::{attention_kl, masked_mse};
@@ -185,6 +186,7 @@ pub fn distill(
                 config: cfg.clone(),
                 files: format!("step-{}", step + 1),
                 losses: sum,
+                layout: checkpoint::CHECKPOINT_LAYOUT,
             };
             save_checkpoint(dir, &trainee, &optim, &state)?;
         }

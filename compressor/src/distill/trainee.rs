@@ -28,7 +28,7 @@ pub fn projections(
         // The width of hidden state `hidden`: the embedding width, changed by projections.
         let mut w = enc.embeddings.word.dims()[1];
         for b in &enc.blocks[..hidden] {
-            if let Some(p) = &b.projection {
+            if let Some(p) = b.projection() {
                 w = p.weight.dims()[0];
             }
         }
