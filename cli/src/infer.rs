@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use bertling_runtime::gpu::GpuOptions;
-use bertling_runtime::{cosine, Backend, Input, LoadOptions, Model};
+use bertling_runtime::{cosine, Backend, LoadOptions, Model};
 use clap::Args;
 
 use crate::error::{io, CliError, Result};
@@ -185,18 +185,7 @@ pub(crate) fn bench(
             info.max_seq_len
         )));
     }
-    let inputs = Input::synthetic(batch, seq, info.spec.embeddings.vocab_size);
-    for _ in 0..warmup {
-        model.embed_inputs(&inputs)?;
-    }
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        std::hint::black_box(model.embed_inputs(&inputs)?);
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], times[0]))
+    Ok(bertling_runtime::profile::bench_model(model, batch, seq, runs, warmup)?)
 }
 
 const DEMO_SENTENCES: [&str; 6] = [

@@ -31,6 +31,10 @@ pub(crate) struct ProfileArgs {
     /// Columns per step of quantized weights (16, 32, 64, 128); default per output channel.
     #[arg(long)]
     group: Option<usize>,
+    /// Quantize the activations entering the quantized matrices too (8 or 4 bits, per-token
+    /// steps: the integer kernels the compressor's W·A8 students run on); default float.
+    #[arg(long, default_value_t = 0)]
+    act_bits: u8,
     /// Sequence lengths.
     #[arg(long, value_delimiter = ',', default_value = "128")]
     seq: Vec<usize>,
@@ -119,6 +123,7 @@ pub(crate) fn profile(a: &ProfileArgs) -> Result<()> {
         widths: a.widths.clone(),
         bits: a.bits.clone(),
         group: a.group,
+        act_bits: a.act_bits,
         seqs: a.seq.clone(),
         batch: a.batch,
         runs: a.runs,
@@ -144,9 +149,10 @@ pub(crate) fn profile(a: &ProfileArgs) -> Result<()> {
     std::fs::write(&tmp, text).map_err(io(format!("writing {}", tmp.display())))?;
     std::fs::rename(&tmp, out).map_err(io(format!("writing {}", out.display())))?;
     eprintln!(
-        "wrote {} ({} ops, {} on {})",
+        "wrote {} ({} ops and {} fixed costs, {} on {})",
         out.display(),
         table.entries.len(),
+        table.fixed.len(),
         table.backend,
         table.device
     );

@@ -229,6 +229,28 @@ impl ModelData {
         self.tensors.values().map(TensorData::stored_bytes).sum()
     }
 
+    /// Quantizes the activations entering every quantized matrix (not the embedding tables) at
+    /// `bits` with per-token steps, which need no calibration: how the compressor's W·A8
+    /// students run (the integer kernels). For timing and for untrained models.
+    pub fn with_token_activations(mut self, bits: u8) -> Result<ModelData> {
+        if !matches!(bits, 4 | 8) {
+            return Err(Error::InvalidArgument(format!("{bits}-bit activations: use 8 or 4")));
+        }
+        for t in self.spec.expected_tensors() {
+            if t.role != TensorRole::Matrix {
+                continue;
+            }
+            if let (Some(q), Some(TensorData::Quant { act, .. })) = (self.spec.quantized.get_mut(&t.name), self.tensors.get_mut(&t.name)) {
+                q.act_bits = Some(bits);
+                q.act_per_token = true;
+                q.act_smooth = false;
+                *act = Some(ActQuant::per_token(bits));
+            }
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
     /// Re-encodes every weight at the given precision (from the current values, dequantized if
     /// needed). Biases, norms, convolution taps and head weights stay `f32`.
     pub fn convert(&self, precision: Precision) -> Result<ModelData> {

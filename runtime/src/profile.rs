@@ -34,6 +34,10 @@ pub struct LatencyEntry {
     /// Columns per step for quantized weights; absent = per output channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<usize>,
+    /// Bits of the activations entering the matrices, quantized per token (the integer
+    /// kernels); 0 or absent = float activations.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub act_bits: u8,
     pub seq: usize,
     pub batch: usize,
     pub median_ms: f64,
@@ -61,6 +65,11 @@ pub struct LatencyTable {
     /// How times were taken: `gpu-timestamps`, `wall-clock-per-submission` or `wall-clock`.
     pub timing: String,
     pub entries: Vec<LatencyEntry>,
+    /// The cost every model pays at a width besides its blocks (the embeddings and their norm,
+    /// pooling): a model of one identity block, timed whole. Keyed as its identity block.
+    /// Absent in tables written before the architecture search read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixed: Vec<LatencyEntry>,
 }
 
 impl LatencyTable {
@@ -80,10 +89,19 @@ impl LatencyTable {
     pub fn get(&self, key: &str) -> Option<&LatencyEntry> {
         self.entries.iter().find(|e| e.key == key)
     }
+
+    /// The fixed cost entry (see [`LatencyTable::fixed`]) with this key.
+    pub fn get_fixed(&self, key: &str) -> Option<&LatencyEntry> {
+        self.fixed.iter().find(|e| e.key == key)
+    }
 }
 
-/// The key of an op in a latency table.
-pub fn op_key(block: &BlockSpec, bits: u8, group: Option<usize>, seq: usize, batch: usize) -> String {
+fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+/// The key of an op in a latency table (`act_bits` 0 = float activations).
+pub fn op_key(block: &BlockSpec, bits: u8, group: Option<usize>, act_bits: u8, seq: usize, batch: usize) -> String {
     let dims = match *block {
         BlockSpec::Attention { width, heads, head_dim } => format!("attention/w{width}/h{heads}xd{head_dim}"),
         BlockSpec::FeedForward { width, inner } => format!("feed_forward/w{width}/i{inner}"),
@@ -97,12 +115,17 @@ pub fn op_key(block: &BlockSpec, bits: u8, group: Option<usize>, seq: usize, bat
         (b, Some(g)) => format!("w{b}g{g}"),
         (b, None) => format!("w{b}"),
     };
-    format!("{dims}/{w}/s{seq}/b{batch}")
+    let a = if act_bits > 0 && bits <= 8 { format!("a{act_bits}") } else { String::new() };
+    format!("{dims}/{w}{a}/s{seq}/b{batch}")
 }
 
+/// Feed-forward inner sizes of the search space, in halves of the width: 1×, 1.5×, 2× and 4×.
+pub const FFN_HALVES: [usize; 4] = [2, 3, 4, 8];
+
 /// The search space's ops at one width: attention with 32- and 64-wide heads, feed-forward
-/// with 1, 2 and 4 times the width, separable convolutions of kernel 3, 5 and 7, and
-/// projections to every other width.
+/// with 1, 1.5, 2 and 4 times the width ([`FFN_HALVES`]), separable convolutions of kernel 3, 5
+/// and 7, and projections to every width (its own included: the searched students project at
+/// every stage boundary).
 pub fn search_space_ops(width: usize, widths: &[usize]) -> Vec<BlockSpec> {
     let mut ops = Vec::new();
     for head_dim in [32, 64] {
@@ -110,16 +133,16 @@ pub fn search_space_ops(width: usize, widths: &[usize]) -> Vec<BlockSpec> {
             ops.push(BlockSpec::Attention { width, heads: width / head_dim, head_dim });
         }
     }
-    for mult in [1, 2, 4] {
-        ops.push(BlockSpec::FeedForward { width, inner: width * mult });
+    for halves in FFN_HALVES {
+        if (width * halves).is_multiple_of(2) {
+            ops.push(BlockSpec::FeedForward { width, inner: width * halves / 2 });
+        }
     }
     for kernel in [3, 5, 7] {
         ops.push(BlockSpec::SepConv { width, kernel });
     }
     for &other in widths {
-        if other != width {
-            ops.push(BlockSpec::Projection { input: width, output: other });
-        }
+        ops.push(BlockSpec::Projection { input: width, output: other });
     }
     ops
 }
@@ -138,6 +161,13 @@ pub fn one_block_model(block: &BlockSpec, precision: Precision, max_seq: usize, 
         quantized: Default::default(),
         provenance: Default::default(),
     };
+    random_model(spec, precision, seed)
+}
+
+/// A model of this description on seeded random weights (uniform, ±1/√fan-in), at the given
+/// precision: for timing architectures that were never trained.
+pub fn random_model(spec: ModelSpec, precision: Precision, seed: u64) -> Result<ModelData> {
+    spec.validate()?;
     let mut rng = crate::rng::XorShift::new(seed);
     let mut tensors = BTreeMap::new();
     for t in spec.expected_tensors() {
@@ -223,6 +253,17 @@ impl Profiler {
         Ok(out)
     }
 
+    /// Times a whole model (the sum of all its ops), `runs` times.
+    pub fn time_model(&self, data: &ModelData, inputs: &[Input], runs: usize) -> Result<Vec<f64>> {
+        let mut total = vec![0f64; runs];
+        for (_, _, times) in self.time_ops(data, inputs, runs)? {
+            for (t, ms) in total.iter_mut().zip(times) {
+                *t += ms;
+            }
+        }
+        Ok(total)
+    }
+
     /// Times one block (the sum of its ops), `runs` times.
     pub fn time_block(&self, data: &ModelData, inputs: &[Input], runs: usize) -> Result<Vec<f64>> {
         let ops = self.time_ops(data, inputs, runs)?;
@@ -246,6 +287,8 @@ pub struct TableConfig {
     /// Weight bits: 32 (f32), 16 (f16) or 2..8.
     pub bits: Vec<u8>,
     pub group: Option<usize>,
+    /// Activation bits (8 or 4, per-token steps) for the quantized weights; 0 = float.
+    pub act_bits: u8,
     pub seqs: Vec<usize>,
     pub batch: usize,
     pub runs: usize,
@@ -267,19 +310,25 @@ pub fn latency_table(profiler: &Profiler, cfg: &TableConfig, mut progress: impl 
     if cfg.runs == 0 || cfg.batch == 0 || cfg.seqs.is_empty() || cfg.widths.is_empty() || cfg.bits.is_empty() {
         return Err(Error::InvalidArgument("nothing to measure: give widths, bits, sequence lengths, a batch and runs".into()));
     }
+    if !matches!(cfg.act_bits, 0 | 4 | 8) {
+        return Err(Error::InvalidArgument(format!("{}-bit activations: use 8 or 4 (or 0 for float)", cfg.act_bits)));
+    }
+    // (op, bits, seq, fixed): the ops, then each width's fixed cost as a one-identity model.
     let mut jobs = Vec::new();
     for &w in &cfg.widths {
-        for op in search_space_ops(w, &cfg.widths) {
+        let ops = search_space_ops(w, &cfg.widths).into_iter().map(|op| (op, false));
+        for (op, fixed) in ops.chain(std::iter::once((BlockSpec::Identity { width: w }, true))) {
             for &bits in &cfg.bits {
                 for &seq in &cfg.seqs {
-                    jobs.push((op.clone(), bits, seq));
+                    jobs.push((op.clone(), bits, seq, fixed));
                 }
             }
         }
     }
     let mut entries = Vec::with_capacity(jobs.len());
+    let mut fixed_entries = Vec::new();
     let max_seq = cfg.seqs.iter().copied().max().unwrap_or(2);
-    for (i, (op, bits, seq)) in jobs.iter().enumerate() {
+    for (i, (op, bits, seq, fixed)) in jobs.iter().enumerate() {
         let precision = match bits {
             32 => Precision::F32,
             16 => Precision::F16,
@@ -287,13 +336,22 @@ pub fn latency_table(profiler: &Profiler, cfg: &TableConfig, mut progress: impl 
             other => return Err(Error::InvalidArgument(format!("{other} bits: use 32, 16 or 2..8"))),
         };
         let group = if *bits <= 8 { cfg.group } else { None };
-        let key = op_key(op, *bits, group, *seq, cfg.batch);
+        let act_bits = if *bits <= 8 { cfg.act_bits } else { 0 };
+        let key = op_key(op, *bits, group, act_bits, *seq, cfg.batch);
         progress(i, jobs.len(), &key);
-        let data = one_block_model(op, precision, max_seq, i as u64 + 1)?;
+        let mut data = one_block_model(op, precision, max_seq, i as u64 + 1)?;
+        if act_bits > 0 {
+            data = data.with_token_activations(act_bits)?;
+        }
         let inputs = Input::synthetic(cfg.batch, *seq, 64);
-        let times = profiler.time_block(&data, &inputs, cfg.runs)?;
+        let times = if *fixed { profiler.time_model(&data, &inputs, cfg.runs)? } else { profiler.time_block(&data, &inputs, cfg.runs)? };
         let (median_ms, p10_ms, p90_ms) = percentiles(&times);
-        entries.push(LatencyEntry { key, block: op.clone(), bits: *bits, group, seq: *seq, batch: cfg.batch, median_ms, p10_ms, p90_ms, runs: cfg.runs });
+        let entry = LatencyEntry { key, block: op.clone(), bits: *bits, group, act_bits, seq: *seq, batch: cfg.batch, median_ms, p10_ms, p90_ms, runs: cfg.runs };
+        if *fixed {
+            fixed_entries.push(entry);
+        } else {
+            entries.push(entry);
+        }
     }
     progress(jobs.len(), jobs.len(), "done");
     let (device, driver, threads) = match profiler {
@@ -311,7 +369,28 @@ pub fn latency_table(profiler: &Profiler, cfg: &TableConfig, mut progress: impl 
         threads,
         timing: profiler.timing().into(),
         entries,
+        fixed: fixed_entries,
     })
+}
+
+/// Median and minimum milliseconds of `model.embed_inputs` on random ids `[batch, seq]`, timed
+/// `runs` times after `warmup` runs: what `bertling bench` reports.
+pub fn bench_model(model: &crate::Model, batch: usize, seq: usize, runs: usize, warmup: usize) -> Result<(f64, f64)> {
+    if batch == 0 || runs == 0 || seq < 2 {
+        return Err(Error::InvalidArgument("benchmark at least one run of one input of 2 tokens or more".into()));
+    }
+    let inputs = Input::synthetic(batch, seq, model.info().spec.embeddings.vocab_size);
+    for _ in 0..warmup {
+        model.embed_inputs(&inputs)?;
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = std::time::Instant::now();
+        std::hint::black_box(model.embed_inputs(&inputs)?);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], times[0]))
 }
 
 /// The CPU's model name (Linux), or the architecture.
@@ -345,13 +424,16 @@ mod tests {
     #[test]
     fn keys_and_percentiles() {
         let b = BlockSpec::Attention { width: 256, heads: 8, head_dim: 32 };
-        assert_eq!(op_key(&b, 4, Some(32), 128, 1), "attention/w256/h8xd32/w4g32/s128/b1");
-        assert_eq!(op_key(&BlockSpec::SepConv { width: 128, kernel: 5 }, 32, None, 16, 8), "sep_conv/w128/k5/f32/s16/b8");
+        assert_eq!(op_key(&b, 4, Some(32), 0, 128, 1), "attention/w256/h8xd32/w4g32/s128/b1");
+        assert_eq!(op_key(&b, 4, Some(32), 8, 128, 1), "attention/w256/h8xd32/w4g32a8/s128/b1");
+        assert_eq!(op_key(&BlockSpec::SepConv { width: 128, kernel: 5 }, 32, None, 8, 16, 8), "sep_conv/w128/k5/f32/s16/b8");
         assert_eq!(percentiles(&[5.0, 1.0, 3.0, 2.0, 4.0]), (3.0, 1.0, 5.0));
         let ops = search_space_ops(192, &[128, 192, 256]);
         assert_eq!(ops.iter().filter(|o| o.kind() == "attention").count(), 2);
-        assert_eq!(ops.iter().filter(|o| o.kind() == "projection").count(), 2);
-        assert_eq!(ops.len(), 2 + 3 + 3 + 2);
+        assert_eq!(ops.iter().filter(|o| o.kind() == "projection").count(), 3);
+        assert_eq!(ops.len(), 2 + 4 + 3 + 3);
+        let inner: Vec<usize> = ops.iter().filter_map(|o| if let BlockSpec::FeedForward { inner, .. } = o { Some(*inner) } else { None }).collect();
+        assert_eq!(inner, [192, 288, 384, 768]);
     }
 
     #[test]
@@ -364,14 +446,17 @@ mod tests {
     #[test]
     fn cpu_table_round_trips_and_times_every_op() {
         let p = Profiler::Cpu { team: Team::new(1).unwrap() };
-        let cfg = TableConfig { widths: vec![64, 96], bits: vec![32, 4], group: None, seqs: vec![8], batch: 2, runs: 3 };
+        let cfg = TableConfig { widths: vec![64, 96], bits: vec![32, 4], group: None, act_bits: 0, seqs: vec![8], batch: 2, runs: 3 };
         let mut calls = 0;
         let t = latency_table(&p, &cfg, |_, _, _| calls += 1).unwrap();
-        // width 64: attention d32 + d64, 3 ffn, 3 conv, 1 projection = 9; width 96: 1 attention
-        // (96 = 3 × 32), 3 + 3 + 1 = 8; times 2 bit widths.
-        assert_eq!(t.entries.len(), (9 + 8) * 2);
-        assert_eq!(calls, t.entries.len() + 1);
-        assert!(t.entries.iter().all(|e| e.median_ms > 0.0 && e.p10_ms <= e.median_ms && e.median_ms <= e.p90_ms));
+        // width 64: attention d32 + d64, 4 ffn, 3 conv, 2 projections = 11; width 96: 1
+        // attention (96 = 3 × 32), 4 + 3 + 2 = 10; times 2 bit widths; a fixed cost per width
+        // and bits.
+        assert_eq!(t.entries.len(), (11 + 10) * 2);
+        assert_eq!(t.fixed.len(), 2 * 2);
+        assert_eq!(calls, t.entries.len() + t.fixed.len() + 1);
+        assert!(t.entries.iter().chain(&t.fixed).all(|e| e.median_ms > 0.0 && e.p10_ms <= e.median_ms && e.median_ms <= e.p90_ms));
+        assert!(t.get_fixed("identity/w96/w4/s8/b2").is_some());
         let back = LatencyTable::from_json(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(back, t);
         assert!(back.get("feed_forward/w64/i256/w4/s8/b2").is_some());

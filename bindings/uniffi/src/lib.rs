@@ -377,6 +377,7 @@ pub fn profile_latency_table(
                 0 => None,
                 g => Some(g),
             },
+            act_bits: 0,
             seqs: list(&seq_lens, "seq_lens")?,
             batch: count(batch, "batch")?,
             runs: count(runs, "runs")?,
