@@ -7,6 +7,7 @@ mod infer;
 mod package;
 mod profile;
 mod progress;
+mod search;
 mod train;
 
 use std::process::ExitCode;
@@ -51,6 +52,15 @@ enum Command {
     Eval(eval::EvalArgs),
     /// The whole chain: init -> distill -> KDLSQ at each bit width -> export -> report.
     Compress(train::CompressArgs),
+    /// NAS-BERT search: a family of students, one per budget of bytes or milliseconds, from a
+    /// supernet trained block-wise against the teacher; each distilled and quantized.
+    Search(search::SearchArgs),
+    /// Genetic layer-mapping search: which teacher layer each student layer learns from, scored
+    /// by short proxy distillations; prints the best `--map` for `distill`/`compress`.
+    MapSearch(search::MapSearchArgs),
+    /// Predict architectures' latency from a latency table (`profile --out`); with --measure,
+    /// time them as `bench` does and report the predictor's error.
+    PredictLatency(search::PredictLatencyArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,5 +96,8 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Quantize(a) => train::quantize_cmd(&a),
         Command::Eval(a) => eval::eval_cmd(&a),
         Command::Compress(a) => train::compress_cmd(&a),
+        Command::Search(a) => search::search_cmd(&a),
+        Command::MapSearch(a) => search::map_search_cmd(&a),
+        Command::PredictLatency(a) => search::predict_latency(&a),
     }
 }

@@ -9,7 +9,7 @@ use bertling_compressor::distill::{DistillConfig, LossWeights, Progress};
 use bertling_compressor::etd::{extract, init_named, StudentShape};
 use bertling_compressor::eval::read_texts;
 use bertling_compressor::pipeline::{
-    compress, distill_student, kdlsq, CompressPlan, RunFiles, TrainDevice,
+    compress, distill_student, kdlsq, CompressPlan, RunFiles, StudentPlan, TrainDevice,
 };
 use bertling_compressor::recipe::{self, KdlsqChoices};
 use bertling_runtime::{load_model_data, write_package_file, ModelData};
@@ -134,7 +134,7 @@ impl QuantFlags {
     }
 
     /// The plan and the KDLSQ settings of the run at `bits`.
-    fn resolve(
+    pub(crate) fn resolve(
         &self,
         bits: u8,
         train: &TrainArgs,
@@ -218,7 +218,7 @@ pub(crate) struct TrainArgs {
     device: TrainDevice,
     /// Checkpoint directory (a killed run continues from it with --resume).
     #[arg(long)]
-    checkpoint: Option<PathBuf>,
+    pub(crate) checkpoint: Option<PathBuf>,
     #[arg(long)]
     resume: bool,
     #[arg(long, default_value_t = 200)]
@@ -278,7 +278,7 @@ pub(crate) struct DistillArgs {
 pub(crate) struct StudentArgs {
     /// etd-impt, etd-rand or random.
     #[arg(long, default_value = "etd-impt")]
-    init: String,
+    pub(crate) init: String,
     /// Student layers (default: half the teacher's).
     #[arg(long)]
     layers: Option<usize>,
@@ -321,7 +321,7 @@ pub(crate) struct QuantizeArgs {
 impl TrainArgs {
     /// The settings of a run whose unset steps, learning rate, warm-up and sentence weight come
     /// from `recipe` (a KDLSQ run replaces them through [`QuantFlags::resolve`]).
-    fn config(&self, recipe: DistillConfig) -> Result<DistillConfig> {
+    pub(crate) fn config(&self, recipe: DistillConfig) -> Result<DistillConfig> {
         if let Some(n) = self.threads {
             // Training runs on rayon's global pool; it can be sized once per process.
             rayon::ThreadPoolBuilder::new()
@@ -358,15 +358,25 @@ impl TrainArgs {
         })
     }
 
+    /// --steps, if given.
+    pub(crate) fn steps(&self) -> Option<usize> {
+        self.steps
+    }
+
+    /// --eval-texts, if given.
+    pub(crate) fn eval_texts_path(&self) -> Option<&Path> {
+        self.eval_texts.as_deref()
+    }
+
     /// The texts evaluated during training.
-    fn eval_texts(&self, corpus: &Path) -> Result<Vec<String>> {
+    pub(crate) fn eval_texts(&self, corpus: &Path) -> Result<Vec<String>> {
         if self.eval_size == 0 {
             return Err(CliError::Usage("--eval-size must be at least 1".into()));
         }
         Ok(read_texts(self.eval_texts.as_deref().unwrap_or(corpus), self.eval_size)?)
     }
 
-    fn files<'a>(&'a self, eval_texts: &'a [String]) -> RunFiles<'a> {
+    pub(crate) fn files<'a>(&'a self, eval_texts: &'a [String]) -> RunFiles<'a> {
         RunFiles {
             device: self.device,
             checkpoint: self.checkpoint.as_deref(),
@@ -390,7 +400,7 @@ impl TrainArgs {
 }
 
 /// The student shape from the flags, the rest from the teacher.
-fn student_shape(teacher: &ModelData, a: &StudentArgs) -> Result<StudentShape> {
+pub(crate) fn student_shape(teacher: &ModelData, a: &StudentArgs) -> Result<StudentShape> {
     Ok(StudentShape::from_teacher(teacher, a.layers, a.width, a.heads, a.inner)?)
 }
 
@@ -469,7 +479,7 @@ pub(crate) fn compress_cmd(a: &CompressArgs) -> Result<()> {
     let student = if a.teacher_only {
         None
     } else {
-        Some((student_shape(&teacher, &a.student)?, a.student.init.clone()))
+        Some(StudentPlan::Etd(student_shape(&teacher, &a.student)?, a.student.init.clone()))
     };
     let plan = CompressPlan { student, train, kdlsq };
     let texts =

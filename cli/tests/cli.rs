@@ -286,7 +286,8 @@ fn profile_writes_a_latency_table_and_breaks_a_model_down() {
         bertling_runtime::profile::LatencyTable::from_json(&std::fs::read_to_string(&out).unwrap())
             .unwrap();
     assert_eq!(table.backend, "cpu");
-    assert_eq!(table.entries.len(), (9 + 8) * 2);
+    assert_eq!(table.entries.len(), (11 + 10) * 2);
+    assert_eq!(table.fixed.len(), 2 * 2, "a fixed cost per width and bits");
     assert!(table
         .get("sep_conv/w96/k7/w4/s8/b1")
         .is_some_and(|e| e.median_ms > 0.0 && e.runs == 2));
@@ -303,6 +304,81 @@ fn profile_writes_a_latency_table_and_breaks_a_model_down() {
         .collect();
     assert_eq!(ops.len(), 1 + 4, "embeddings and four blocks");
     assert_eq!(ops[1]["kernel"], "attention");
+}
+
+/// `predict-latency` adds up the table (checked against the table's own entries) and, with
+/// --measure, times random-weight models of the architectures; a table of other settings is
+/// refused with what it has.
+#[test]
+fn predict_latency_sums_the_table_and_measures() {
+    let table_path = tmp("table-a8.json");
+    let run = bin()
+        .args(["profile", "--backend", "cpu", "--widths", "32,64", "--bits", "4", "--act-bits"])
+        .args(["8", "--seq", "8", "--runs", "2", "--threads", "1", "--out"])
+        .arg(&table_path)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&table_path).unwrap()).unwrap();
+    let ms = |list: &str, key: &str| -> f64 {
+        let hit = table[list].as_array().unwrap().iter().find(|e| e["key"] == key);
+        hit.unwrap_or_else(|| panic!("{key} in {list}"))["median_ms"].as_f64().unwrap()
+    };
+    let expected = ms("fixed", "identity/w32/w4a8/s8/b1")
+        + ms("entries", "projection/w32/o64/w4a8/s8/b1")
+        + ms("entries", "attention/w64/h2xd32/w4a8/s8/b1")
+        + ms("entries", "feed_forward/w64/i96/w4a8/s8/b1")
+        + ms("entries", "projection/w64/o32/w4a8/s8/b1")
+        + ms("entries", "sep_conv/w32/k3/w4a8/s8/b1")
+        + ms("entries", "projection/w32/o32/w4a8/s8/b1");
+    let predict = |extra: &[&str]| {
+        bin()
+            .args(["predict-latency", "--teacher"])
+            .arg(tiny())
+            .arg("--table")
+            .arg(&table_path)
+            .args(["--stages", "2", "--widths", "32,64", "--group", "0", "--seq", "8"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = predict(&["--sample", "2", "--measure", "--runs", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("2 architectures, w4a8 s8 b1 on 1 threads: mean absolute error"),
+        "{text}"
+    );
+    let out = predict(&[
+        "--arch",
+        "e32|64:a2x32,f96|32:c3,id",
+        "--sample",
+        "3",
+        "--measure",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4 + 1, "four architectures and a summary");
+    let first = &lines[0];
+    assert_eq!(first["arch"], "e32|64:a2x32,f96|32:c3,id");
+    let predicted = first["predicted_ms"].as_f64().unwrap();
+    assert!((predicted - expected).abs() <= 1e-9 * expected, "{predicted} vs {expected}");
+    assert!(lines[..4].iter().all(|l| l["measured_ms"].as_f64().is_some_and(|m| m > 0.0)));
+    assert_eq!(lines[4]["architectures"], 4);
+    assert!(lines[4]["mean_abs_error"].as_f64().is_some_and(|e| e.is_finite()));
+    // The table has W4A8 entries only: float activations are refused, naming what it has.
+    let out = predict(&["--sample", "1", "--act-bits", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("w4a8 s8 b1"), "{err}");
+    let out = predict(&["--arch", "e32|64:a3"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not an op"));
 }
 
 #[test]
@@ -759,4 +835,133 @@ fn compress_writes_packages_and_a_report() {
         "distillation of four steps, two KDLSQ stages of three"
     );
     assert_eq!(evals, 3 * 2, "an evaluation before and after each stage");
+}
+
+/// `search` on the tiny teacher with a latency table: one student per budget (a byte budget and
+/// a millisecond budget), each within its budget as estimated, distilled and quantized into a
+/// package whose provenance names its architecture with the predicted and measured latency;
+/// the looser budget's best proxy loss is no worse; report and plot written.
+#[test]
+fn search_makes_a_family_within_budgets() {
+    let table = tmp("search-table.json");
+    let run = bin()
+        .args(["profile", "--backend", "cpu", "--widths", "16,32", "--bits", "4", "--act-bits"])
+        .args(["8", "--seq", "8", "--runs", "2", "--threads", "1", "--out"])
+        .arg(&table)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = tmp("search-out");
+    let _ = std::fs::remove_dir_all(&out);
+    let search = |extra: &[&str]| {
+        bin()
+            .args(["search", "--teacher"])
+            .arg(tiny())
+            .arg("--corpus")
+            .arg(small_corpus())
+            .arg("--out")
+            .arg(&out)
+            .arg("--latency-table")
+            .arg(&table)
+            .args(["--budgets", "12KB,1000ms", "--widths", "16,32", "--stages", "2"])
+            .args(["--supernet-steps", "4", "--pool", "6", "--shrink-every", "2", "--bins", "2"])
+            .args(["--keep", "1", "--held-out", "4", "--top", "2", "--latency-seq", "8"])
+            .args(["--steps", "2", "--quant-steps", "2", "--bits", "4", "--group", "row"])
+            .args(["--batch", "4", "--max-len", "16", "--eval-size", "4", "--threads", "1"])
+            .args(["--checkpoint-every", "2"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = search(&[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let members = report["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    let chosen = |i: usize| &members[i]["chosen"];
+    assert!(chosen(0)["bytes"].as_f64().unwrap() <= 12e3, "{}", chosen(0));
+    assert!(chosen(1)["ms"].as_f64().unwrap() <= 1000.0);
+    let best = |i: usize| {
+        members[i]["ranked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[1].as_f64().unwrap())
+            .fold(f64::MAX, f64::min)
+    };
+    assert!(
+        best(1) <= best(0) + 1e-12,
+        "a looser budget finds no worse: {} vs {}",
+        best(1),
+        best(0)
+    );
+    for m in members {
+        let packages = m["packages"].as_array().unwrap();
+        assert_eq!(packages.len(), 2, "student-f32 and student-w4");
+        let w4 = packages.iter().find(|p| p["name"] == "student-w4").unwrap();
+        assert!(w4["measured_ms"].as_f64().is_some_and(|ms| ms > 0.0));
+        let path = PathBuf::from(w4["path"].as_str().unwrap());
+        let data = bertling_runtime::load_model_data(&path).unwrap();
+        let search = &data.spec.provenance.metrics["search"];
+        assert_eq!(search["arch"], m["chosen"]["arch"]);
+        let arch: String = serde_json::from_value(search["arch"].clone()).unwrap();
+        assert!(arch.starts_with('e'), "{arch}");
+        assert!(
+            search["predicted_ms"].as_f64().is_some() && search["measured_ms"].as_f64().is_some()
+        );
+        assert_eq!(
+            data.spec.embeddings.width,
+            arch[1..arch.find('|').unwrap()].parse::<usize>().unwrap()
+        );
+    }
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("| budget |"));
+    assert!(std::fs::read_to_string(out.join("family.svg")).unwrap().starts_with("<svg"));
+    // The supernet's checkpoint is there: the same command again needs --resume.
+    let again = search(&[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    // A millisecond budget without a table is refused before any work.
+    let run = bin()
+        .args(["search", "--teacher"])
+        .arg(tiny())
+        .arg("--corpus")
+        .arg(small_corpus())
+        .arg("--out")
+        .arg(tmp("search-no-table"))
+        .args(["--budgets", "5ms"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--latency-table"));
+}
+
+/// `map-search` on the tiny teacher: a 1-layer student has two monotone maps onto its 2 layers,
+/// both evaluated by proxy runs; the report ranks them and names uniform's; the best is printed
+/// as a --map that `distill` accepts.
+#[test]
+fn map_search_evaluates_every_map_of_a_small_space() {
+    let out = tmp("map-search.json");
+    let run = bin()
+        .args(["map-search", "--teacher"])
+        .arg(tiny())
+        .arg("--corpus")
+        .arg(small_corpus())
+        .args(["--layers", "1", "--proxy-steps", "2", "--batch", "4", "--max-len", "16"])
+        .args(["--eval-size", "4", "--threads", "1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["space"], 2);
+    assert_eq!(report["exhaustive"], true);
+    let evaluated = report["evaluated"].as_array().unwrap();
+    assert_eq!(evaluated.len(), 2);
+    assert!(evaluated[0]["fitness"].as_f64() >= evaluated[1]["fitness"].as_f64());
+    assert_eq!(report["uniform"]["map"], serde_json::json!([1]));
+    let text = String::from_utf8_lossy(&run.stdout);
+    let best = text.lines().find_map(|l| l.strip_prefix("best: --map ")).unwrap();
+    assert_eq!(serde_json::json!([best.parse::<usize>().unwrap()]), evaluated[0]["map"]);
 }

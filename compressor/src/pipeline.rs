@@ -13,7 +13,7 @@ use burn::prelude::*;
 
 use crate::convert::{calibrate_activations, encoder_from_data, encoder_to_data, quantize, QuantPlan};
 use crate::corpus::Corpus;
-use crate::distill::{distill, trainee, CheckpointState, DistillConfig, EvalSet, Losses, Progress, Stop};
+use crate::distill::{distill, trainee, DistillConfig, EvalSet, Losses, Progress, Stop};
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Encoder};
 
@@ -100,7 +100,7 @@ pub struct RunFiles<'a> {
     pub stop_after: Option<usize>,
 }
 
-fn check_resume(files: &RunFiles) -> Result<()> {
+pub(crate) fn check_resume(files: &RunFiles) -> Result<()> {
     if let Some(dir) = files.checkpoint {
         if dir.join("state.json").is_file() && !files.resume {
             return Err(CompressError::InvalidArgument(format!(
@@ -116,7 +116,7 @@ fn check_resume(files: &RunFiles) -> Result<()> {
 /// resumed job cuts the log after the last line of its checkpoint's step, dropping the steps a
 /// killed run did after its last checkpoint, which it is about to redo, so that the log reads as
 /// if the run had never stopped; a line cut off by a kill is dropped in any case.
-fn open_log(files: &RunFiles) -> Result<Option<std::fs::File>> {
+pub(crate) fn open_log(files: &RunFiles) -> Result<Option<std::fs::File>> {
     let Some(path) = files.log else { return Ok(None) };
     let err = |e: std::io::Error| CompressError::InvalidArgument(format!("cannot open the log {}: {e}", path.display()));
     let old = match std::fs::read_to_string(path) {
@@ -128,8 +128,8 @@ fn open_log(files: &RunFiles) -> Result<Option<std::fs::File>> {
         .checkpoint
         .filter(|_| files.resume)
         .and_then(|dir| std::fs::read_to_string(dir.join("state.json")).ok())
-        .and_then(|s| serde_json::from_str::<CheckpointState>(&s).ok())
-        .map(|s| s.step as u64);
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|s| s["step"].as_u64());
     // Whole lines only (a kill may leave the last one unfinished).
     let mut lines: Vec<&str> = old.split_inclusive('\n').filter(|l| l.ends_with('\n')).collect();
     let step_of = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64());
@@ -270,13 +270,22 @@ pub fn calibrated_rtn(model: &ModelData, plan: &QuantPlan, calibration: &Path, s
 /// What `bertling compress` does.
 #[derive(Clone, Debug)]
 pub struct CompressPlan {
-    /// The student's shape and initialisation; `None` quantizes the teacher itself.
-    pub student: Option<(crate::etd::StudentShape, String)>,
+    /// The student; `None` quantizes the teacher itself.
+    pub student: Option<StudentPlan>,
     /// Settings of the distillation stage.
     pub train: DistillConfig,
     /// One package per entry: how it is quantized (its weight bits name it) and its KDLSQ
     /// run's settings ([`crate::recipe::KdlsqChoices::resolve`] makes them).
     pub kdlsq: Vec<(QuantPlan, DistillConfig)>,
+}
+
+/// Where the student of a compress run comes from.
+#[derive(Clone, Debug)]
+pub enum StudentPlan {
+    /// A uniform student of this shape, initialised as named (`etd-impt`, `etd-rand`, `random`).
+    Etd(crate::etd::StudentShape, String),
+    /// A student already initialised (e.g. cut from the search's supernet).
+    Given(Box<ModelData>),
 }
 
 /// One package of a compress run and how it measures up.
@@ -381,9 +390,14 @@ pub fn compress(
     let mut written: Vec<(String, std::path::PathBuf, u8)> = Vec::new();
     let base = match &plan.student {
         None => teacher.clone(),
-        Some((shape, init)) => {
-            let init = init_named(init, teacher, corpus, plan.train.max_len)?;
-            let student = extract(teacher, shape, &init, plan.train.seed)?;
+        Some(student) => {
+            let student = match student {
+                StudentPlan::Etd(shape, init) => {
+                    let init = init_named(init, teacher, corpus, plan.train.max_len)?;
+                    extract(teacher, shape, &init, plan.train.seed)?
+                }
+                StudentPlan::Given(data) => (**data).clone(),
+            };
             let dir = files("distill");
             let run = RunFiles { checkpoint: Some(&dir), log: Some(&log), ..run.clone() };
             let distilled = distill_student(teacher, &student, corpus, &plan.train, &run, &mut |p| progress("distill", p))?;

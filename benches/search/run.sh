@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The architecture search's benchmark (issue 15): all-MiniLM-L6-v2, WikiText-2 + GLUE-train
+# sentences (benches/quality/make_corpus.py), this machine's CPU. Long: hours; not part of CI.
+#
+#   benches/search/run.sh latency    # the CPU latency table (W4 g32 A8, seq 128, batch 1) and the
+#                                    # predictor's error on SAMPLE (default 24) random
+#                                    # architectures timed as `bertling bench` times them
+#   benches/search/run.sh family     # `bertling search` with budgets BUDGETS (default
+#                                    # 4MB,7MB,10.5MB), seed SEED (default 42), the uniform ETD
+#                                    # students of `baselines` compared in its report and plot
+#   benches/search/run.sh baselines  # uniform ETD students near the budgets (SHAPES, default
+#                                    # "2x128 2x192 3x256": layers x width), the same training
+#                                    # budget as the family's students, W4 g32 A8
+#
+# Settings through the environment: THREADS (default 2: the latency table and the measured
+# latencies use all of them), WIDTHS (default 64,128,192,256,384), SUPERNET_STEPS (default
+# 2000), STEPS (distillation of each student, default 1600), QUANT_STEPS (KDLSQ, default 300),
+# OUT (default ~/.cache/bertling/search). Every job checkpoints; run the same command again to
+# resume it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
+out="${OUT:-$BERTLING_CACHE/search}"
+threads="${THREADS:-2}"
+widths="${WIDTHS:-64,128,192,256,384}"
+seed="${SEED:-42}"
+shared="$root/../shared/data"
+quality="$BERTLING_CACHE/quality"
+mkdir -p "$out"
+[ -f "$quality/train.txt" ] || python3 "$root/benches/quality/make_corpus.py" "$shared" "$quality"
+teacher=$("$root/scripts/fetch_model.sh")
+(cd "$root" && cargo build -q --release -p bertling-cli)
+bertling="$CARGO_TARGET_DIR/release/bertling"
+table="$out/cpu-table.json"
+make_table() {
+  [ -f "$table" ] || "$bertling" profile --backend cpu --threads "$threads" --out "$table" \
+    --widths "$widths" --bits 4 --group 32 --act-bits 8 --seq 128 --runs 20
+}
+train=(--corpus "$quality/train.txt" --eval-texts "$quality/eval.txt" --stsb "$shared/glue/STS-B"
+  --bits 4 --group 32 --act-bits 8 --batch 32 --max-len 128 --threads "$threads" --seed "$seed"
+  --steps "${STEPS:-1600}" --quant-steps "${QUANT_STEPS:-300}" --checkpoint-every 50)
+
+case "${1:-}" in
+  latency)
+    make_table
+    "$bertling" predict-latency --teacher "$teacher" --table "$table" --widths "$widths" \
+      --sample "${SAMPLE:-24}" --measure --runs 30 --threads "$threads" --seed 7 \
+      | tee "$out/latency-check.txt"
+    ;;
+  family)
+    make_table
+    dir="$out/family-seed$seed"
+    base=()
+    for p in "$out"/baselines/*/student-w4.bertling; do [ -f "$p" ] && base+=(--baseline "$p"); done
+    res=(); [ -f "$dir/checkpoints/supernet/state.json" ] && res=(--resume)
+    "$bertling" search --teacher "$teacher" "${train[@]}" --out "$dir" --latency-table "$table" \
+      --widths "$widths" --budgets "${BUDGETS:-4MB,7MB,10.5MB}" \
+      --supernet-steps "${SUPERNET_STEPS:-2000}" "${base[@]}" "${res[@]}"
+    ;;
+  baselines)
+    for shape in ${SHAPES:-2x128 2x192 3x256}; do
+      layers=${shape%x*}; width=${shape#*x}
+      dir="$out/baselines/etd-${shape}-seed$seed"
+      res=(); [ -d "$dir/checkpoints" ] && res=(--resume)
+      "$bertling" compress --teacher "$teacher" "${train[@]}" --out "$dir" --layers "$layers" \
+        --width "$width" --heads $((width / 32)) --inner $((4 * width)) "${res[@]}"
+    done
+    ;;
+  *)
+    sed -n '2,20p' "$0"
+    exit 2
+    ;;
+esac
