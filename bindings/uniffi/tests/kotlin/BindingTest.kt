@@ -148,10 +148,14 @@ fun main(args: Array<String>) {
     check("profileLatencyTable measures every op of a small search space") {
         val json = profileLatencyTable(Backend.CPU, widths = listOf(64), bits = listOf(4), group = 32, seqLens = listOf(8), runs = 2, threads = 1)
         ensure(json.contains("\"format\": \"bertling-latency-table\"")) { json.take(300) }
-        // width 64: attention with 32- and 64-wide heads, 3 feed-forward, 3 convolutions
+        // width 64: attention with 32- and 64-wide heads, 4 feed-forward (1, 1.5, 2, 4 x 64),
+        // 3 convolutions, the 64 -> 64 projection; and the width's fixed cost (an identity model)
         val keys = Regex("\"key\": \"([^\"]+)\"").findAll(json).map { it.groupValues[1] }.toList()
-        ensure(keys.size == 8) { "keys $keys" }
+        ensure(keys.size == 11) { "keys $keys" }
+        ensure("feed_forward/w64/i96/w4g32/s8/b1" in keys) { "keys $keys" }
         ensure("feed_forward/w64/i256/w4g32/s8/b1" in keys) { "keys $keys" }
+        ensure("projection/w64/o64/w4g32/s8/b1" in keys) { "keys $keys" }
+        ensure("identity/w64/w4g32/s8/b1" in keys) { "keys $keys" }
         expectThrows<BertlingException.InvalidArgument> { profileLatencyTable(Backend.CPU, bits = listOf(1)) }
     }
     model.close()

@@ -183,10 +183,16 @@ check("profileLatencyTable measures every op of a small search space") {
     let json = try profileLatencyTable(backend: .cpu, widths: [64], bits: [4], group: 32, seqLens: [8], runs: 2, threads: 1)
     let table = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
     try ensure(table["format"] as? String == "bertling-latency-table", "format \(String(describing: table["format"]))")
-    // width 64: attention with 32- and 64-wide heads, 3 feed-forward, 3 convolutions
+    // width 64: attention with 32- and 64-wide heads, 4 feed-forward (1, 1.5, 2, 4 x 64),
+    // 3 convolutions, the 64 -> 64 projection
     let keys = (table["entries"] as! [[String: Any]]).map { $0["key"] as! String }
-    try ensure(keys.count == 8, "keys \(keys)")
+    try ensure(keys.count == 10, "keys \(keys)")
+    try ensure(keys.contains("feed_forward/w64/i96/w4g32/s8/b1"), "keys \(keys)")
     try ensure(keys.contains("feed_forward/w64/i256/w4g32/s8/b1"), "keys \(keys)")
+    try ensure(keys.contains("projection/w64/o64/w4g32/s8/b1"), "keys \(keys)")
+    // and the width's fixed cost: a model of one identity block
+    let fixed = ((table["fixed"] as? [[String: Any]]) ?? []).map { $0["key"] as! String }
+    try ensure(fixed == ["identity/w64/w4g32/s8/b1"], "fixed \(fixed)")
     _ = try expectError("InvalidArgument", { if case .InvalidArgument = $0 { return true } else { return false } }) {
         _ = try profileLatencyTable(backend: .cpu, bits: [1])
     }
