@@ -165,10 +165,19 @@ pub(crate) struct CompressArgs {
     #[command(flatten)]
     quant: QuantFlags,
     /// Skip the student: KDLSQ-quantize the teacher itself.
-    #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner"])]
+    #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner", "arch", "student"])]
     teacher_only: bool,
+    /// A searched architecture (an `arch` of `bertling search`'s report.json, e.g.
+    /// "e128|256:a4x64,f512,c5,id|..."), cut from the teacher as the search's supernet starts
+    /// (units chosen by --init), instead of a uniform student.
+    #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner", "student"])]
+    arch: Option<String>,
+    /// A float package as the student, e.g. the `student-inherited.bertling` of `bertling search
+    /// --search-only` (the trained supernet's weights), instead of cutting one from the teacher.
+    #[arg(long, conflicts_with_all = ["layers", "width", "heads", "inner", "init"])]
+    student: Option<PathBuf>,
     #[command(flatten)]
-    student: StudentArgs,
+    shape: StudentArgs,
     /// Steps of each KDLSQ stage (default: --steps if given, else the recipe's per width).
     #[arg(long)]
     quant_steps: Option<usize>,
@@ -478,8 +487,21 @@ pub(crate) fn compress_cmd(a: &CompressArgs) -> Result<()> {
     let teacher = bertling_runtime::load_hf_dir(&a.teacher)?;
     let student = if a.teacher_only {
         None
+    } else if let Some(arch) = &a.arch {
+        let arch = arch.parse().map_err(|e| CliError::Usage(format!("--arch: {e}")))?;
+        Some(StudentPlan::Searched(arch, a.shape.init.clone()))
+    } else if let Some(path) = &a.student {
+        let data = load_model_data(path)?;
+        if !data.spec.quantized.is_empty() {
+            return Err(CliError::Usage(format!(
+                "--student {} is quantized; give a float package (student-f32.bertling, or the \
+                 search's student-inherited.bertling)",
+                path.display()
+            )));
+        }
+        Some(StudentPlan::Given(Box::new(data)))
     } else {
-        Some(StudentPlan::Etd(student_shape(&teacher, &a.student)?, a.student.init.clone()))
+        Some(StudentPlan::Etd(student_shape(&teacher, &a.shape)?, a.shape.init.clone()))
     };
     let plan = CompressPlan { student, train, kdlsq };
     let texts =

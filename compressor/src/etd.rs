@@ -84,6 +84,21 @@ pub struct Importance {
     pub neurons: Vec<Vec<f32>>,
 }
 
+impl Importance {
+    /// Seeded random scores of the teacher's units: ordering by them draws the random subsets
+    /// of `etd-rand` where a caller wants importance-shaped input (the search's supernet).
+    pub fn random(teacher: &ModelData, seed: u64) -> Result<Importance> {
+        let (width, heads, _, inner, layers) = bert_dims(teacher)?;
+        let mut rng = bertling_runtime::rng::XorShift::new(seed);
+        let mut draw = |n: usize| (0..n).map(|_| rng.unit()).collect::<Vec<f32>>();
+        Ok(Importance {
+            hidden: draw(width),
+            heads: (0..layers).map(|_| draw(heads)).collect(),
+            neurons: (0..layers).map(|_| draw(inner)).collect(),
+        })
+    }
+}
+
 /// The teacher as a standard BERT: (width, heads, head_dim, inner, layers).
 pub(crate) fn bert_dims(teacher: &ModelData) -> Result<(usize, usize, usize, usize, usize)> {
     let blocks = &teacher.spec.blocks;

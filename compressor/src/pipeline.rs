@@ -286,6 +286,10 @@ pub enum StudentPlan {
     Etd(crate::etd::StudentShape, String),
     /// A student already initialised (e.g. cut from the search's supernet).
     Given(Box<ModelData>),
+    /// A searched architecture (`bertling search`'s report) cut from the teacher as the
+    /// supernet starts ([`crate::search::inherit`]), its units chosen as the named init
+    /// chooses them (`etd-impt`, `etd-rand`).
+    Searched(crate::search::Arch, String),
 }
 
 /// One package of a compress run and how it measures up.
@@ -397,6 +401,22 @@ pub fn compress(
                     extract(teacher, shape, &init, plan.train.seed)?
                 }
                 StudentPlan::Given(data) => (**data).clone(),
+                StudentPlan::Searched(arch, init) => {
+                    let importance = match init_named(init, teacher, corpus, plan.train.max_len)? {
+                        crate::etd::Init::EtdImpt(i) => Some(i),
+                        crate::etd::Init::EtdRand => {
+                            Some(crate::etd::Importance::random(teacher, plan.train.seed)?)
+                        }
+                        crate::etd::Init::Random => {
+                            return Err(CompressError::InvalidArgument(
+                                "a searched architecture starts from the teacher: use --init etd-impt or etd-rand".into(),
+                            ))
+                        }
+                    };
+                    let mut student = crate::search::inherit(teacher, arch, importance.as_ref(), plan.train.seed)?;
+                    student.spec.provenance.recipe = serde_json::json!({"method": "searched architecture", "arch": arch.to_string(), "init": init});
+                    student
+                }
             };
             let dir = files("distill");
             let run = RunFiles { checkpoint: Some(&dir), log: Some(&log), ..run.clone() };

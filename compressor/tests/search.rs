@@ -11,10 +11,10 @@ use bertling_compressor::distill::Stop;
 use bertling_compressor::etd::importance;
 use bertling_compressor::search::train::boundaries;
 use bertling_compressor::search::{
-    train_supernet, Arch, HeldOut, Op, SearchSpace, Stage, Supernet, SupernetConfig,
+    inherit, train_supernet, Arch, HeldOut, Op, SearchSpace, Stage, Supernet, SupernetConfig,
 };
 use bertling_compressor::student::{Batch, Masks};
-use bertling_runtime::{Backend, LoadOptions, Model, ModelData, TextTokenizer};
+use bertling_runtime::{Backend, Input, LoadOptions, Model, ModelData, TextTokenizer};
 use burn::prelude::*;
 
 fn teacher() -> ModelData {
@@ -64,6 +64,25 @@ fn the_full_width_path_is_the_teacher() {
     assert!(y.iter().zip(&want).any(|(a, b)| (a - b).abs() > 1e-2));
 }
 
+/// Asserts that `student`, written as a package and run on the runtime's CPU backend, computes
+/// the final token states the supernet's chained forward computes for `arch`.
+fn assert_runs_as_the_chain(net: &Supernet, arch: &Arch, student: &ModelData, inputs: &[Input]) {
+    let bytes = bertling_runtime::write_package(student).unwrap();
+    let back = bertling_runtime::read_package(&bytes).unwrap();
+    let model = Model::from_data(back, &LoadOptions::new(Backend::Cpu, 1)).unwrap();
+    let states = model.token_states(inputs).unwrap();
+    let chain = net.chain(arch, &Batch::new(inputs, &Device::flex()));
+    let [_, s, w] = chain.dims();
+    let chain = floats(chain);
+    for (i, inp) in inputs.iter().enumerate() {
+        let n = inp.ids.len();
+        let want = &chain[i * s * w..(i * s + n) * w];
+        assert_eq!(states[i].len(), want.len());
+        let worst = states[i].iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-3, "{arch}, input {i}: {worst}");
+    }
+}
+
 /// Students of several shapes cut from a supernet (teacher order, fresh convolutions): the
 /// runtime's CPU backend, an independent implementation, computes the final token states the
 /// supernet's chained forward computed, and the package holds the architecture's blocks.
@@ -74,7 +93,6 @@ fn a_student_cut_from_the_supernet_runs_as_the_supernet_computed() {
     let dev = Device::flex();
     let space = space(&t);
     let net = Supernet::from_teacher(&t, &space, None, 3, &dev).unwrap();
-    let batch = Batch::new(&inputs, &dev);
     for text in
         ["e16|16:a2x8,f32|32:c5,a2x16", "e32|16:id,c3|16:f16,id", "e16|32:a4x8,f64|32:a4x8,f64"]
     {
@@ -82,21 +100,30 @@ fn a_student_cut_from_the_supernet_runs_as_the_supernet_computed() {
         space.check(&arch).unwrap();
         let student = net.student(&arch, &t).unwrap();
         assert_eq!(student.spec.blocks, arch.blocks(32), "{text}");
-        let bytes = bertling_runtime::write_package(&student).unwrap();
-        let back = bertling_runtime::read_package(&bytes).unwrap();
-        let model = Model::from_data(back, &LoadOptions::new(Backend::Cpu, 1)).unwrap();
-        let states = model.token_states(&inputs).unwrap();
-        let chain = net.chain(&arch, &batch);
-        let [_, s, w] = chain.dims();
-        let chain = floats(chain);
-        for (i, inp) in inputs.iter().enumerate() {
-            let n = inp.ids.len();
-            let want = &chain[i * s * w..(i * s + n) * w];
-            assert_eq!(states[i].len(), want.len());
-            let worst = states[i].iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(worst < 1e-3, "{text}, input {i}: {worst}");
-        }
+        assert_runs_as_the_chain(&net, &arch, &student, &inputs);
     }
+}
+
+/// `compress --arch`: a searched architecture cut from the teacher is the student the search's
+/// supernet starts from (the runtime computes what the supernet of the whole space computes for
+/// that path) and has the architecture's blocks; an architecture whose slots do not cover the
+/// teacher's blocks is refused with why.
+#[test]
+fn an_inherited_student_is_the_supernets_path() {
+    let t = teacher();
+    let inputs = TextTokenizer::new(&t.tokenizer_json, 32).unwrap().encode(&TEXTS).unwrap();
+    let imp = importance(&t, &inputs).unwrap();
+    let dev = Device::flex();
+    let net = Supernet::from_teacher(&t, &space(&t), Some(&imp), 1, &dev).unwrap();
+    for text in ["e32|32:a4x8,f64|32:a4x8,f64", "e16|16:a2x8,f32|32:a4x8,id"] {
+        let arch: Arch = text.parse().unwrap();
+        let student = inherit(&t, &arch, Some(&imp), 1).unwrap();
+        assert_eq!(student.spec.blocks, arch.blocks(32), "{text}");
+        assert_runs_as_the_chain(&net, &arch, &student, &inputs);
+    }
+    let too_few: Arch = "e32|32:a4x8|32:f64".parse().unwrap();
+    let err = inherit(&t, &too_few, Some(&imp), 1).unwrap_err().to_string();
+    assert!(err.contains("slots"), "{err}");
 }
 
 /// A corpus of the fixture's words: every pair of the test sentences, joined.

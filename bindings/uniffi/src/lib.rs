@@ -338,7 +338,9 @@ const DEFAULT_WIDTHS: [i32; 5] = [128, 192, 256, 384, 512];
 /// weight bit width (32 = f32, 16 = f16, 2..8 quantized with `group` columns per step, 0 = per
 /// output channel) and sequence length, `runs` times after a warm-up. An empty list means the
 /// CLI's default (widths 128, 192, 256, 384, 512; bits 32, 8, 4, 2; sequence length 128): about
-/// 200 ops, minutes on a phone. Blocks the calling thread: call it off the UI thread.
+/// 200 ops, minutes on a phone. `act_bits` 8 (or 4) times the quantized ops with integer
+/// activations, as W·A8 students run (keys `.../w4g32a8/...`); 0 keeps activations float.
+/// Blocks the calling thread: call it off the UI thread.
 #[uniffi::export(default(
     widths = [],
     bits = [],
@@ -346,7 +348,8 @@ const DEFAULT_WIDTHS: [i32; 5] = [128, 192, 256, 384, 512];
     seq_lens = [],
     batch = 1,
     runs = 10,
-    threads = 0
+    threads = 0,
+    act_bits = 0
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn profile_latency_table(
@@ -358,6 +361,7 @@ pub fn profile_latency_table(
     batch: i32,
     runs: i32,
     threads: i32,
+    act_bits: i32,
 ) -> Result<String> {
     guard(|| {
         // uniffi 0.32's macros take only `[]` as a list default: empty stands for the CLI's.
@@ -377,7 +381,8 @@ pub fn profile_latency_table(
                 0 => None,
                 g => Some(g),
             },
-            act_bits: 0,
+            act_bits: u8::try_from(act_bits)
+                .map_err(|_| invalid(format!("{act_bits}-bit activations: use 8, 4 or 0")))?,
             seqs: list(&seq_lens, "seq_lens")?,
             batch: count(batch, "batch")?,
             runs: count(runs, "runs")?,
@@ -461,8 +466,13 @@ mod tests {
     #[test]
     fn profile_rejects_bad_configurations_before_measuring() {
         let bad = |r: Result<String>| matches!(r, Err(BertlingError::InvalidArgument(_)));
-        assert!(bad(profile_latency_table(Backend::Cpu, vec![], vec![300], 0, vec![], 1, 1, 1)));
-        assert!(bad(profile_latency_table(Backend::Cpu, vec![-64], vec![], 0, vec![], 1, 1, 1)));
-        assert!(bad(profile_latency_table(Backend::Cpu, vec![64], vec![4], 0, vec![8], 1, 0, 1)));
+        let table = |widths: Vec<i32>, bits: Vec<i32>, seq: Vec<i32>, runs: i32, act: i32| {
+            profile_latency_table(Backend::Cpu, widths, bits, 0, seq, 1, runs, 1, act)
+        };
+        assert!(bad(table(vec![], vec![300], vec![], 1, 0)));
+        assert!(bad(table(vec![-64], vec![], vec![], 1, 0)));
+        assert!(bad(table(vec![64], vec![4], vec![8], 0, 0)));
+        assert!(bad(table(vec![64], vec![4], vec![8], 1, 3)));
+        assert!(bad(table(vec![64], vec![4], vec![8], 1, -8)));
     }
 }

@@ -5,6 +5,7 @@
 //! family it makes ([`family`]); and the genetic layer-mapping search ([`mapping`]).
 
 pub mod family;
+mod inherit;
 pub mod latency;
 mod linalg;
 pub mod mapping;
@@ -15,6 +16,7 @@ pub mod supernet;
 pub mod train;
 
 pub use family::{search_family, FamilyPlan, FamilyReport};
+pub use inherit::inherit;
 pub use latency::{LatencyModel, RunSettings};
 pub use mapping::{map_search, proxy_score, MapSearchConfig, MapSearchReport};
 pub use select::{search, Budget, Costs, Found};

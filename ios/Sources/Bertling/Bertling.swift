@@ -1692,9 +1692,11 @@ public func cosineSimilarity(a: [Float], b: [Float])throws  -> Float  {
  * weight bit width (32 = f32, 16 = f16, 2..8 quantized with `group` columns per step, 0 = per
  * output channel) and sequence length, `runs` times after a warm-up. An empty list means the
  * CLI's default (widths 128, 192, 256, 384, 512; bits 32, 8, 4, 2; sequence length 128): about
- * 200 ops, minutes on a phone. Blocks the calling thread: call it off the UI thread.
+ * 200 ops, minutes on a phone. `act_bits` 8 (or 4) times the quantized ops with integer
+ * activations, as W·A8 students run (keys `.../w4g32a8/...`); 0 keeps activations float.
+ * Blocks the calling thread: call it off the UI thread.
  */
-public func profileLatencyTable(backend: Backend, widths: [Int32] = [], bits: [Int32] = [], group: Int32 = 0, seqLens: [Int32] = [], batch: Int32 = 1, runs: Int32 = 10, threads: Int32 = 0)throws  -> String  {
+public func profileLatencyTable(backend: Backend, widths: [Int32] = [], bits: [Int32] = [], group: Int32 = 0, seqLens: [Int32] = [], batch: Int32 = 1, runs: Int32 = 10, threads: Int32 = 0, actBits: Int32 = 0)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeBertlingError_lift) {
         uniffiCallStatus in
     uniffi_bertling_uniffi_fn_func_profile_latency_table(
@@ -1705,7 +1707,8 @@ public func profileLatencyTable(backend: Backend, widths: [Int32] = [], bits: [I
         FfiConverterSequenceInt32.lower(seqLens),
         FfiConverterInt32.lower(batch),
         FfiConverterInt32.lower(runs),
-        FfiConverterInt32.lower(threads),uniffiCallStatus
+        FfiConverterInt32.lower(threads),
+        FfiConverterInt32.lower(actBits),uniffiCallStatus
     )
 })
 }
@@ -1728,7 +1731,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_bertling_uniffi_checksum_func_cosine_similarity() != 1122) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_bertling_uniffi_checksum_func_profile_latency_table() != 43098) {
+    if (uniffi_bertling_uniffi_checksum_func_profile_latency_table() != 17724) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bertling_uniffi_checksum_method_bertlingmodel_cancel() != 577) {

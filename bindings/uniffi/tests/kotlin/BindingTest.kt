@@ -156,7 +156,11 @@ fun main(args: Array<String>) {
         ensure("feed_forward/w64/i256/w4g32/s8/b1" in keys) { "keys $keys" }
         ensure("projection/w64/o64/w4g32/s8/b1" in keys) { "keys $keys" }
         ensure("identity/w64/w4g32/s8/b1" in keys) { "keys $keys" }
+        // W4A8: the integer kernels the search's students run on
+        val a8 = profileLatencyTable(Backend.CPU, widths = listOf(64), bits = listOf(4), group = 32, seqLens = listOf(8), runs = 1, threads = 1, actBits = 8)
+        ensure(a8.contains("\"key\": \"attention/w64/h2xd32/w4g32a8/s8/b1\"")) { a8.take(600) }
         expectThrows<BertlingException.InvalidArgument> { profileLatencyTable(Backend.CPU, bits = listOf(1)) }
+        expectThrows<BertlingException.InvalidArgument> { profileLatencyTable(Backend.CPU, bits = listOf(4), actBits = 3) }
     }
     model.close()
 

@@ -193,8 +193,14 @@ check("profileLatencyTable measures every op of a small search space") {
     // and the width's fixed cost: a model of one identity block
     let fixed = ((table["fixed"] as? [[String: Any]]) ?? []).map { $0["key"] as! String }
     try ensure(fixed == ["identity/w64/w4g32/s8/b1"], "fixed \(fixed)")
+    // W4A8: the integer kernels the search's students run on
+    let a8 = try profileLatencyTable(backend: .cpu, widths: [64], bits: [4], group: 32, seqLens: [8], runs: 1, threads: 1, actBits: 8)
+    try ensure(a8.contains("\"key\": \"attention/w64/h2xd32/w4g32a8/s8/b1\""), String(a8.prefix(600)))
     _ = try expectError("InvalidArgument", { if case .InvalidArgument = $0 { return true } else { return false } }) {
         _ = try profileLatencyTable(backend: .cpu, bits: [1])
+    }
+    _ = try expectError("InvalidArgument", { if case .InvalidArgument = $0 { return true } else { return false } }) {
+        _ = try profileLatencyTable(backend: .cpu, bits: [4], actBits: 3)
     }
 }
 

@@ -737,7 +737,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_bertling_uniffi_fn_func_cosine_similarity(`a`: RustBuffer.ByValue,`b`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Float
-    external fun uniffi_bertling_uniffi_fn_func_profile_latency_table(`backend`: RustBuffer.ByValue,`widths`: RustBuffer.ByValue,`bits`: RustBuffer.ByValue,`group`: Int,`seqLens`: RustBuffer.ByValue,`batch`: Int,`runs`: Int,`threads`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_bertling_uniffi_fn_func_profile_latency_table(`backend`: RustBuffer.ByValue,`widths`: RustBuffer.ByValue,`bits`: RustBuffer.ByValue,`group`: Int,`seqLens`: RustBuffer.ByValue,`batch`: Int,`runs`: Int,`threads`: Int,`actBits`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_bertling_uniffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -861,7 +861,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_bertling_uniffi_checksum_func_cosine_similarity() and 0xFFFF) != 1122) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_bertling_uniffi_checksum_func_profile_latency_table() and 0xFFFF) != 43098) {
+    if ((lib.uniffi_bertling_uniffi_checksum_func_profile_latency_table() and 0xFFFF) != 17724) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bertling_uniffi_checksum_method_bertlingmodel_cancel() and 0xFFFF) != 577) {
@@ -2317,9 +2317,11 @@ public object FfiConverterSequenceSequenceFloat: FfiConverterRustBuffer<List<Lis
          * weight bit width (32 = f32, 16 = f16, 2..8 quantized with `group` columns per step, 0 = per
          * output channel) and sequence length, `runs` times after a warm-up. An empty list means the
          * CLI's default (widths 128, 192, 256, 384, 512; bits 32, 8, 4, 2; sequence length 128): about
-         * 200 ops, minutes on a phone. Blocks the calling thread: call it off the UI thread.
+         * 200 ops, minutes on a phone. `act_bits` 8 (or 4) times the quantized ops with integer
+         * activations, as W·A8 students run (keys `.../w4g32a8/...`); 0 keeps activations float.
+         * Blocks the calling thread: call it off the UI thread.
          */
-    @Throws(BertlingException::class) fun `profileLatencyTable`(`backend`: Backend, `widths`: List<kotlin.Int> = listOf(), `bits`: List<kotlin.Int> = listOf(), `group`: kotlin.Int = 0, `seqLens`: List<kotlin.Int> = listOf(), `batch`: kotlin.Int = 1, `runs`: kotlin.Int = 10, `threads`: kotlin.Int = 0): kotlin.String {
+    @Throws(BertlingException::class) fun `profileLatencyTable`(`backend`: Backend, `widths`: List<kotlin.Int> = listOf(), `bits`: List<kotlin.Int> = listOf(), `group`: kotlin.Int = 0, `seqLens`: List<kotlin.Int> = listOf(), `batch`: kotlin.Int = 1, `runs`: kotlin.Int = 10, `threads`: kotlin.Int = 0, `actBits`: kotlin.Int = 0): kotlin.String {
             return FfiConverterString.lift(
     uniffiRustCallWithError(BertlingException) { _status ->
     UniffiLib.uniffi_bertling_uniffi_fn_func_profile_latency_table(
@@ -2332,7 +2334,8 @@ public object FfiConverterSequenceSequenceFloat: FfiConverterRustBuffer<List<Lis
         FfiConverterSequenceInt.lower(`seqLens`),
         FfiConverterInt.lower(`batch`),
         FfiConverterInt.lower(`runs`),
-        FfiConverterInt.lower(`threads`),_status)
+        FfiConverterInt.lower(`threads`),
+        FfiConverterInt.lower(`actBits`),_status)
 }
     )
     }
