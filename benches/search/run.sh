@@ -2,9 +2,11 @@
 # The architecture search's benchmark (issue 15): all-MiniLM-L6-v2, WikiText-2 + GLUE-train
 # sentences (benches/quality/make_corpus.py), this machine's CPU. Long: hours; not part of CI.
 #
-#   benches/search/run.sh latency    # the CPU latency table (W4 g32 A8, seq 128, batch 1) and the
-#                                    # predictor's error on SAMPLE (default 24) random
-#                                    # architectures timed as `bertling bench` times them
+#   benches/search/run.sh latency    # REPEATS (default 6) times: a CPU latency table (W4 g32 A8,
+#                                    # seq 128, batch 1), the predictions it makes for SAMPLE
+#                                    # (default 24) random architectures, and those timed as
+#                                    # `bertling bench` times them; latency_stats.py compares
+#                                    # each table's predictions with the median measurement
 #   benches/search/run.sh family     # `bertling search` with budgets BUDGETS (default
 #                                    # 4MB,7MB,10.5MB), seed SEED (default 42), the uniform ETD
 #                                    # students of `baselines` compared in its report and plot
@@ -43,10 +45,17 @@ train=(--corpus "$quality/train.txt" --eval-texts "$quality/eval.txt" --stsb "$s
 
 case "${1:-}" in
   latency)
-    make_table
-    "$bertling" predict-latency --teacher "$teacher" --table "$table" --widths "$widths" \
-      --sample "${SAMPLE:-24}" --measure --runs 30 --threads "$threads" --seed 7 \
-      | tee "$out/latency-check.txt"
+    dir="$out/latency-t$threads"
+    rm -rf "$dir" && mkdir -p "$dir"
+    check=(--teacher "$teacher" --widths "$widths" --sample "${SAMPLE:-24}" --seed 7 --json)
+    for k in $(seq 1 "${REPEATS:-6}"); do
+      "$bertling" profile --backend cpu --threads "$threads" --out "$dir/table-$k.json" \
+        --widths "$widths" --bits 4 --group 32 --act-bits 8 --seq 128 --runs 20 2>/dev/null
+      "$bertling" predict-latency "${check[@]}" --table "$dir/table-$k.json" >"$dir/pred-$k.json"
+      "$bertling" predict-latency "${check[@]}" --table "$dir/table-$k.json" --measure \
+        --runs 30 --threads "$threads" >"$dir/meas-$k.json"
+    done
+    python3 "$root/benches/search/latency_stats.py" "$dir" | tee "$dir/summary.txt"
     ;;
   family)
     make_table
