@@ -94,12 +94,20 @@ pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
         (Some(task), Some(dir)) => {
             let mut ex = glue_examples(task, dir)?;
             ex.truncate(a.limit);
-            let l = loyalty(&teacher, &student, &ex)?;
+            let l = loyalty(task, &teacher, &student, &ex)?;
             rows.push((
                 format!("{task} accuracy"),
                 format!("{:.4}", l.teacher_accuracy),
                 format!("{:.4}", l.student_accuracy),
             ));
+            let (t, s) = (l.teacher_metrics, l.student_metrics);
+            for (name, t, s) in
+                [("F1", t.f1, s.f1), ("Matthews correlation", t.matthews, s.matthews)]
+            {
+                if let (Some(t), Some(s)) = (t, s) {
+                    rows.push((format!("{task} {name}"), format!("{t:.4}"), format!("{s:.4}")));
+                }
+            }
             rows.push(("label loyalty".into(), "1".into(), format!("{:.4}", l.label_loyalty)));
             rows.push((
                 "probability loyalty".into(),

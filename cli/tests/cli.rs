@@ -71,6 +71,50 @@ fn classify_prints_label_and_probs() {
     }
 }
 
+/// `eval --task cola`: GLUE's metric of the task beside accuracy and loyalty. The tiny model
+/// against itself: loyalty 1, the same metrics on both sides, accuracy as the runtime's labels
+/// give it; the Markdown table has the Matthews row.
+#[test]
+fn eval_reports_the_tasks_glue_metric() {
+    let dir = tmp("cola");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = [
+        ("1", "good movie"),
+        ("0", "i hate this boring film ."),
+        ("1", "the plot was good"),
+        ("0", "bad acting"),
+        ("1", "i love it"),
+        ("0", "a boring story"),
+    ];
+    let tsv: String = rows.iter().map(|(l, t)| format!("src\t{l}\t\t{t}\n")).collect();
+    std::fs::write(dir.join("dev.tsv"), tsv).unwrap();
+    let eval = |json: bool| {
+        let mut cmd = bin();
+        cmd.args(["eval", "--teacher"]).arg(tiny()).arg("--student").arg(tiny());
+        cmd.args(["--task", "cola", "--data"]).arg(&dir);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let report: serde_json::Value = serde_json::from_str(&eval(true)).unwrap();
+    let cola = &report["cola"];
+    assert_eq!(cola["label_loyalty"], 1.0);
+    assert!((cola["probability_loyalty"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+    assert_eq!(cola["teacher_metrics"], cola["student_metrics"]);
+    let model = Model::load(tiny(), &LoadOptions::default()).unwrap();
+    let texts: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let labels = model.classify(&texts).unwrap();
+    let right = rows.iter().zip(&labels).filter(|(r, c)| r.0 == c.label_id.to_string()).count();
+    let m = &cola["student_metrics"];
+    assert!((m["accuracy"].as_f64().unwrap() - right as f64 / 6.0).abs() < 1e-12);
+    assert!(m["matthews"].as_f64().is_some_and(|v| (-1.0..=1.0).contains(&v)), "{m}");
+    assert!(m.get("f1").is_none());
+    assert!(eval(false).contains("| cola Matthews correlation |"));
+}
+
 #[test]
 fn pack_inspect_and_run_a_quantized_package() {
     let pkg = tmp("tiny-4bit.bertling");

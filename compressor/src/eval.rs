@@ -163,16 +163,85 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
         }
         r
     }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    pearson(&ranks(a), &ranks(b))
+}
+
+/// Pearson's correlation (0 when either side is constant).
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len()) as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
     if va == 0.0 || vb == 0.0 {
         0.0
     } else {
         cov / (va * vb).sqrt()
+    }
+}
+
+/// F1 of the `positive` label: 2·TP / (2·TP + FP + FN), 0 when there is nothing to score.
+pub fn f1(gold: &[usize], pred: &[usize], positive: usize) -> f64 {
+    let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
+    for (&g, &p) in gold.iter().zip(pred) {
+        match (g == positive, p == positive) {
+            (true, true) => tp += 1,
+            (false, true) => fp += 1,
+            (true, false) => fneg += 1,
+            (false, false) => {}
+        }
+    }
+    let den = 2 * tp + fp + fneg;
+    if den == 0 {
+        0.0
+    } else {
+        2.0 * tp as f64 / den as f64
+    }
+}
+
+/// Matthews' correlation coefficient, for any number of labels (Gorodkin's R_K, which is the
+/// usual MCC for two): (c·s − Σ_k p_k·t_k) / √((s² − Σ p_k²)(s² − Σ t_k²)) with c correct, s
+/// examples, p_k and t_k the times label k was predicted and true; 0 when undefined.
+pub fn matthews(gold: &[usize], pred: &[usize]) -> f64 {
+    let k = gold.iter().chain(pred).copied().max().map_or(0, |m| m + 1);
+    let (mut t, mut p) = (vec![0f64; k], vec![0f64; k]);
+    let mut c = 0f64;
+    for (&g, &q) in gold.iter().zip(pred) {
+        t[g] += 1.0;
+        p[q] += 1.0;
+        c += f64::from(u8::from(g == q));
+    }
+    let s = gold.len().min(pred.len()) as f64;
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let den = ((s * s - dot(&p, &p)) * (s * s - dot(&t, &t))).sqrt();
+    if den == 0.0 {
+        0.0
+    } else {
+        (c * s - dot(&p, &t)) / den
+    }
+}
+
+/// GLUE's metrics of a classification task: accuracy, and F1 of the positive label (MRPC) or
+/// Matthews' correlation (CoLA) where the task is scored so.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct TaskMetrics {
+    pub accuracy: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matthews: Option<f64>,
+}
+
+impl TaskMetrics {
+    /// The metrics of `task` (`sst2`, `cola`, `mrpc`, `rte`, `qnli`) from gold and predicted
+    /// label indices.
+    pub fn of(task: &str, gold: &[usize], pred: &[usize]) -> TaskMetrics {
+        let right = gold.iter().zip(pred).filter(|(g, p)| g == p).count();
+        TaskMetrics {
+            accuracy: right as f64 / gold.len().max(1) as f64,
+            f1: (task == "mrpc").then(|| f1(gold, pred, 1)),
+            matthews: (task == "cola").then(|| matthews(gold, pred)),
+        }
     }
 }
 
@@ -250,6 +319,9 @@ pub fn glue_examples(task: &str, dir: &Path) -> Result<Vec<Example>> {
 pub struct Loyalty {
     pub teacher_accuracy: f64,
     pub student_accuracy: f64,
+    /// The task's GLUE metrics of each (accuracy, F1 for MRPC, Matthews for CoLA).
+    pub teacher_metrics: TaskMetrics,
+    pub student_metrics: TaskMetrics,
     /// Fraction of inputs where student and teacher predict the same label.
     pub label_loyalty: f64,
     /// Mean of 1 - sqrt(JSD(P_teacher ‖ P_student)), JSD with base-2 logarithms.
@@ -264,9 +336,10 @@ pub fn jsd(p: &[f64], q: &[f64]) -> f64 {
     (0.5 * kl(p, &m) + 0.5 * kl(q, &m)).max(0.0)
 }
 
-/// Accuracy and loyalty on examples.
-pub fn loyalty(teacher: &Model, student: &Model, examples: &[Example]) -> Result<Loyalty> {
+/// Accuracy, the task's metrics and loyalty on examples of `task`.
+pub fn loyalty(task: &str, teacher: &Model, student: &Model, examples: &[Example]) -> Result<Loyalty> {
     let (mut ta, mut sa, mut ll, mut pl) = (0usize, 0usize, 0usize, 0f64);
+    let (mut tp, mut sp) = (Vec::with_capacity(examples.len()), Vec::with_capacity(examples.len()));
     for chunk in examples.chunks(32) {
         let run = |m: &Model| -> Result<Vec<bertling_runtime::Classification>> {
             if chunk.iter().all(|e| e.b.is_none()) {
@@ -282,14 +355,19 @@ pub fn loyalty(teacher: &Model, student: &Model, examples: &[Example]) -> Result
             ta += (ct.label_id == e.label) as usize;
             sa += (cs.label_id == e.label) as usize;
             ll += (ct.label_id == cs.label_id) as usize;
+            tp.push(ct.label_id);
+            sp.push(cs.label_id);
             let (p, q): (Vec<f64>, Vec<f64>) = (ct.probs.iter().map(|&v| v as f64).collect(), cs.probs.iter().map(|&v| v as f64).collect());
             pl += 1.0 - jsd(&p, &q).sqrt();
         }
     }
     let n = examples.len() as f64;
+    let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
     Ok(Loyalty {
         teacher_accuracy: ta as f64 / n,
         student_accuracy: sa as f64 / n,
+        teacher_metrics: TaskMetrics::of(task, &gold, &tp),
+        student_metrics: TaskMetrics::of(task, &gold, &sp),
         label_loyalty: ll as f64 / n,
         probability_loyalty: pl / n,
         examples: examples.len(),
@@ -314,6 +392,32 @@ mod tests {
         assert!((spearman(&[1.0, 2.0, 3.0], &[1.0, 8.0, 27.0]) - 1.0).abs() < 1e-12);
         // With ties: ranks [1.5, 1.5, 3] vs [1, 2, 3] -> 0.8660254.
         assert!((spearman(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]) - 0.866_025_403_784_438_6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pearson_f1_and_matthews_closed_forms() {
+        // x and y deviate by (-1.5, -0.5, 0.5, 1.5) and (-1.5, 0.5, -0.5, 1.5): 4 / 5.
+        assert!((pearson(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]) - 0.8).abs() < 1e-12);
+        assert_eq!(pearson(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
+        // TP 2, FP 1, FN 1, TN 1.
+        let (gold, pred) = ([1, 1, 0, 0, 1], [1, 0, 0, 1, 1]);
+        assert!((f1(&gold, &pred, 1) - 4.0 / 6.0).abs() < 1e-12);
+        // The two-label closed form: (TP·TN − FP·FN) / √((TP+FP)(TP+FN)(TN+FP)(TN+FN)) = 1/6.
+        assert!((matthews(&gold, &pred) - 1.0 / 6.0).abs() < 1e-12);
+        assert!((matthews(&[0, 1, 1, 0], &[0, 1, 1, 0]) - 1.0).abs() < 1e-12);
+        assert!((matthews(&[0, 1, 1, 0], &[1, 0, 0, 1]) + 1.0).abs() < 1e-12);
+        // A constant prediction says nothing: 0, not a division by zero.
+        assert_eq!(matthews(&[0, 1, 1, 0], &[1, 1, 1, 1]), 0.0);
+        // scikit-learn's documented example: true [+1, +1, +1, −1], predicted [+1, −1, +1, +1].
+        assert!((matthews(&[1, 1, 1, 0], &[1, 0, 1, 1]) + 1.0 / 3.0).abs() < 1e-12);
+        // Three labels, by hand: s = 6, c = 3, p = (2, 2, 2), t = (2, 2, 2):
+        // (3·6 − 12) / √((36 − 12)(36 − 12)) = 0.25.
+        assert!((matthews(&[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 0]) - 0.25).abs() < 1e-12);
+        let m = TaskMetrics::of("mrpc", &gold, &pred);
+        assert_eq!((m.accuracy, m.matthews), (0.6, None));
+        assert!(m.f1.is_some());
+        let m = TaskMetrics::of("cola", &gold, &pred);
+        assert!(m.f1.is_none() && m.matthews.is_some());
     }
 
     #[test]
