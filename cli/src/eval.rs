@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use bertling_compressor::eval::{
     agreement, agreement_by_category, glue_examples, loyalty, read_texts, stsb, AgreementSet,
 };
+use bertling_compressor::robust::{self, AttackConfig, Synonyms};
 use bertling_runtime::{LoadOptions, Model};
 use clap::Args;
 
@@ -34,6 +35,14 @@ pub(crate) struct EvalArgs {
     /// objects instead of the built-in set.
     #[arg(long, value_name = "FILE")]
     agreement_set: Option<PathBuf>,
+    /// With a classification --task: attack both models on the dev examples by word
+    /// substitution (WordNet synonyms, words in order of importance, as TextFooler) and report
+    /// attack success rate and accuracy under attack.
+    #[arg(long)]
+    attack: bool,
+    /// WordNet's directory (data.noun, data.verb, data.adj, data.adv): Debian's wordnet-base.
+    #[arg(long, default_value = "/usr/share/wordnet")]
+    wordnet: PathBuf,
     /// At most this many texts or examples.
     #[arg(long, default_value_t = 2000)]
     limit: usize,
@@ -82,9 +91,17 @@ pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
             .insert("agreement_by_category".into(), serde_json::to_value(&by).unwrap_or_default());
     }
     match (a.task.as_deref(), &a.data) {
+        (None, None) if a.attack => {
+            return Err(CliError::Usage("--attack needs --task and --data".into()))
+        }
         (None, None) => {}
         (Some(_), None) | (None, Some(_)) => {
             return Err(CliError::Usage("--task and --data go together".into()))
+        }
+        (Some("stsb"), Some(_)) if a.attack => {
+            return Err(CliError::Usage(
+                "--attack needs a classification task (sst2, cola, mrpc, rte, qnli)".into(),
+            ))
         }
         (Some("stsb"), Some(dir)) => {
             let (ts, ss) = (stsb(&teacher, dir)?, stsb(&student, dir)?);
@@ -115,6 +132,28 @@ pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
                 format!("{:.4}", l.probability_loyalty),
             ));
             report.insert(task.to_string(), serde_json::to_value(l).unwrap_or_default());
+            if a.attack {
+                let synonyms = Synonyms::wordnet(&a.wordnet)?;
+                let cfg = AttackConfig::default();
+                let (t, s) = (
+                    robust::attack(&teacher, &ex, &synonyms, &cfg)?,
+                    robust::attack(&student, &ex, &synonyms, &cfg)?,
+                );
+                rows.push((
+                    "accuracy under attack".into(),
+                    format!("{:.4}", t.accuracy_under_attack),
+                    format!("{:.4}", s.accuracy_under_attack),
+                ));
+                rows.push((
+                    "attack success rate".into(),
+                    format!("{:.4}", t.attack_success_rate),
+                    format!("{:.4}", s.attack_success_rate),
+                ));
+                report.insert(
+                    "attack".into(),
+                    serde_json::json!({"config": cfg, "teacher": t, "student": s}),
+                );
+            }
         }
     }
     if rows.is_empty() {

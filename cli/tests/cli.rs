@@ -113,6 +113,37 @@ fn eval_reports_the_tasks_glue_metric() {
     assert!(m["matthews"].as_f64().is_some_and(|v| (-1.0..=1.0).contains(&v)), "{m}");
     assert!(m.get("f1").is_none());
     assert!(eval(false).contains("| cola Matthews correlation |"));
+    // The attack, with synonyms of the tiny vocabulary in WordNet's format: the same model on
+    // both sides is equally robust; without WordNet the message says what to install.
+    let wn = tmp("wordnet");
+    std::fs::create_dir_all(&wn).unwrap();
+    let synsets = "00000001 00 a 03 good 0 great 0 fun 0 000 |\n\
+                   00000002 00 a 03 bad 0 terrible 0 boring 0 000 |\n\
+                   00000003 00 n 03 movie 0 film 0 story 0 000 |\n";
+    std::fs::write(wn.join("data.adj"), synsets).unwrap();
+    let attack = |wordnet: &PathBuf| {
+        bin()
+            .args(["eval", "--teacher"])
+            .arg(tiny())
+            .arg("--student")
+            .arg(tiny())
+            .args(["--task", "cola", "--data"])
+            .arg(&dir)
+            .args(["--attack", "--json", "--wordnet"])
+            .arg(wordnet)
+            .output()
+            .unwrap()
+    };
+    let out = attack(&wn);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (t, s) = (&report["attack"]["teacher"], &report["attack"]["student"]);
+    assert_eq!(t["accuracy_under_attack"], s["accuracy_under_attack"]);
+    assert!(t["attack_success_rate"].as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)));
+    assert_eq!(t["accuracy"], cola["student_metrics"]["accuracy"]);
+    let out = attack(&tmp("no-wordnet"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wordnet-base"));
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod lsq;
 pub mod pipeline;
 pub mod recipe;
+pub mod robust;
 pub mod search;
 pub mod student;
 
