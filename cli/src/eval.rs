@@ -54,6 +54,12 @@ pub(crate) struct EvalArgs {
 }
 
 pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
+    // WordNet read before any work, so a missing one fails at once.
+    let synonyms = if a.attack && a.task.as_deref().is_some_and(|t| t != "stsb") {
+        Some(Synonyms::wordnet(&a.wordnet)?)
+    } else {
+        None
+    };
     let opts = LoadOptions { threads: a.threads, ..Default::default() };
     let teacher = Model::load(&a.teacher, &opts)?;
     let student = Model::load(&a.student, &opts)?;
@@ -132,12 +138,11 @@ pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
                 format!("{:.4}", l.probability_loyalty),
             ));
             report.insert(task.to_string(), serde_json::to_value(l).unwrap_or_default());
-            if a.attack {
-                let synonyms = Synonyms::wordnet(&a.wordnet)?;
+            if let Some(synonyms) = &synonyms {
                 let cfg = AttackConfig::default();
                 let (t, s) = (
-                    robust::attack(&teacher, &ex, &synonyms, &cfg)?,
-                    robust::attack(&student, &ex, &synonyms, &cfg)?,
+                    robust::attack(&teacher, &ex, synonyms, &cfg)?,
+                    robust::attack(&student, &ex, synonyms, &cfg)?,
                 );
                 rows.push((
                     "accuracy under attack".into(),

@@ -338,7 +338,7 @@ pub fn jsd(p: &[f64], q: &[f64]) -> f64 {
 
 /// Accuracy, the task's metrics and loyalty on examples of `task`.
 pub fn loyalty(task: &str, teacher: &Model, student: &Model, examples: &[Example]) -> Result<Loyalty> {
-    let (mut ta, mut sa, mut ll, mut pl) = (0usize, 0usize, 0usize, 0f64);
+    let (mut ll, mut pl) = (0usize, 0f64);
     let (mut tp, mut sp) = (Vec::with_capacity(examples.len()), Vec::with_capacity(examples.len()));
     for chunk in examples.chunks(32) {
         let run = |m: &Model| -> Result<Vec<bertling_runtime::Classification>> {
@@ -351,9 +351,7 @@ pub fn loyalty(task: &str, teacher: &Model, student: &Model, examples: &[Example
             }
         };
         let (t, s) = (run(teacher)?, run(student)?);
-        for ((e, ct), cs) in chunk.iter().zip(&t).zip(&s) {
-            ta += (ct.label_id == e.label) as usize;
-            sa += (cs.label_id == e.label) as usize;
+        for (ct, cs) in t.iter().zip(&s) {
             ll += (ct.label_id == cs.label_id) as usize;
             tp.push(ct.label_id);
             sp.push(cs.label_id);
@@ -363,11 +361,12 @@ pub fn loyalty(task: &str, teacher: &Model, student: &Model, examples: &[Example
     }
     let n = examples.len() as f64;
     let gold: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    let (teacher_metrics, student_metrics) = (TaskMetrics::of(task, &gold, &tp), TaskMetrics::of(task, &gold, &sp));
     Ok(Loyalty {
-        teacher_accuracy: ta as f64 / n,
-        student_accuracy: sa as f64 / n,
-        teacher_metrics: TaskMetrics::of(task, &gold, &tp),
-        student_metrics: TaskMetrics::of(task, &gold, &sp),
+        teacher_accuracy: teacher_metrics.accuracy,
+        student_accuracy: student_metrics.accuracy,
+        teacher_metrics,
+        student_metrics,
         label_loyalty: ll as f64 / n,
         probability_loyalty: pl / n,
         examples: examples.len(),

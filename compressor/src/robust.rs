@@ -83,14 +83,6 @@ impl Synonyms {
             .get(&word.to_lowercase())
             .map_or(Vec::new(), |s| s.iter().map(String::as_str).collect())
     }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }
 
 /// The words of a WordNet data line: `offset lex_filenum ss_type w_cnt (word lex_id)...`, with

@@ -24,31 +24,26 @@ pub fn inherit(
         v.dedup();
         v
     };
-    let ops = || arch.stages.iter().flat_map(|s| s.ops.iter().map(move |op| (s.width, *op)));
+    let (mut head_dims, mut ffn_halves, mut kernels) = (Vec::new(), Vec::new(), Vec::new());
+    for stage in &arch.stages {
+        for op in &stage.ops {
+            match *op {
+                Op::Attention { head_dim, .. } => head_dims.push(head_dim),
+                Op::FeedForward { inner } => ffn_halves.push(2 * inner / stage.width.max(1)),
+                Op::SepConv { kernel } => kernels.push(kernel),
+                Op::Identity => {}
+            }
+        }
+    }
     // The smallest space that holds `arch`: its own slots, widths and op sizes (`check` then
     // refuses what no space holds: heads that do not fill the width, a feed-forward size that
     // is not a whole number of half widths).
     let space = SearchSpace {
         slots: arch.stages.iter().map(|s| s.ops.len()).collect(),
         embedding_widths: vec![arch.embedding],
-        head_dims: set(ops()
-            .filter_map(|(_, op)| match op {
-                Op::Attention { head_dim, .. } => Some(head_dim),
-                _ => None,
-            })
-            .collect()),
-        ffn_halves: set(ops()
-            .filter_map(|(w, op)| match op {
-                Op::FeedForward { inner } => Some(2 * inner / w.max(1)),
-                _ => None,
-            })
-            .collect()),
-        kernels: set(ops()
-            .filter_map(|(_, op)| match op {
-                Op::SepConv { kernel } => Some(kernel),
-                _ => None,
-            })
-            .collect()),
+        head_dims: set(head_dims),
+        ffn_halves: set(ffn_halves),
+        kernels: set(kernels),
         ..SearchSpace::for_teacher(
             &teacher.spec,
             arch.stages.len(),
