@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use bertling_compressor::eval::{
-    agreement, agreement_by_category, glue_examples, loyalty, read_texts, stsb, AgreementSet,
+    agreement, agreement_by_category, glue_examples, loyalty, read_texts, stsb, stsb_head,
+    AgreementSet,
 };
 use bertling_compressor::robust::{self, AttackConfig, Synonyms};
 use bertling_runtime::{LoadOptions, Model};
@@ -110,9 +111,28 @@ pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
             ))
         }
         (Some("stsb"), Some(dir)) => {
-            let (ts, ss) = (stsb(&teacher, dir)?, stsb(&student, dir)?);
-            rows.push(("STS-B dev Spearman".into(), format!("{ts:.4}"), format!("{ss:.4}")));
-            report.insert("stsb".into(), serde_json::json!({"teacher": ts, "student": ss}));
+            // A fine-tuned regression head scores the pairs; other models, their embeddings'
+            // cosine.
+            let score = |m: &Model| -> Result<(&str, Option<f64>, f64)> {
+                if m.info().labels.as_ref().is_some_and(|l| l.len() == 1) {
+                    let (p, s) = stsb_head(m, dir)?;
+                    Ok(("regression head", Some(p), s))
+                } else {
+                    Ok(("embedding cosine", None, stsb(m, dir)?))
+                }
+            };
+            let (t, s) = (score(&teacher)?, score(&student)?);
+            rows.push(("STS-B dev Spearman".into(), format!("{:.4}", t.2), format!("{:.4}", s.2)));
+            if let (Some(tp), Some(sp)) = (t.1, s.1) {
+                rows.push(("STS-B dev Pearson".into(), format!("{tp:.4}"), format!("{sp:.4}")));
+            }
+            rows.push(("STS-B scored by".into(), t.0.into(), s.0.into()));
+            let side = |(by, pearson, spearman): (&str, Option<f64>, f64)| serde_json::json!({"by": by, "pearson": pearson, "spearman": spearman});
+            report.insert(
+                "stsb".into(),
+                serde_json::json!({"teacher": t.2, "student": s.2, "teacher_scores": side(t),
+                    "student_scores": side(s)}),
+            );
         }
         (Some(task), Some(dir)) => {
             let mut ex = glue_examples(task, dir)?;

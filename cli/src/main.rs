@@ -3,6 +3,7 @@
 
 mod error;
 mod eval;
+mod finetune;
 mod infer;
 mod package;
 mod profile;
@@ -50,6 +51,12 @@ enum Command {
     Quantize(train::QuantizeArgs),
     /// Compare a student with its teacher: embedding agreement, STS-B, classification loyalty.
     Eval(eval::EvalArgs),
+    /// Fine-tune any model (teacher, student, quantized student: it stays quantized) on a GLUE
+    /// task or your own TSV; with --teacher, task distillation from a fine-tuned teacher.
+    Finetune(finetune::FinetuneArgs),
+    /// Prune a model (magnitude: the smallest weights zeroed; structured: the least important
+    /// heads and neurons removed), the baselines to fine-tune and compare on a task.
+    Prune(finetune::PruneArgs),
     /// The whole chain: init -> distill -> KDLSQ at each bit width -> export -> report.
     Compress(train::CompressArgs),
     /// NAS-BERT search: a family of students, one per budget of bytes or milliseconds, from a
@@ -96,6 +103,8 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Quantize(a) => train::quantize_cmd(&a),
         Command::Eval(a) => eval::eval_cmd(&a),
         Command::Compress(a) => train::compress_cmd(&a),
+        Command::Finetune(a) => finetune::finetune_cmd(&a),
+        Command::Prune(a) => finetune::prune_cmd(&a),
         Command::Search(a) => search::search_cmd(&a),
         Command::MapSearch(a) => search::map_search_cmd(&a),
         Command::PredictLatency(a) => search::predict_latency(&a),

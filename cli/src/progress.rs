@@ -3,7 +3,7 @@
 use bertling_compressor::distill::Progress;
 
 /// Seconds as `1h02m`, `3m05s` or `42s`.
-fn duration(s: f64) -> String {
+pub(crate) fn duration(s: f64) -> String {
     let s = s.max(0.0).round() as u64;
     match s {
         0..60 => format!("{s}s"),

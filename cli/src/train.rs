@@ -327,17 +327,22 @@ pub(crate) struct QuantizeArgs {
     train: TrainArgs,
 }
 
+/// Sizes the pool training runs on (rayon's global pool: once per process) to `--threads`.
+pub(crate) fn training_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("--threads: {e}")))?;
+    }
+    Ok(())
+}
+
 impl TrainArgs {
     /// The settings of a run whose unset steps, learning rate, warm-up and sentence weight come
     /// from `recipe` (a KDLSQ run replaces them through [`QuantFlags::resolve`]).
     pub(crate) fn config(&self, recipe: DistillConfig) -> Result<DistillConfig> {
-        if let Some(n) = self.threads {
-            // Training runs on rayon's global pool; it can be sized once per process.
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build_global()
-                .map_err(|e| CliError::Usage(format!("--threads: {e}")))?;
-        }
+        training_threads(self.threads)?;
         // A device this build cannot train on is an error before any work starts.
         self.device.device()?;
         let steps = self.steps.unwrap_or(recipe.steps);

@@ -1103,3 +1103,196 @@ fn map_search_evaluates_every_map_of_a_small_space() {
     let best = text.lines().find_map(|l| l.strip_prefix("best: --map ")).unwrap();
     assert_eq!(serde_json::json!([best.parse::<usize>().unwrap()]), evaluated[0]["map"]);
 }
+
+/// Sentences of the tiny vocabulary, each with one sentiment word: (label 1 or 0, text).
+fn sentiment_rows(n: usize, seed: u64) -> Vec<(usize, String)> {
+    let (pos, neg) = (["good", "great", "love", "fun"], ["bad", "terrible", "hate", "boring"]);
+    let filler = ["the", "a", "movie", "film", "plot", "acting", "i", "it", "this", "story"];
+    let mut s = seed;
+    let mut next = |n: usize| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % n as u64) as usize
+    };
+    (0..n)
+        .map(|i| {
+            let mut words: Vec<&str> = (0..2 + next(4)).map(|_| filler[next(10)]).collect();
+            let word = if i % 2 == 0 { pos[next(4)] } else { neg[next(4)] };
+            words.insert(next(words.len() + 1), word);
+            (usize::from(i % 2 == 0), words.join(" "))
+        })
+        .collect()
+}
+
+/// `finetune` on GLUE's SST-2 layout and on a user's TSV (columns by name, labels from the
+/// data): packages the runtime loads, with the task's labels and the reported dev accuracy; a
+/// run stopped with a checkpoint resumes to the same bytes; bad input is explained.
+#[test]
+fn finetune_trains_packages_from_tsv_files() {
+    let data = tmp("finetune-sst2");
+    std::fs::create_dir_all(&data).unwrap();
+    for (file, n, seed) in [("train.tsv", 192, 11), ("dev.tsv", 32, 12)] {
+        let rows: String =
+            sentiment_rows(n, seed).iter().map(|(l, t)| format!("{t}\t{l}\n")).collect();
+        std::fs::write(data.join(file), format!("sentence\tlabel\n{rows}")).unwrap();
+    }
+    let finetune = |out: &PathBuf, extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["finetune", "--model"]).arg(tiny()).arg("--data").arg(&data).arg("--out");
+        cmd.arg(out).args(["--epochs", "12", "--batch", "16", "--lr", "3e-3", "--max-len", "32"]);
+        cmd.args(extra).output().unwrap()
+    };
+    let out = tmp("finetuned.bertling");
+    let run = finetune(&out, &["--task", "sst2"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["labels"], serde_json::json!(["negative", "positive"]));
+    let acc = report["best"]["scores"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.9, "{report}");
+    let model = Model::load(&out, &LoadOptions::default()).unwrap();
+    let dev = sentiment_rows(32, 12);
+    let texts: Vec<&str> = dev.iter().map(|(_, t)| t.as_str()).collect();
+    let got = model.classify(&texts).unwrap();
+    let right = dev.iter().zip(&got).filter(|((l, _), c)| *l == c.label_id).count();
+    assert!((right as f64 / 32.0 - acc).abs() < 1e-12, "runtime {right}/32 vs {acc}");
+    // Stopped after step 30 with a checkpoint, then resumed: the same package.
+    let (ck, out2) = (tmp("finetune-ck"), tmp("finetuned2.bertling"));
+    let stop = ["--task", "sst2", "--checkpoint", ck.to_str().unwrap(), "--stop-after", "30"];
+    let run = finetune(&out2, &stop);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success() && err.contains("stopped after step 30"), "{err}");
+    assert!(!out2.exists());
+    let run =
+        finetune(&out2, &["--task", "sst2", "--checkpoint", ck.to_str().unwrap(), "--resume"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
+    // BERT-of-Theseus: a 1-layer student of the fine-tuned 2-layer model, by module replacing.
+    let theseus = tmp("theseus.bertling");
+    let mut cmd = bin();
+    cmd.args(["finetune", "--model"]).arg(&out).arg("--data").arg(&data).arg("--out");
+    cmd.arg(&theseus).args(["--task", "sst2", "--theseus", "1", "--epochs", "12", "--batch", "16"]);
+    let run = cmd.args(["--lr", "3e-3", "--max-len", "32"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert!(report["best"]["scores"]["accuracy"].as_f64().unwrap() >= 0.85, "{report}");
+    let info = Model::load(&theseus, &LoadOptions::default()).unwrap().info().clone();
+    assert_eq!(info.blocks.len(), 2);
+    // A user's TSV: columns named in the header, labels read from the data.
+    let own = tmp("finetune-own");
+    std::fs::create_dir_all(&own).unwrap();
+    for (file, n, seed) in [("train.tsv", 192, 11), ("dev.tsv", 32, 12)] {
+        let rows: String = sentiment_rows(n, seed)
+            .iter()
+            .map(|(l, t)| format!("x\t{}\t{t}\n", if *l == 1 { "pos" } else { "neg" }))
+            .collect();
+        std::fs::write(own.join(file), format!("id\tverdict\treview\n{rows}")).unwrap();
+    }
+    let out3 = tmp("own.bertling");
+    let mut cmd = bin();
+    cmd.args(["finetune", "--model"]).arg(tiny()).arg("--data").arg(&own).arg("--out").arg(&out3);
+    cmd.args(["--text-columns", "review", "--label-column", "verdict", "--header"]);
+    let run = cmd.args(["--epochs", "2", "--batch", "16", "--lr", "3e-3"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let labels = Model::load(&out3, &LoadOptions::default()).unwrap().info().labels.clone();
+    assert_eq!(labels, Some(vec!["neg".to_string(), "pos".into()]));
+    // Bad input: an unknown task, a missing file, no task at all, a missing column.
+    let missing = tmp("finetune-none");
+    for (args, says) in [
+        (vec!["--task", "mnli"], "sst2, cola, mrpc, stsb, rte, qnli".to_string()),
+        (
+            vec!["--text-columns", "body", "--label-column", "verdict", "--header"],
+            "no column `body`".into(),
+        ),
+        (vec![], "--text-columns and --label-column".into()),
+    ] {
+        let mut cmd = bin();
+        cmd.args(["finetune", "--model"]).arg(tiny()).arg("--data").arg(&own);
+        let run = cmd.arg("--out").arg(tmp("bad.bertling")).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && err.contains(&says), "{args:?}: {err}");
+    }
+    let mut cmd = bin();
+    cmd.args(["finetune", "--model"]).arg(tiny()).arg("--data").arg(&missing);
+    let run = cmd.arg("--out").arg(tmp("bad.bertling")).args(["--task", "sst2"]).output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && err.contains("train.tsv"), "{err}");
+    assert!(!tmp("bad.bertling").exists());
+    // STS-B's layout makes a regression head, and eval scores STS-B by it.
+    let stsb = tmp("finetune-stsb");
+    std::fs::create_dir_all(&stsb).unwrap();
+    let head =
+        "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n";
+    for (file, n, seed) in [("train.tsv", 192, 11), ("dev.tsv", 32, 12)] {
+        let rows = sentiment_rows(2 * n, seed);
+        let lines: String = rows
+            .chunks(2)
+            .enumerate()
+            .map(|(i, p)| {
+                format!("{i}\tg\tf\ty\t0\tn\tn\t{}\t{}\t{}\n", p[0].1, p[1].1, p[0].0 + p[1].0)
+            })
+            .collect();
+        std::fs::write(stsb.join(file), format!("{head}{lines}")).unwrap();
+    }
+    let out4 = tmp("stsb.bertling");
+    let mut cmd = bin();
+    cmd.args(["finetune", "--model"]).arg(tiny()).arg("--data").arg(&stsb).arg("--out").arg(&out4);
+    let run = cmd
+        .args(["--task", "stsb", "--epochs", "2", "--batch", "16", "--lr", "3e-3"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let mut cmd = bin();
+    cmd.args(["eval", "--teacher"]).arg(tiny()).arg("--student").arg(&out4);
+    let run = cmd.args(["--task", "stsb", "--json", "--data"]).arg(&stsb).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let scores = &eval["stsb"]["student_scores"];
+    assert_eq!(scores["by"], "regression head");
+    assert_eq!(eval["stsb"]["teacher_scores"]["by"], "embedding cosine");
+    let (got, want) = (
+        scores["spearman"].as_f64().unwrap(),
+        report["best"]["scores"]["spearman"].as_f64().unwrap(),
+    );
+    assert!((got - want).abs() < 1e-6, "eval {got} vs finetune {want}");
+    assert!(scores["pearson"].as_f64().is_some());
+    // Pruning baselines: structured pruning halves the heads; a magnitude-pruned package keeps
+    // its zeros through finetune without being told.
+    let texts = tmp("prune-texts.txt");
+    std::fs::write(&texts, "i love this movie\nthe acting was terrible\na boring story\n").unwrap();
+    let (structured, magnitude) = (tmp("structured.bertling"), tmp("magnitude.bertling"));
+    let prune = |method: &str, out: &PathBuf, extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["prune", "--model"]).arg(tiny()).args(["--method", method, "--out"]).arg(out);
+        cmd.args(extra).output().unwrap()
+    };
+    let run = prune("structured", &structured, &["--texts", texts.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let info = Model::load(&structured, &LoadOptions::default()).unwrap().info().clone();
+    assert!(info.blocks.iter().all(
+        |b| !matches!(b, bertling_runtime::BlockSpec::Attention { heads, .. } if *heads != 2)
+    ));
+    let run = prune("magnitude", &magnitude, &["--sparsity", "0.5"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let tuned = tmp("magnitude-sst2.bertling");
+    use bertling_runtime::spec::names;
+    let mut cmd = bin();
+    cmd.args(["finetune", "--model"]).arg(&magnitude).arg("--data").arg(&data).arg("--out");
+    let run =
+        cmd.arg(&tuned).args(["--task", "sst2", "--epochs", "1", "--lr", "3e-3"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let w = bertling_runtime::load_model_data(&tuned).unwrap().tensors
+        [&names::weight(&names::block(1).ffn_in())]
+        .to_f32();
+    assert!(w.iter().filter(|v| **v == 0.0).count() >= w.len() / 2, "the zeros were kept");
+    for (method, extra, says) in [
+        ("structured", vec![], "--texts FILE"),
+        ("random", vec![], "use magnitude or structured"),
+        ("magnitude", vec!["--sparsity", "1"], "fraction to remove"),
+    ] {
+        let run = prune(method, &tmp("bad-prune.bertling"), &extra);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && err.contains(says), "{method}: {err}");
+    }
+}

@@ -92,6 +92,54 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
     Ok(Encoder { embeddings, blocks, head })
 }
 
+/// Builds an encoder that trains on as the model it was: like [`encoder_from_data`], but each
+/// quantized matrix and table keeps its quantization as LSQ state — the package's steps as the
+/// starting steps, its activation bits, step and smoothing — so fine-tuning a W4A8 package
+/// gives a W4A8 package again. Exported untrained, it gives back the same codes and steps.
+pub fn encoder_keeping_quantization(model: &ModelData, device: &Device) -> Result<Encoder> {
+    let mut enc = encoder_from_data(model, device)?;
+    let lsq = |name: &str| -> Option<Lsq> {
+        let Some(RtTensor::Quant { matrix, act }) = model.tensors.get(name) else { return None };
+        let groups = matrix.groups_per_row();
+        let param1 = |v: Vec<f32>| {
+            let n = v.len();
+            Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v, [n]), device))
+        };
+        let (act_step, act_bits, act_smooth) = match act {
+            None => (None, 0, None),
+            Some(a) => {
+                let step = match a.step {
+                    ActStep::Tensor(s) => Some(param1(vec![s])),
+                    ActStep::Token => None,
+                };
+                (step, a.bits as usize, a.smooth.clone().map(param1))
+            }
+        };
+        Some(Lsq {
+            step: Param::from_tensor(Tensor::from_data(TensorData::new(matrix.scales.clone(), [matrix.rows, groups]), device)),
+            bits: matrix.bits as usize,
+            group: matrix.group.unwrap_or(0),
+            act_step,
+            act_bits,
+            act_smooth,
+        })
+    };
+    for (prefix, d) in dense_layers_mut(&mut enc) {
+        if let Some(q) = lsq(&names::weight(&prefix)) {
+            // The package holds the folded weights `W ⊙ (1/m)`; the module holds `W`.
+            if let Some(m) = &q.act_smooth {
+                d.weight = Param::from_tensor(d.weight.val() * m.val().unsqueeze::<2>());
+            }
+            d.quant = Some(q);
+        }
+    }
+    let e = &mut enc.embeddings;
+    e.word_quant = lsq(names::WORD_EMBEDDINGS);
+    e.position_quant = lsq(names::POSITION_EMBEDDINGS);
+    e.token_type_quant = lsq(names::TOKEN_TYPE_EMBEDDINGS);
+    Ok(enc)
+}
+
 /// Weight quantization of a student: every matrix at `bits` (`group` columns per step, `None`
 /// per output channel), the embedding tables at `embedding_bits` (`embedding_group`), and, with `act_bits`,
 /// activations entering every matrix (steps from [`Encoder`] calibration or set directly).

@@ -16,6 +16,10 @@ pub enum CompressError {
     #[error("{what} {path}: {source}")]
     Io { what: &'static str, path: std::path::PathBuf, source: std::io::Error },
 
+    /// A line of a task's data file is not what the task's layout says (`line` 0: the whole file).
+    #[error("{}{}: {what}", path.display(), if *line > 0 { format!(", line {line}") } else { String::new() })]
+    TaskData { path: std::path::PathBuf, line: usize, what: String },
+
     /// A checkpoint directory could not be written or read back (`what` says why and what to do).
     #[error("checkpoint {}: {what}", dir.display())]
     Checkpoint { dir: std::path::PathBuf, what: String },

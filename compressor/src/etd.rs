@@ -100,7 +100,7 @@ impl Importance {
 }
 
 /// The teacher as a standard BERT: (width, heads, head_dim, inner, layers).
-pub(crate) fn bert_dims(teacher: &ModelData) -> Result<(usize, usize, usize, usize, usize)> {
+pub fn bert_dims(teacher: &ModelData) -> Result<(usize, usize, usize, usize, usize)> {
     let blocks = &teacher.spec.blocks;
     let bad = || CompressError::InvalidArgument("ETD needs a standard BERT teacher (attention and feed-forward blocks alternating, one width)".into());
     if blocks.is_empty() || !blocks.len().is_multiple_of(2) {

@@ -245,15 +245,10 @@ impl TaskMetrics {
     }
 }
 
-fn read_tsv(path: &Path) -> Result<Vec<Vec<String>>> {
-    let text = std::fs::read_to_string(path).map_err(|e| CompressError::InvalidArgument(format!("cannot read {}: {e}", path.display())))?;
-    Ok(text.lines().map(|l| l.trim_start_matches('\u{feff}').split('\t').map(str::to_string).collect()).collect())
-}
-
 /// STS-B (dev.tsv in `dir`): Spearman correlation of the embeddings' cosine with the gold
 /// scores.
 pub fn stsb(model: &Model, dir: &Path) -> Result<f64> {
-    let rows = read_tsv(&dir.join("dev.tsv"))?;
+    let rows = crate::task::read_rows(&dir.join("dev.tsv"))?;
     let (mut pred, mut gold) = (Vec::new(), Vec::new());
     let data: Vec<&Vec<String>> = rows.iter().skip(1).filter(|r| r.len() >= 10).collect();
     if data.is_empty() {
@@ -271,6 +266,25 @@ pub fn stsb(model: &Model, dir: &Path) -> Result<f64> {
     Ok(spearman(&pred, &gold))
 }
 
+/// STS-B (dev.tsv in `dir`) scored by a model's regression head (`bertling finetune --task
+/// stsb`): Pearson and Spearman correlation of its scores with the gold scores.
+pub fn stsb_head(model: &Model, dir: &Path) -> Result<(f64, f64)> {
+    if model.info().labels.as_ref().is_none_or(|l| l.len() != 1) {
+        return Err(CompressError::InvalidArgument("the model has no regression head (one output): score STS-B by its embeddings".into()));
+    }
+    let examples = crate::task::TaskSpec::glue("stsb")?.read(&dir.join("dev.tsv"))?;
+    let (mut pred, mut gold) = (Vec::new(), Vec::new());
+    for chunk in examples.chunks(32) {
+        let pairs: Vec<(&str, &str)> = chunk.iter().map(|e| (e.a.as_str(), e.b.as_deref().unwrap_or(""))).collect();
+        pred.extend(model.classify_pairs(&pairs)?.iter().map(|c| c.probs.first().copied().unwrap_or(0.0) as f64));
+        gold.extend(chunk.iter().map(|e| match e.target {
+            crate::task::Target::Score(s) => s as f64,
+            crate::task::Target::Class(c) => c as f64,
+        }));
+    }
+    Ok((pearson(&pred, &gold), spearman(&pred, &gold)))
+}
+
 /// A classification example: one text or a pair, and the gold label index.
 pub struct Example {
     pub a: String,
@@ -281,37 +295,18 @@ pub struct Example {
 /// Dev examples of a GLUE classification task (`sst2`, `cola`, `mrpc`, `rte`, `qnli`) in `dir`.
 /// Labels are indices in GLUE's order (RTE/QNLI: entailment = 0, not_entailment = 1).
 pub fn glue_examples(task: &str, dir: &Path) -> Result<Vec<Example>> {
-    let rows = read_tsv(&dir.join("dev.tsv"))?;
-    let entail = |s: &str| if s.trim() == "entailment" { 0 } else { 1 };
-    let num = |s: &str| s.trim().parse::<usize>().map_err(|_| CompressError::InvalidArgument(format!("bad label `{s}`")));
-    let mut out = Vec::new();
-    match task {
-        "sst2" => {
-            for r in rows.iter().skip(1).filter(|r| r.len() >= 2) {
-                out.push(Example { a: r[0].clone(), b: None, label: num(&r[1])? });
-            }
-        }
-        "cola" => {
-            for r in rows.iter().filter(|r| r.len() >= 4) {
-                out.push(Example { a: r[3].clone(), b: None, label: num(&r[1])? });
-            }
-        }
-        "mrpc" => {
-            for r in rows.iter().skip(1).filter(|r| r.len() >= 5) {
-                out.push(Example { a: r[3].clone(), b: Some(r[4].clone()), label: num(&r[0])? });
-            }
-        }
-        "rte" | "qnli" => {
-            for r in rows.iter().skip(1).filter(|r| r.len() >= 4) {
-                out.push(Example { a: r[1].clone(), b: Some(r[2].clone()), label: entail(&r[3]) });
-            }
-        }
-        other => return Err(CompressError::InvalidArgument(format!("unknown task `{other}`: stsb, sst2, cola, mrpc, rte or qnli"))),
+    let spec = crate::task::TaskSpec::glue(task)?;
+    if spec.is_regression() {
+        return Err(CompressError::InvalidArgument(format!("{task} is scored, not classified: it has no class labels")));
     }
-    if out.is_empty() {
-        return Err(CompressError::InvalidArgument(format!("no {task} examples in {}", dir.display())));
-    }
-    Ok(out)
+    Ok(spec
+        .read(&dir.join("dev.tsv"))?
+        .into_iter()
+        .filter_map(|e| match e.target {
+            crate::task::Target::Class(label) => Some(Example { a: e.a, b: e.b, label }),
+            crate::task::Target::Score(_) => None,
+        })
+        .collect())
 }
 
 /// Classification quality of a student and its loyalty to the teacher.

@@ -11,12 +11,15 @@ pub mod corpus;
 pub mod distill;
 pub mod error;
 pub mod etd;
+pub mod finetune;
 pub mod eval;
 pub mod lsq;
 pub mod pipeline;
+pub mod prune;
 pub mod recipe;
 pub mod robust;
 pub mod search;
 pub mod student;
+pub mod task;
 
 pub use error::{CompressError, Result};

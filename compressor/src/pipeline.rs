@@ -100,7 +100,7 @@ pub struct RunFiles<'a> {
     pub stop_after: Option<usize>,
 }
 
-pub(crate) fn check_resume(files: &RunFiles) -> Result<()> {
+pub fn check_resume(files: &RunFiles) -> Result<()> {
     if let Some(dir) = files.checkpoint {
         if dir.join("state.json").is_file() && !files.resume {
             return Err(CompressError::InvalidArgument(format!(
@@ -116,7 +116,7 @@ pub(crate) fn check_resume(files: &RunFiles) -> Result<()> {
 /// resumed job cuts the log after the last line of its checkpoint's step, dropping the steps a
 /// killed run did after its last checkpoint, which it is about to redo, so that the log reads as
 /// if the run had never stopped; a line cut off by a kill is dropped in any case.
-pub(crate) fn open_log(files: &RunFiles) -> Result<Option<std::fs::File>> {
+pub fn open_log(files: &RunFiles) -> Result<Option<std::fs::File>> {
     let Some(path) = files.log else { return Ok(None) };
     let err = |e: std::io::Error| CompressError::InvalidArgument(format!("cannot open the log {}: {e}", path.display()));
     let old = match std::fs::read_to_string(path) {

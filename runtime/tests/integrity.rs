@@ -336,7 +336,7 @@ fn mutate(bytes: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
             b[at] = v;
             format!("header byte {at} = {:?}", v as char)
         }
-        _ if tokenizer_range(bytes).len() > 0 && header(bytes).1.get(TOKENIZER_DEFLATE_TENSOR).is_some() => {
+        _ if !tokenizer_range(bytes).is_empty() && header(bytes).1.get(TOKENIZER_DEFLATE_TENSOR).is_some() => {
             // A byte of the deflate stream changes.
             let r = tokenizer_range(bytes);
             let at = r.start + below(rng, r.len());

@@ -29,7 +29,7 @@ use self::checkpoint::{optimizer, save_checkpoint};
 pub use self::checkpoint::{CheckpointState, CHECKPOINT_LAYOUT};
 pub use self::config::{layer_outputs, pair_layers, DistillConfig, LayerMap, LossWeights};
 pub use self::evaluate::{evaluate, EvalResult, EvalSet};
-pub(crate) use self::losses::{attention_kl, masked_mse};
+pub(crate) use self::losses::{attention_kl, loss_of_outputs, masked_mse};
 pub use self::losses::{distill_loss, Losses};
 pub use self::trainee::{param_values, projections, trainee, Trainee};
 use crate::corpus::Corpus;

@@ -1,0 +1,198 @@
+//! Fine-tuning and task distillation of any model — a teacher, a float student or a quantized
+//! one — on a labelled task. A quantized package trains on with its quantization (LSQ, from
+//! the package's steps), so a W4A8 student fine-tunes into a W4A8 classifier. The model of the
+//! best dev score is the result.
+//!
+//! [`objective`] holds the head, losses and metrics; [`theseus`] progressive module replacing;
+//! [`train`] the loop; this file prepares a run from packages and writes the result's
+//! provenance.
+
+mod objective;
+mod theseus;
+mod train;
+
+use std::io::Write;
+use std::ops::ControlFlow;
+
+use bertling_runtime::spec::HeadSpec;
+use bertling_runtime::{ModelData, TextTokenizer};
+use burn::prelude::*;
+use serde::Serialize;
+
+pub use self::objective::{
+    argmax, logit_distillation, new_head, output_width, predict, task_loss, Scores,
+};
+pub use self::theseus::{mixed_logits, modules, Modules, Replacing};
+pub use self::train::{
+    batch_indices, finetune, Best, FinetuneConfig, FinetuneProgress, Finetuned, StepLosses,
+    TaskWeights, Teacher, Tokenized,
+};
+use crate::convert::{encoder_keeping_quantization, encoder_to_data};
+use crate::distill::Stop;
+use crate::error::{CompressError, Result};
+use crate::pipeline::{check_resume, open_log, RunFiles};
+use crate::task::{TaskExample, TaskSpec};
+
+/// Tokenizes examples as the runtime does (`[CLS] a [SEP] b [SEP]` for pairs).
+pub fn tokenize(
+    examples: &[TaskExample],
+    tokenizer_json: &str,
+    max_len: usize,
+) -> Result<Tokenized> {
+    let tok = TextTokenizer::new(tokenizer_json, max_len)?;
+    let mut inputs = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(256) {
+        let pairs: Vec<(&str, &str)> =
+            chunk.iter().map(|e| (e.a.as_str(), e.b.as_deref().unwrap_or(""))).collect();
+        inputs.extend(tok.encode_pairs(&pairs)?);
+    }
+    Ok(Tokenized { inputs, targets: examples.iter().map(|e| e.target).collect() })
+}
+
+/// `n` of `examples`, drawn without replacement by `seed` (all when `n` is larger), in file
+/// order.
+pub fn sample(examples: Vec<TaskExample>, n: usize, seed: u64) -> Vec<TaskExample> {
+    if n >= examples.len() {
+        return examples;
+    }
+    let mut keep = batch_indices(examples.len(), examples.len(), seed ^ 0x5A4D_504C, 0);
+    keep.truncate(n);
+    keep.sort_unstable();
+    let mut it = examples.into_iter().enumerate();
+    keep.iter().filter_map(|&k| it.by_ref().find(|(i, _)| *i == k).map(|(_, e)| e)).collect()
+}
+
+/// What a fine-tuning job did.
+#[derive(Clone, Debug, Serialize)]
+pub struct FinetuneReport {
+    pub task: String,
+    pub labels: Vec<String>,
+    /// `kept` (the model's head has the task's outputs) or `new`.
+    pub head: &'static str,
+    /// Whether a teacher's logits were distilled.
+    pub distilled: bool,
+    pub train_examples: usize,
+    pub dev_examples: usize,
+    pub steps: usize,
+    pub best: Best,
+    pub last: Option<Scores>,
+}
+
+/// Fine-tunes `model` (a package's or Hugging Face directory's data) on `task`: `train` and
+/// `dev` are its examples; with `teacher` (a fine-tuned model with a head for the same labels),
+/// task distillation. Returns the best dev checkpoint as model data (its quantization kept)
+/// with its provenance, and the report.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune_model(
+    model: &ModelData,
+    teacher: Option<&ModelData>,
+    task: &TaskSpec,
+    train: &[TaskExample],
+    dev: &[TaskExample],
+    cfg: &FinetuneConfig,
+    files: &RunFiles,
+    progress: &mut dyn FnMut(&FinetuneProgress),
+) -> Result<(ModelData, FinetuneReport)> {
+    check_resume(files)?;
+    let plain = files.device.device()?;
+    let device = plain.clone().autodiff();
+    let outputs = task.outputs();
+    let mut enc = encoder_keeping_quantization(model, &plain)?;
+    let keep = enc.head.as_ref().is_some_and(|h| h.classifier.weight.dims()[0] == outputs);
+    if !keep {
+        let pooler = enc.head.take().and_then(|h| h.pooler);
+        enc.head = Some(new_head(output_width(&enc), outputs, pooler, cfg.seed, &plain));
+    }
+    let labels: Vec<String> = match task.class_names() {
+        [] => vec!["score".to_string()],
+        names => names.to_vec(),
+    };
+    let teacher_enc = match teacher {
+        None => None,
+        Some(t) => Some(teacher_encoder(t, model, task, &labels, &plain)?),
+    };
+    let max_len = cfg.max_len.min(model.spec.max_seq_len);
+    let train_set = tokenize(train, &model.tokenizer_json, max_len)?;
+    let dev_set = tokenize(dev, &model.tokenizer_json, max_len)?;
+    let mut log = open_log(files)?;
+    let done = finetune(
+        enc,
+        teacher_enc.as_ref().map(|encoder| Teacher { encoder }),
+        task,
+        &train_set,
+        &dev_set,
+        cfg,
+        files.checkpoint,
+        &device,
+        log.as_mut().map(|f| f as &mut dyn Write),
+        |p| {
+            progress(p);
+            match files.stop_after {
+                Some(n) if p.step >= n && p.step < p.steps => ControlFlow::Break(Stop::Save),
+                _ => ControlFlow::Continue(()),
+            }
+        },
+    )?;
+    let (Some(best_model), Some(best)) = (done.best_model, done.best) else {
+        return Err(CompressError::Stopped { step: done.step, steps: done.steps });
+    };
+    if done.step < done.steps {
+        return Err(CompressError::Stopped { step: done.step, steps: done.steps });
+    }
+    let mut template = model.clone();
+    template.spec.head = Some(HeadSpec { pooler: true, labels: labels.clone() });
+    let mut out = encoder_to_data(&best_model, &template)?;
+    let report = FinetuneReport {
+        task: task.name.clone(),
+        labels,
+        head: if keep { "kept" } else { "new" },
+        distilled: teacher.is_some(),
+        train_examples: train.len(),
+        dev_examples: dev.len(),
+        steps: done.steps,
+        best,
+        last: done.last,
+    };
+    let p = &mut out.spec.provenance;
+    p.recipe = serde_json::json!({
+        "method": "finetune", "task": task, "config": cfg, "head": report.head,
+        "teacher": teacher.map(|t| &t.spec.provenance.recipe), "from": model.spec.provenance.recipe,
+    });
+    p.metrics = serde_json::json!({"dev": report.best.scores, "best_step": report.best.step});
+    p.created_by = format!("bertling-compressor {}", env!("CARGO_PKG_VERSION"));
+    Ok((out, report))
+}
+
+/// The teacher of task distillation, checked against the student and the task.
+fn teacher_encoder(
+    t: &ModelData,
+    model: &ModelData,
+    task: &TaskSpec,
+    labels: &[String],
+    device: &Device,
+) -> Result<crate::student::Encoder> {
+    let bad = |what: String| CompressError::InvalidArgument(format!("the teacher {what}"));
+    let Some(head) = &t.spec.head else {
+        return Err(bad(format!(
+            "has no classification head: fine-tune it on {} first (bertling finetune) and give \
+             that package",
+            task.name
+        )));
+    };
+    if head.labels.len() != task.outputs() {
+        return Err(bad(format!(
+            "predicts {} label(s) ({}), the task {}: fine-tune it on the same task first",
+            head.labels.len(),
+            head.labels.join(", "),
+            labels.len()
+        )));
+    }
+    if t.tokenizer_json != model.tokenizer_json {
+        return Err(bad(
+            "has another tokenizer than the model: task distillation needs the same vocabulary \
+             (students made from this teacher have it)"
+                .into(),
+        ));
+    }
+    encoder_keeping_quantization(t, device)
+}
