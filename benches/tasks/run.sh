@@ -56,7 +56,15 @@ finetuned="$out/teacher.bertling"
 texts() {
   local col=1
   case "$task" in mrpc) col=4 ;; stsb) col=8 ;; rte) col=2 ;; esac
-  cut -f"$col" "$data/train.tsv" | tail -n +2 | head -n "$1"
+  # awk stops by itself: `head` in a pipe would end the script (SIGPIPE under pipefail).
+  awk -F'\t' -v c="$col" -v n="$1" 'NR > 1 { print $c } NR > n { exit }' "$data/train.tsv"
+}
+
+# Runs "$@" into file $1, kept only when it succeeds (a failed run is redone next time).
+into() {
+  local f=$1
+  shift
+  "$@" >"$f.partial" && mv "$f.partial" "$f"
 }
 
 # $1 name, then finetune's flags: resumes a killed run, skips a finished one.
@@ -66,8 +74,8 @@ finetune() {
   [ -f "$out/$name.bertling" ] && return
   local resume=()
   [ -f "$out/ck-$name/state.json" ] && resume=(--resume)
-  "$bertling" finetune "${common[@]}" --out "$out/$name.bertling" --checkpoint "$out/ck-$name" \
-    --log "$out/$name.jsonl" "${resume[@]}" "$@" >"$out/$name.report.json"
+  into "$out/$name.report.json" "$bertling" finetune "${common[@]}" --out "$out/$name.bertling" \
+    --checkpoint "$out/ck-$name" --log "$out/$name.jsonl" "${resume[@]}" "$@"
 }
 
 case "${1:-}" in
@@ -113,19 +121,21 @@ case "${1:-}" in
   eval)
     for m in "$out"/*.bertling; do
       name=$(basename "$m" .bertling)
-      [ -f "$out/$name.eval.json" ] || "$bertling" eval --teacher "$finetuned" --student "$m" \
-        --task "$task" --data "$data" --json --threads "$threads" >"$out/$name.eval.json"
+      [ -f "$out/$name.eval.json" ] || into "$out/$name.eval.json" "$bertling" eval \
+        --teacher "$finetuned" --student "$m" --task "$task" --data "$data" --json \
+        --threads "$threads"
       if [ "$task" != stsb ] && [ ! -f "$out/$name.attack.json" ]; then
-        "$bertling" eval --teacher "$finetuned" --student "$m" --task "$task" --data "$data" \
-          --attack --limit "${ATTACK:-200}" --json --threads "$threads" >"$out/$name.attack.json"
+        into "$out/$name.attack.json" "$bertling" eval --teacher "$finetuned" --student "$m" \
+          --task "$task" --data "$data" --attack --limit "${ATTACK:-200}" --json \
+          --threads "$threads"
       fi
-      [ -f "$out/$name.bench.json" ] || "$bertling" bench --model "$m" --seq 128 \
-        --threads "$threads" --json >"$out/$name.bench.json"
+      [ -f "$out/$name.bench.json" ] || into "$out/$name.bench.json" "$bertling" bench \
+        --model "$m" --seq 128 --threads "$threads" --json
     done
     python3 "$root/benches/tasks/summary.py" "$out" | tee "$out/summary.md"
     ;;
   *)
-    sed -n '2,31p' "$0"
+    sed -n '2,30p' "$0"
     exit 2
     ;;
 esac

@@ -3,7 +3,7 @@
 //! keeps them zero) and structured pruning (the least important attention heads and
 //! feed-forward neurons of every layer removed, importance as ETD measures it). Both give
 //! normal packages; the structured one is smaller and faster, the magnitude-pruned one is as
-//! large as before (the format stores matrices dense).
+//! large as before (the format stores matrices dense; f16 stays f16).
 
 use bertling_runtime::spec::names;
 use bertling_runtime::{Input, ModelData, TensorData as Rt};
@@ -65,7 +65,12 @@ pub fn magnitude(model: &ModelData, sparsity: f32) -> Result<ModelData> {
         for &i in &order[..k] {
             w[i] = 0.0;
         }
-        *t = Rt::F32 { shape, data: w };
+        *t = match t {
+            Rt::F16 { .. } => {
+                Rt::F16 { shape, data: w.into_iter().map(half::f16::from_f32).collect() }
+            }
+            _ => Rt::F32 { shape, data: w },
+        };
     }
     out.spec.provenance.recipe = serde_json::json!({
         "method": MAGNITUDE_METHOD, "sparsity": sparsity, "from": model.spec.provenance.recipe,

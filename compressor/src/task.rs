@@ -246,12 +246,14 @@ impl TaskSpec {
     }
 }
 
-/// A label cell's class: its name, or its index.
+/// A label cell's class: its name, or its index — unless the names are numbers themselves,
+/// where an index would be read as another class.
 fn class_of(names: &[String], value: &str) -> Option<usize> {
-    names
-        .iter()
-        .position(|n| n == value)
-        .or_else(|| value.parse::<usize>().ok().filter(|&i| i < names.len()))
+    let by_name = names.iter().position(|n| n == value);
+    if by_name.is_some() || names.iter().any(|n| n.parse::<f64>().is_ok()) {
+        return by_name;
+    }
+    value.parse::<usize>().ok().filter(|&i| i < names.len())
 }
 
 fn bad_line(path: &Path, line: usize, what: String) -> CompressError {
@@ -348,7 +350,10 @@ mod tests {
         assert_eq!(spec.class_names(), ["ham", "spam"]);
         let ex = spec.read(&p).unwrap();
         assert_eq!((ex[0].a.as_str(), ex[0].target), ("buy now", Target::Class(1)));
-        // Numbers sort as numbers, and an index is accepted for a named class.
+        // An index is accepted for a named class.
+        let (_d, i) = file("id\tlabel\ttext\n1\t0\tsee you\n");
+        assert_eq!(spec.read(&i).unwrap()[0].target, Target::Class(0));
+        // Numbers sort as numbers; where the classes are numbers, a cell is never an index.
         let (_d, q) = file("10\ta\n9\tb\n10\tc\n");
         let mut num = TaskSpec {
             header: false,
@@ -360,6 +365,9 @@ mod tests {
         num.resolve_labels(&q).unwrap();
         assert_eq!(num.class_names(), ["9", "10"]);
         assert_eq!(num.read(&q).unwrap()[1].target, Target::Class(0));
+        let (_d, z) = file("0\ta\n");
+        let err = num.read(&z).unwrap_err().to_string();
+        assert!(err.contains("`0` is none of 9, 10"), "{err}");
         // Errors name the file, the line and what to do.
         let missing = TaskSpec { text: "body".parse().unwrap(), ..spec.clone() };
         let err = missing.read(&p).unwrap_err().to_string();

@@ -334,8 +334,23 @@ fn a_student_distilled_from_the_finetuned_teacher_agrees_with_it() {
     let l = loyalty("sst2", &load(teacher), &load(&out), &examples).unwrap();
     assert!(l.label_loyalty >= 0.9, "{l:?}");
     let states = TaskWeights { hidden: 1.0, attention: 1.0, ..TaskWeights::default() };
-    let (_, r) = run(teacher, &FinetuneConfig { weights: states, ..config(8) }).unwrap();
+    let with_states = FinetuneConfig { weights: states, ..config(8) };
+    let mut parts = Vec::new();
+    let mut watch = |p: &FinetuneProgress| parts.push(p.losses);
+    let files = RunFiles::default();
+    let (_, r) = finetune_model(
+        &student,
+        Some(teacher),
+        &sst2(),
+        &train,
+        &dev,
+        &with_states,
+        &files,
+        &mut watch,
+    )
+    .unwrap();
     assert!(r.best.scores.metric >= 0.75, "{:?}", r.best);
+    assert!(parts.iter().all(|l| l.hidden > 0.0 && l.attention > 0.0 && l.logits > 0.0));
     let err = run(&tiny(), &cfg).err().unwrap().to_string();
     assert!(err.contains("predicts 3 label(s)"), "{err}");
     let err = run(&student, &cfg).err().unwrap().to_string();

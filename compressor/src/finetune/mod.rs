@@ -31,7 +31,7 @@ use crate::convert::{encoder_keeping_quantization, encoder_to_data};
 use crate::distill::Stop;
 use crate::error::{CompressError, Result};
 use crate::pipeline::{check_resume, open_log, RunFiles};
-use crate::task::{TaskExample, TaskSpec};
+use crate::task::{Labels, TaskExample, TaskSpec};
 
 /// Tokenizes examples as the runtime does (`[CLS] a [SEP] b [SEP]` for pairs).
 pub fn tokenize(
@@ -69,7 +69,7 @@ pub struct FinetuneReport {
     pub labels: Vec<String>,
     /// `kept` (the model's head has the task's outputs) or `new`.
     pub head: &'static str,
-    /// Whether a teacher's logits were distilled.
+    /// Whether a teacher was distilled (not only a predecessor of module replacing).
     pub distilled: bool,
     pub train_examples: usize,
     pub dev_examples: usize,
@@ -97,16 +97,28 @@ pub fn finetune_model(
     let plain = files.device.device()?;
     let device = plain.clone().autodiff();
     let outputs = task.outputs();
-    let mut enc = encoder_keeping_quantization(model, &plain)?;
-    let keep = enc.head.as_ref().is_some_and(|h| h.classifier.weight.dims()[0] == outputs);
-    if !keep {
-        let pooler = enc.head.take().and_then(|h| h.pooler);
-        enc.head = Some(new_head(output_width(&enc), outputs, pooler, cfg.seed, &plain));
+    if let Labels::Classes(names) = &task.labels {
+        let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+        if names.len() < 2 || distinct.len() != names.len() {
+            return Err(CompressError::InvalidArgument(format!(
+                "labels {}: a classifier needs at least 2 distinct labels (for scores, a \
+                 regression head)",
+                names.join(", ")
+            )));
+        }
     }
     let labels: Vec<String> = match task.class_names() {
         [] => vec!["score".to_string()],
         names => names.to_vec(),
     };
+    let mut enc = encoder_keeping_quantization(model, &plain)?;
+    // The model's head is trained on when it predicts the task's labels, in the same order.
+    let keep = enc.head.as_ref().is_some_and(|h| h.classifier.weight.dims()[0] == outputs)
+        && model.spec.head.as_ref().is_some_and(|h| h.labels == labels);
+    if !keep {
+        let pooler = enc.head.take().and_then(|h| h.pooler);
+        enc.head = Some(new_head(output_width(&enc), outputs, pooler, cfg.seed, &plain));
+    }
     let teacher_enc = match teacher {
         None => None,
         Some(t) => Some(teacher_encoder(t, model, task, &labels, &plain)?),
@@ -140,13 +152,14 @@ pub fn finetune_model(
         return Err(CompressError::Stopped { step: done.step, steps: done.steps });
     }
     let mut template = model.clone();
-    template.spec.head = Some(HeadSpec { pooler: true, labels: labels.clone() });
+    let pooler = best_model.head.as_ref().is_some_and(|h| h.pooler.is_some());
+    template.spec.head = Some(HeadSpec { pooler, labels: labels.clone() });
     let mut out = encoder_to_data(&best_model, &template)?;
     let report = FinetuneReport {
         task: task.name.clone(),
         labels,
         head: if keep { "kept" } else { "new" },
-        distilled: teacher.is_some(),
+        distilled: teacher.is_some() && cfg.replacing.is_none(),
         train_examples: train.len(),
         dev_examples: dev.len(),
         steps: done.steps,
@@ -179,12 +192,13 @@ fn teacher_encoder(
             task.name
         )));
     };
-    if head.labels.len() != task.outputs() {
+    if head.labels != labels {
         return Err(bad(format!(
-            "predicts {} label(s) ({}), the task {}: fine-tune it on the same task first",
+            "predicts {} label(s) ({}), the task {} ({}): fine-tune it on the same task first",
             head.labels.len(),
             head.labels.join(", "),
-            labels.len()
+            labels.len(),
+            labels.join(", ")
         )));
     }
     if t.tokenizer_json != model.tokenizer_json {

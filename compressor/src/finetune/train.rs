@@ -176,6 +176,9 @@ struct FinetuneState {
     config: FinetuneConfig,
     task: TaskSpec,
     train_examples: usize,
+    dev_examples: usize,
+    /// Whether a teacher took part (its outputs are part of the run).
+    teacher: bool,
     files: String,
     best: Option<Best>,
     last: Option<Scores>,
@@ -270,9 +273,11 @@ pub fn finetune(
                 || state.config != *cfg
                 || state.task != *task
                 || state.train_examples != train.inputs.len()
+                || state.dev_examples != dev.inputs.len()
+                || state.teacher != teacher.is_some()
             {
                 return Err(fail(
-                    "it is of another fine-tuning run (other settings, task or training data); use \
+                    "it is of another fine-tuning run (other settings, task, data or teacher); use \
                      the same ones, or another checkpoint directory"
                         .into(),
                 ));
@@ -408,6 +413,8 @@ pub fn finetune(
                 config: cfg.clone(),
                 task: task.clone(),
                 train_examples: train.inputs.len(),
+                dev_examples: dev.inputs.len(),
+                teacher: teacher.is_some(),
                 files: files.clone(),
                 best: best.clone(),
                 last: last.clone(),
