@@ -42,8 +42,8 @@ pub(crate) struct FinetuneArgs {
     /// Your own TSV: the label's (or score's) column, by index or header name.
     #[arg(long, conflicts_with = "task")]
     label_column: Option<String>,
-    /// Your own TSV: class names in logit order (cells hold a name or its index). Default: the
-    /// distinct values of train.tsv's label column, sorted.
+    /// Your own TSV: class names in logit order (cells hold a name, or its index where the names
+    /// are not numbers). Default: the distinct values of train.tsv's label column, sorted.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["task", "regression"])]
     labels: Vec<String>,
     /// Your own TSV: the label column holds scores; train a one-output regression head.
