@@ -23,7 +23,12 @@ def main(d):
     for n in names:
         ev = load(d / f"{n}.eval.json") or {}
         at = load(d / f"{n}.attack.json") or {}
-        be = load(d / f"{n}.bench.json") or {}
+        runs = []
+        try:
+            runs = [json.loads(l)["median_ms"] for l in (d / f"{n}.bench.jsonl").read_text().splitlines() if l.strip()]
+        except (OSError, ValueError, KeyError):
+            pass
+        be = {"median_ms": sorted(runs)[len(runs) // 2]} if runs else {}
         st = ev.get("student", {})
         if task == "stsb":
             s = ev.get("stsb", {}).get("student_scores", {})
@@ -50,7 +55,7 @@ def main(d):
                      f"{ms:.1f}" if ms else "", speed])
     head = ["model", "MB", "matrix bits", "dev metric" + (" (Spearman / Pearson)" if task == "stsb" else " (accuracy)"),
             "label loyalty", "prob. loyalty", "accuracy under attack", "attack success",
-            "CPU ms (seq 128)", "speed vs teacher"]
+            "CPU ms (seq 128, median of rounds)", "speed vs teacher"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
