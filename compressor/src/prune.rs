@@ -5,7 +5,7 @@
 //! normal packages; the structured one is smaller and faster, the magnitude-pruned one is as
 //! large as before (the format stores matrices dense; f16 stays f16).
 
-use bertling_runtime::spec::names;
+use bertling_runtime::spec::TensorRole;
 use bertling_runtime::{Input, ModelData, TensorData as Rt};
 
 use crate::error::{CompressError, Result};
@@ -30,21 +30,16 @@ fn check(model: &ModelData, sparsity: f32) -> Result<()> {
     Ok(())
 }
 
-/// The matrices of the encoder's blocks (not the embedding tables, not the head).
+/// The matrices of the encoder's blocks (not the embedding tables, not the head), as the
+/// package description lists them.
 fn block_matrices(model: &ModelData) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, b) in model.spec.blocks.iter().enumerate() {
-        let n = names::block(i);
-        let prefixes = match b {
-            bertling_runtime::BlockSpec::Attention { .. } => vec![n.qkv(), n.attn_out()],
-            bertling_runtime::BlockSpec::FeedForward { .. } => vec![n.ffn_in(), n.ffn_out()],
-            bertling_runtime::BlockSpec::SepConv { .. } => vec![n.pointwise()],
-            bertling_runtime::BlockSpec::Projection { .. } => vec![n.proj()],
-            bertling_runtime::BlockSpec::Identity { .. } => Vec::new(),
-        };
-        out.extend(prefixes.iter().map(|p| names::weight(p)));
-    }
-    out
+    model
+        .spec
+        .expected_tensors()
+        .into_iter()
+        .filter(|t| t.role == TensorRole::Matrix)
+        .map(|t| t.name)
+        .collect()
 }
 
 /// Unstructured magnitude pruning: in every matrix of the encoder's blocks, the
