@@ -239,6 +239,7 @@ pub(crate) fn finetune_cmd(a: &FinetuneArgs) -> Result<()> {
         eval_texts: None,
         eval_every: a.eval_every,
         stop_after: a.stop_after,
+        target_cache: None,
     };
     eprintln!(
         "fine-tuning {} on {} ({} training, {} dev examples, {} epochs of {} steps)",

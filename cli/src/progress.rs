@@ -21,9 +21,13 @@ pub(crate) fn progress_printer_named(what: String) -> impl FnMut(&Progress) {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     move |p: &Progress| {
         let filled = (p.step * 20).checked_div(p.steps).unwrap_or(20).min(20);
+        let cache = p
+            .cache
+            .map(|c| format!("  cache {} hits, {} new ({:.1} GB)", c.hits, c.misses, c.bytes as f64 / 1e9))
+            .unwrap_or_default();
         let line = format!(
             "{what} [{}{}] {:>5}/{} loss {:.4} (hidden {:.4}, attention {:.4}, embedding {:.4}, \
-             logits {:.4}, sentence {:.4})  {:.0} tok/s  lr {:.2e}  eta {}",
+             logits {:.4}, sentence {:.4})  {:.0} tok/s  lr {:.2e}  eta {}{cache}",
             "#".repeat(filled),
             "-".repeat(20 - filled),
             p.step,

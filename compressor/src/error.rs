@@ -24,6 +24,10 @@ pub enum CompressError {
     #[error("checkpoint {}: {what}", dir.display())]
     Checkpoint { dir: std::path::PathBuf, what: String },
 
+    /// The teacher's target cache could not be used (`what` says why and what to do).
+    #[error("target cache {}: {what}", dir.display())]
+    TargetCache { dir: std::path::PathBuf, what: String },
+
     /// A run stopped where it was asked to (`--stop-after`); its checkpoint is saved.
     #[error("stopped after step {step} of {steps} as asked; the checkpoint is saved: run the same command with --resume to continue")]
     Stopped { step: usize, steps: usize },

@@ -20,6 +20,7 @@ pub mod recipe;
 pub mod robust;
 pub mod search;
 pub mod student;
+pub mod targets;
 pub mod task;
 
 pub use error::{CompressError, Result};

@@ -98,6 +98,34 @@ pub struct RunFiles<'a> {
     /// Stop (with a checkpoint) after this optimizer step; the job then fails with
     /// [`CompressError::Stopped`] and continues with `resume`.
     pub stop_after: Option<usize>,
+    /// Keep the teacher's targets in a cache under this directory ([`crate::targets`]), reused
+    /// by every later run of the same teacher, corpus and length.
+    pub target_cache: Option<&'a Path>,
+}
+
+/// The teacher's targets for a distillation of `student` from `teacher` (burn's copy of
+/// `data`), cached when `files` names a cache; the cache's notes go to stderr.
+pub fn teacher_source(
+    data: &ModelData,
+    student: &Encoder,
+    teacher: &Encoder,
+    cfg: &DistillConfig,
+    corpus: &Path,
+    files: &RunFiles,
+) -> Result<crate::targets::TeacherSource> {
+    let source = crate::targets::TeacherSource::for_distill(data, student, teacher, cfg, 0)?;
+    match files.target_cache {
+        None => Ok(source),
+        Some(root) => {
+            let store = crate::targets::full_request(teacher);
+            let max_len = cfg.max_len.min(data.spec.max_seq_len);
+            let (source, notes) = source.cached(data, root, corpus, max_len, &store)?;
+            for n in notes {
+                eprintln!("{n}");
+            }
+            Ok(source)
+        }
+    }
 }
 
 pub fn check_resume(files: &RunFiles) -> Result<()> {
@@ -160,13 +188,14 @@ fn train(
     let device = plain.clone().autodiff();
     let teacher_enc = encoder_from_data(teacher, &plain)?;
     let t = trainee(student.to_device(&plain), &teacher_enc, cfg, &device)?;
+    let mut targets = teacher_source(teacher, &t.student, &teacher_enc, cfg, corpus, files)?;
     let mut corpus = Corpus::open(corpus, &teacher.tokenizer_json, cfg.max_len.min(teacher.spec.max_seq_len))?;
     let mut log = open_log(files)?;
     let eval = files
         .eval_texts
         .map(|texts| EvalSet::new(texts, &teacher.tokenizer_json, cfg.max_len.min(teacher.spec.max_seq_len), cfg.batch_size, files.eval_every))
         .transpose()?;
-    let trained = distill(t, &teacher_enc, &mut corpus, cfg, files.checkpoint, &device, eval.as_ref(), log.as_mut().map(|f| f as &mut dyn Write), |p| {
+    let trained = distill(t, &teacher_enc, &mut targets, &mut corpus, cfg, files.checkpoint, &device, eval.as_ref(), log.as_mut().map(|f| f as &mut dyn Write), |p| {
         progress(p);
         match files.stop_after {
             Some(n) if p.step >= n && p.step < p.steps => ControlFlow::Break(Stop::Save),

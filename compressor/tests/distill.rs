@@ -9,8 +9,14 @@ use bertling_compressor::convert::encoder_from_data;
 use bertling_compressor::corpus::Corpus;
 use bertling_compressor::distill::{distill, evaluate, layer_outputs, pair_layers, param_values, trainee, DistillConfig, EvalSet, LayerMap, Stop};
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec};
+use bertling_compressor::targets::{full_request, TeacherSource};
 use bertling_runtime::{ModelData, TensorData as Rt};
 use burn::prelude::*;
+
+/// The teacher's targets from the runtime, every layer (what any student may read).
+fn targets(data: &ModelData, teacher: &bertling_compressor::student::Encoder) -> TeacherSource {
+    TeacherSource::new(data, full_request(teacher), 0).unwrap()
+}
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures")
@@ -134,7 +140,7 @@ fn the_student_learns_the_teacher() {
         .collect();
     let eval = EvalSet::new(&held_out, &teacher_data.tokenizer_json, cfg.max_len, 2, 10).unwrap();
     let mut evals_seen = 0;
-    let last = distill(t, &teacher, &mut corpus, &cfg, None, &device, Some(&eval), Some(&mut log), |p| {
+    let last = distill(t, &teacher, &mut targets(&teacher_data, &teacher), &mut corpus, &cfg, None, &device, Some(&eval), Some(&mut log), |p| {
         first.get_or_insert(p.losses);
         evals_seen += p.eval.is_some() as usize;
         ControlFlow::Continue(())
@@ -196,7 +202,7 @@ fn a_killed_run_resumes_exactly() {
         let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
         let t = trainee(student, &teacher, &cfg, &device).unwrap();
         let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, cfg.max_len).unwrap();
-        distill(t, &teacher, &mut c, &cfg, Some(dir), &device, None, None, |p| match stop_at {
+        distill(t, &teacher, &mut targets(&teacher_data, &teacher), &mut c, &cfg, Some(dir), &device, None, None, |p| match stop_at {
             Some((n, how)) if p.step == n => ControlFlow::Break(how),
             _ => ControlFlow::Continue(()),
         })
@@ -236,7 +242,7 @@ fn a_killed_run_resumes_exactly() {
     let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
     let t = trainee(student, &teacher, &other, &device).unwrap();
     let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, other.max_len).unwrap();
-    let err = distill(t, &teacher, &mut c, &other, Some(&dir), &device, None, None, |_| ControlFlow::Continue(())).err().unwrap().to_string();
+    let err = distill(t, &teacher, &mut targets(&teacher_data, &teacher), &mut c, &other, Some(&dir), &device, None, None, |_| ControlFlow::Continue(())).err().unwrap().to_string();
     assert!(err.contains("other settings (lr: 0.003, not 0.001)"), "{err}");
     // A checkpoint of the old layout (blocks as a struct of optional parts, no `layout` in
     // state.json) is refused with what to do, before its model state is read.
@@ -246,7 +252,7 @@ fn a_killed_run_resumes_exactly() {
     let student = encoder_from_data(&small_student(5), &Device::flex()).unwrap();
     let t = trainee(student, &teacher, &cfg, &device).unwrap();
     let mut c = Corpus::open(&corpus, &teacher_data.tokenizer_json, cfg.max_len).unwrap();
-    let err = distill(t, &teacher, &mut c, &cfg, Some(&saved), &device, None, None, |_| ControlFlow::Continue(())).err().unwrap().to_string();
+    let err = distill(t, &teacher, &mut targets(&teacher_data, &teacher), &mut c, &cfg, Some(&saved), &device, None, None, |_| ControlFlow::Continue(())).err().unwrap().to_string();
     assert!(err.contains("checkpoint layout 1") && err.contains("another checkpoint directory"), "{err}");
 }
 
@@ -263,7 +269,7 @@ fn kdlsq_of_a_classifier_distils_its_logits() {
     let t = trainee(student, &teacher, &cfg, &device).unwrap();
     let mut corpus = Corpus::open(&corpus_file(), &teacher_data.tokenizer_json, cfg.max_len).unwrap();
     let mut first = None;
-    let last = distill(t, &teacher, &mut corpus, &cfg, None, &device, None, None, |p| {
+    let last = distill(t, &teacher, &mut targets(&teacher_data, &teacher), &mut corpus, &cfg, None, &device, None, None, |p| {
         first.get_or_insert(p.losses);
         ControlFlow::Continue(())
     })

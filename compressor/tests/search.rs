@@ -14,6 +14,7 @@ use bertling_compressor::search::{
     inherit, train_supernet, Arch, HeldOut, Op, SearchSpace, Stage, Supernet, SupernetConfig,
 };
 use bertling_compressor::student::{Batch, Masks};
+use bertling_compressor::targets::TeacherSource;
 use bertling_runtime::{Backend, Input, LoadOptions, Model, ModelData, TextTokenizer};
 use burn::prelude::*;
 
@@ -172,9 +173,12 @@ fn supernet_training_learns_prunes_and_resumes_exactly() {
     let run_with = |cfg: &SupernetConfig, dir: &Path, stop: Option<usize>| {
         let net = Supernet::from_teacher(&t, &space, None, 9, &device).unwrap();
         let mut c = Corpus::open(&path, &t.tokenizer_json, 16).unwrap();
+        let mut targets =
+            TeacherSource::new(&t, bertling_compressor::search::train::supernet_request(&space), 0)
+                .unwrap();
         train_supernet(
             net,
-            &teacher_enc,
+            &mut targets,
             &space,
             &mut c,
             &held,

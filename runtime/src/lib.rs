@@ -50,7 +50,7 @@ pub use data::{ActQuant, ModelData, Precision, TensorData};
 pub use error::{Error, ErrorKind, Result};
 #[cfg(feature = "hf")]
 pub use hf::{load_hf, load_hf_dir, HfFiles};
-pub use model::{load_model_data, Backend, Classification, HiddenStates, LoadOptions, Model, ModelInfo, TextTokenizer};
+pub use model::{load_model_data, Backend, Classification, HiddenStates, LoadOptions, Model, ModelInfo, TargetRequest, TeacherTargets, TextTokenizer};
 pub use options::GpuOptions;
 pub use package::{read_package, read_package_file, write_package, write_package_file};
 pub use quant::QuantMatrix;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::cpu::{Encoder, Input, Team};
+use crate::cpu::{Encoder, Input, Keep, Team};
 use crate::data::ModelData;
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
@@ -120,6 +120,30 @@ pub struct HiddenStates {
     /// Index 0: the embedding output; index `i + 1`: the output of block `i`. Each is
     /// `tokens × width_of_that_block` (row-major).
     pub layers: Vec<Vec<f32>>,
+}
+
+/// What [`Model::teacher_targets`] keeps of each input: the tensors a distillation loss reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct TargetRequest {
+    /// Hidden-state indices: 0 the embedding output, `i + 1` the output of block `i`.
+    pub hidden: Vec<usize>,
+    /// Attention blocks, counted among the attention blocks (0 = the first one).
+    pub attention: Vec<usize>,
+    /// The classification head's logits.
+    pub logits: bool,
+}
+
+/// A teacher's training targets for one input, in the order of its [`TargetRequest`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TeacherTargets {
+    /// Tokens of the input.
+    pub tokens: usize,
+    /// Per requested hidden state, `tokens × width` (row-major).
+    pub hidden: Vec<Vec<f32>>,
+    /// Per requested attention block, `heads × tokens × tokens` (each row a distribution over
+    /// the keys).
+    pub attention: Vec<Vec<f32>>,
+    pub logits: Option<Vec<f32>>,
 }
 
 /// Summary of a model.
@@ -298,7 +322,7 @@ impl Model {
             let batch = &inputs[start..end];
             match &self.engine {
                 Engine::Cpu { encoder, team } => {
-                    let f = encoder.forward_checked(batch, team, want == Want::Hidden, None, &check)?;
+                    let f = encoder.forward_checked(batch, team, (want == Want::Hidden).into(), None, &check)?;
                     match want {
                         Want::Pooled => out.extend(encoder.pool(&f)),
                         Want::Logits => out.extend(encoder.logits(&f, team).ok_or(Error::NoClassificationHead)?),
@@ -403,6 +427,69 @@ impl Model {
                 Classification { label: labels[label_id].clone(), label_id, probs: l }
             })
             .collect())
+    }
+
+    /// The tensors a distillation teacher gives its students for each tokenized input: the
+    /// requested hidden states, attention probabilities and logits, computed by the CPU
+    /// backend's kernels (load the teacher with [`Backend::Cpu`]). The compressor's training
+    /// targets come from here rather than from a second, slower implementation of the model.
+    pub fn teacher_targets(&self, inputs: &[Input], req: &TargetRequest) -> Result<Vec<TeacherTargets>> {
+        self.check(inputs)?;
+        let blocks = &self.info.blocks;
+        let heads: Vec<usize> = blocks
+            .iter()
+            .filter_map(|b| match b {
+                BlockSpec::Attention { heads, .. } => Some(*heads),
+                _ => None,
+            })
+            .collect();
+        if let Some(h) = req.hidden.iter().find(|&&h| h > blocks.len()) {
+            return Err(Error::InvalidArgument(format!("hidden state {h} asked for: this model has 0..={} (0 = embeddings)", blocks.len())));
+        }
+        if let Some(a) = req.attention.iter().find(|&&a| a >= heads.len()) {
+            return Err(Error::InvalidArgument(format!("attention block {a} asked for: this model has {} attention blocks", heads.len())));
+        }
+        if req.logits && self.info.labels.is_none() {
+            return Err(Error::NoClassificationHead);
+        }
+        let (encoder, team) = match &self.engine {
+            Engine::Cpu { encoder, team } => (encoder, team),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(_) => return Err(Error::InvalidArgument("teacher targets are computed on the CPU backend: load the teacher with Backend::Cpu".into())),
+        };
+        let widths = self.hidden_widths();
+        let epoch = self.cancel_epoch.load(Ordering::SeqCst);
+        let check = || if self.cancel_epoch.load(Ordering::SeqCst) == epoch { Ok(()) } else { Err(Error::Cancelled) };
+        let keep = Keep { hidden: !req.hidden.is_empty(), attention: !req.attention.is_empty() };
+        let mut out = Vec::with_capacity(inputs.len());
+        let mut start = 0;
+        while start < inputs.len() {
+            check()?;
+            let (mut tokens, mut end) = (0, start);
+            while end < inputs.len() && (end == start || tokens + inputs[end].ids.len() <= BATCH_TOKENS) {
+                tokens += inputs[end].ids.len();
+                end += 1;
+            }
+            let batch = &inputs[start..end];
+            let f = encoder.forward_checked(batch, team, keep, None, &check)?;
+            let logits = if req.logits { encoder.logits(&f, team) } else { None };
+            for (i, inp) in batch.iter().enumerate() {
+                let (a, b) = (f.offsets[i], f.offsets[i + 1]);
+                let n = inp.ids.len();
+                let hidden = req.hidden.iter().map(|&h| f.hidden[h][a * widths[h]..b * widths[h]].to_vec()).collect();
+                let attention = req
+                    .attention
+                    .iter()
+                    .map(|&k| {
+                        let base: usize = f.offsets.windows(2).take(i).map(|w| heads[k] * (w[1] - w[0]).pow(2)).sum();
+                        f.attentions[k][base..base + heads[k] * n * n].to_vec()
+                    })
+                    .collect();
+                out.push(TeacherTargets { tokens: n, hidden, attention, logits: logits.as_ref().map(|l| l[i].clone()) });
+            }
+            start = end;
+        }
+        Ok(out)
     }
 
     /// Every block's output for each text, for tests and analysis.

@@ -229,7 +229,7 @@ impl Profiler {
                     .collect();
                 for run in 0..=runs {
                     let mut times = Vec::new();
-                    let _ = enc.forward_checked(inputs, team, false, Some(&mut times), &|| Ok::<(), std::convert::Infallible>(()));
+                    let _ = enc.forward_checked(inputs, team, false.into(), Some(&mut times), &|| Ok::<(), std::convert::Infallible>(()));
                     if run > 0 {
                         for (i, ms) in times.into_iter().enumerate() {
                             record(i, labels[i].0.clone(), labels[i].1.clone(), ms);

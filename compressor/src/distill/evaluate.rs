@@ -78,7 +78,7 @@ pub fn evaluate(
     let mut n = 0usize;
     for inputs in &set.batches {
         let batch = Batch::new(inputs, device);
-        let t_out = teacher.forward(&batch);
+        let t_out = crate::targets::Targets::from_outputs(teacher.forward(&batch));
         let out = model.student.forward(&batch);
         let (_, l) = loss_of_outputs(&model, &out, &t_out, teacher, &batch, pairs, weights);
         let w = inputs.len() as f32;
@@ -91,7 +91,7 @@ pub fn evaluate(
                 Some(p) => p.forward(hs),
                 None => hs,
             };
-            let c = pooled_cosine(hs, t_out.hidden[t_layers[jt]].clone(), &batch.mask)
+            let c = pooled_cosine(hs, t_out.hidden(t_layers[jt]), &batch.mask)
                 .into_data()
                 .try_into_vec_as::<f32>()
                 .unwrap_or_default();

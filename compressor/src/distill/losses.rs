@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{attention_of_layers, layer_outputs, LossWeights};
 use super::trainee::Trainee;
 use crate::student::{Batch, Encoder, Outputs};
+use crate::targets::Targets;
 
 /// The per-step losses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -72,10 +73,12 @@ pub(crate) fn attention_kl(t: Tensor<4>, s: Tensor<4>, mask: &Tensor<2>) -> Tens
     (kl * m.clone()).sum() / (m.sum().mul_scalar(h as f32))
 }
 
-/// The distillation loss of one batch. `teacher` outputs are constants.
+/// The distillation loss of one batch. `teacher`'s targets are constants (what
+/// [`crate::targets::distill_request`] asks for: terms of weight 0 are neither read nor
+/// computed, and report 0).
 pub fn distill_loss(
     trainee: &Trainee,
-    teacher: &Outputs,
+    teacher: &Targets,
     teacher_encoder: &Encoder,
     batch: &Batch,
     pairs: &[(usize, usize)],
@@ -88,7 +91,7 @@ pub fn distill_loss(
 pub(crate) fn loss_of_outputs(
     trainee: &Trainee,
     out: &Outputs,
-    teacher: &Outputs,
+    teacher: &Targets,
     teacher_encoder: &Encoder,
     batch: &Batch,
     pairs: &[(usize, usize)],
@@ -108,27 +111,23 @@ pub(crate) fn loss_of_outputs(
     let mut attention = zero();
     for (k, &(js, jt)) in pairs.iter().enumerate() {
         let hs = project(k, out.hidden[s_layers[js]].clone());
-        hidden = hidden + masked_mse(hs, teacher.hidden[t_layers[jt]].clone(), &batch.mask);
-        if let (Some(a), Some(b)) = (s_att[js], t_att[jt]) {
-            attention = attention
-                + attention_kl(
-                    teacher.attentions[b].clone(),
-                    out.attentions[a].clone(),
-                    &batch.mask,
-                );
+        hidden = hidden + masked_mse(hs, teacher.hidden(t_layers[jt]), &batch.mask);
+        if let (Some(a), Some(b), true) = (s_att[js], t_att[jt], weights.attention != 0.0) {
+            attention =
+                attention + attention_kl(teacher.attention(b), out.attentions[a].clone(), &batch.mask);
         }
     }
-    let emb = masked_mse(
-        project(pairs.len(), out.hidden[0].clone()),
-        teacher.hidden[0].clone(),
-        &batch.mask,
-    );
+    let emb = if weights.embedding != 0.0 {
+        masked_mse(project(pairs.len(), out.hidden[0].clone()), teacher.hidden(0), &batch.mask)
+    } else {
+        zero()
+    };
     let sentence = match last_pair(pairs, s_layers.len(), t_layers.len()) {
         Some(k) if weights.sentence != 0.0 => {
             let (js, jt) = pairs[k];
             let cos = pooled_cosine(
                 project(k, out.hidden[s_layers[js]].clone()),
-                teacher.hidden[t_layers[jt]].clone(),
+                teacher.hidden(t_layers[jt]),
                 &batch.mask,
             );
             (cos.neg() + 1.0).mean().reshape([1])
@@ -136,7 +135,7 @@ pub(crate) fn loss_of_outputs(
         _ => zero(),
     };
     let logits = match (&teacher.logits, &out.logits) {
-        (Some(t), Some(s)) => {
+        (Some(t), Some(s)) if weights.logits != 0.0 => {
             let (pt, lt, ls) =
                 (softmax(t.clone(), 1), log_softmax(t.clone(), 1), log_softmax(s.clone(), 1));
             (pt * (lt - ls)).sum_dim(1).mean().reshape([1])

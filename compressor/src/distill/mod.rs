@@ -27,6 +27,7 @@ use burn::prelude::*;
 pub(crate) use self::checkpoint::{load_files, optimizer_with, read_json_state, save_files};
 use self::checkpoint::{optimizer, save_checkpoint};
 pub use self::checkpoint::{CheckpointState, CHECKPOINT_LAYOUT};
+pub(crate) use self::config::attention_of_layers;
 pub use self::config::{layer_outputs, pair_layers, DistillConfig, LayerMap, LossWeights};
 pub use self::evaluate::{evaluate, EvalResult, EvalSet};
 pub(crate) use self::losses::{attention_kl, loss_of_outputs, masked_mse};
@@ -35,6 +36,7 @@ pub use self::trainee::{param_values, projections, trainee, Trainee};
 use crate::corpus::Corpus;
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Encoder};
+use crate::targets::{distill_request, request_covers, TeacherSource};
 
 /// Progress of a run, reported after every optimizer step.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +49,8 @@ pub struct Progress {
     pub lr: f64,
     /// The held-out evaluation made at this step, if one was due.
     pub eval: Option<EvalResult>,
+    /// The teacher's target cache, when the run has one: hits and texts added so far.
+    pub cache: Option<crate::targets::CacheStats>,
 }
 
 /// How a progress callback stops a run early.
@@ -70,13 +74,16 @@ pub struct Trained {
 }
 
 /// Distils `trainee.student` from `teacher` on `corpus`, resuming from `checkpoint_dir` when
-/// it holds a checkpoint of the same configuration. `log` receives one JSON line per step and
+/// it holds a checkpoint of the same configuration. The teacher's targets come from `targets`
+/// (the runtime's kernels, perhaps a cache; [`TeacherSource::for_distill`] makes one), the
+/// burn `teacher` gives the layer structure and the held-out evaluation. `log` receives one JSON line per step and
 /// one per evaluation of `eval` (`{"step": N, "eval": {...}}`); `progress` is called after
 /// every step and may stop the run early ([`Stop`]).
 #[allow(clippy::too_many_arguments)]
 pub fn distill(
     mut trainee: Trainee,
     teacher: &Encoder,
+    targets: &mut TeacherSource,
     corpus: &mut Corpus,
     cfg: &DistillConfig,
     checkpoint_dir: Option<&Path>,
@@ -97,7 +104,15 @@ pub fn distill(
             "the trainee's projections do not match the layer map".into(),
         ));
     }
+    let need = distill_request(&trainee.student, teacher, &pairs, &cfg.weights);
+    if !request_covers(targets.request(), &need) {
+        return Err(CompressError::InvalidArgument(format!(
+            "the teacher targets give {:?}; this run's losses read {need:?}",
+            targets.request()
+        )));
+    }
     device.seed(cfg.seed);
+    let teacher_device = device.clone().without_autodiff();
     corpus.set_augment(cfg.augment, cfg.seed)?;
     let mut optim = optimizer(cfg);
     let mut start = 0;
@@ -110,7 +125,6 @@ pub fn distill(
             last = state.losses;
         }
     }
-    let teacher_device = device.clone().without_autodiff();
     let write_log = |log: &mut Option<&mut dyn Write>, line: serde_json::Value| -> Result<()> {
         if let Some(w) = log.as_deref_mut() {
             writeln!(w, "{line}")
@@ -140,8 +154,8 @@ pub fn distill(
         for _ in 0..cfg.accumulation {
             let inputs = corpus.next_batch(cfg.batch_size)?;
             tokens += inputs.iter().map(|i| i.ids.len()).sum::<usize>();
-            let t_out = teacher.forward(&Batch::new(&inputs, &teacher_device));
             let batch = Batch::new(&inputs, device);
+            let t_out = targets.targets(&inputs, &teacher_device)?;
             let (loss, l) = distill_loss(&trainee, &t_out, teacher, &batch, &pairs, &cfg.weights);
             let loss = loss.div_scalar(cfg.accumulation as f32);
             acc.accumulate(&trainee, GradientsParams::from_grads(loss.backward(), &trainee));
@@ -174,6 +188,7 @@ pub fn distill(
             eta_s: eta,
             lr,
             eval: evaluated,
+            cache: targets.has_cache().then(|| targets.cache_stats()),
         });
         let at_checkpoint = cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0;
         let save = at_checkpoint

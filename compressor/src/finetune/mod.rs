@@ -129,7 +129,7 @@ pub fn finetune_model(
     let mut log = open_log(files)?;
     let done = finetune(
         enc,
-        teacher_enc.as_ref().map(|encoder| Teacher { encoder }),
+        teacher_enc.as_ref().zip(teacher).map(|(encoder, data)| Teacher { encoder, data }),
         task,
         &train_set,
         &dev_set,

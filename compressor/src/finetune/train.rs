@@ -163,9 +163,11 @@ pub struct Finetuned {
     pub steps: usize,
 }
 
-/// A task-distillation teacher: a fine-tuned encoder with a head for the same labels.
+/// A task-distillation teacher: a fine-tuned encoder with a head for the same labels, as burn's
+/// module (module replacing) and as model data (its targets come from the runtime's kernels).
 pub struct Teacher<'a> {
     pub encoder: &'a Encoder,
+    pub data: &'a bertling_runtime::ModelData,
 }
 
 const FINETUNE_LAYOUT: u32 = 1;
@@ -238,6 +240,21 @@ pub fn finetune(
             layer_outputs(t.encoder).len(),
         )?,
         _ => Vec::new(),
+    };
+    // What the losses read of the teacher, from the runtime's kernels.
+    let weights =
+        LossWeights { hidden: w.hidden, attention: w.attention, embedding: 0.0, logits: 0.0, sentence: 0.0 };
+    let mut source = match &teacher {
+        Some(t) if w.logits != 0.0 || distil_states => {
+            let mut request = if distil_states {
+                crate::targets::distill_request(&model, t.encoder, &pairs, &weights)
+            } else {
+                bertling_runtime::TargetRequest::default()
+            };
+            request.logits = true;
+            Some(crate::targets::TeacherSource::new(t.data, request, 0)?)
+        }
+        _ => None,
     };
     let proj = match &teacher {
         Some(t) if distil_states => projections(&model, t.encoder, &pairs, cfg.seed, device),
@@ -327,21 +344,14 @@ pub fn finetune(
         let mut total = gold.clone().mul_scalar(w.gold);
         let scalar = |t: &Tensor<1>| t.clone().into_scalar::<f32>();
         let mut losses = StepLosses { task: scalar(&gold), ..StepLosses::default() };
-        if let Some(t) = teacher.as_ref().filter(|_| w.logits != 0.0 || distil_states) {
-            let t_out = t.encoder.forward(&Batch::new(&inputs, &plain));
+        if let (Some(t), Some(source)) = (teacher.as_ref(), source.as_mut()) {
+            let t_out = source.targets(&inputs, &plain)?;
             if let Some(tl) = &t_out.logits {
                 let kd = logit_distillation(logits, tl.clone(), regression, w.temperature);
                 losses.logits = scalar(&kd);
                 total = total + kd.mul_scalar(w.logits);
             }
             if let (true, Some(out)) = (distil_states, &out) {
-                let weights = LossWeights {
-                    hidden: w.hidden,
-                    attention: w.attention,
-                    embedding: 0.0,
-                    logits: 0.0,
-                    sentence: 0.0,
-                };
                 let (l, parts) = crate::distill::loss_of_outputs(
                     &trainee, out, &t_out, t.encoder, &batch, &pairs, &weights,
                 );

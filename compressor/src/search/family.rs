@@ -20,13 +20,15 @@ use super::select::{search, Budget, Costs, Found};
 use super::space::SearchSpace;
 use super::supernet::Supernet;
 use super::train::{
-    boundaries, train_supernet, HeldOut, SupernetConfig, SupernetProgress, TrainedSupernet,
+    boundaries, supernet_request, train_supernet, HeldOut, SupernetConfig, SupernetProgress,
+    TrainedSupernet,
 };
 use crate::convert::{encoder_from_data, QuantPlan};
 use crate::corpus::Corpus;
 use crate::distill::{DistillConfig, Progress, Stop};
 use crate::error::{CompressError, Result};
 use crate::etd::{init_named, Init};
+use crate::targets::TeacherSource;
 use crate::pipeline::{
     check_resume, compress, open_log, CompressPlan, CompressedModel, RunFiles, StudentPlan,
 };
@@ -152,6 +154,18 @@ pub fn search_family(
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             .is_some_and(|v| v["step"].as_u64() == Some(plan.supernet.steps as u64))
     };
+    let mut targets = {
+        let source = TeacherSource::new(teacher, supernet_request(&plan.space), 0)?;
+        match run.target_cache {
+            None => source,
+            Some(root) => {
+                let store = crate::targets::full_request(&teacher_enc);
+                let (source, notes) = source.cached(teacher, root, corpus, max_len, &store)?;
+                notes.iter().for_each(|n| eprintln!("{n}"));
+                source
+            }
+        }
+    };
     let mut train = |cfg: &SupernetConfig,
                      dir: &Path,
                      log: &Path,
@@ -164,7 +178,7 @@ pub fn search_family(
         let mut log = open_log(&files)?;
         let trained = train_supernet(
             net,
-            &teacher_enc,
+            &mut targets,
             &plan.space,
             c,
             &held,

@@ -22,6 +22,7 @@ use crate::corpus::Corpus;
 use crate::distill::{load_files, masked_mse, optimizer_with, read_json_state, save_files, Stop};
 use crate::error::{CompressError, Result};
 use crate::student::{Batch, Encoder, Masks};
+use crate::targets::TeacherSource;
 
 /// How the supernet trains.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -155,6 +156,11 @@ impl HeldOut {
 }
 
 /// Hidden-state indices of the stage boundaries: 0, then the end of each stage.
+/// What the supernet's training reads of the teacher: its states at the stage boundaries.
+pub fn supernet_request(space: &SearchSpace) -> bertling_runtime::TargetRequest {
+    bertling_runtime::TargetRequest { hidden: boundaries(space), ..Default::default() }
+}
+
 pub fn boundaries(space: &SearchSpace) -> Vec<usize> {
     std::iter::once(0)
         .chain(space.slots.iter().scan(0, |end, n| Some(*end + n).inspect(|v| *end = *v)))
@@ -186,7 +192,7 @@ pub struct TrainedSupernet {
 #[allow(clippy::too_many_arguments)]
 pub fn train_supernet(
     mut net: Supernet,
-    teacher: &Encoder,
+    teacher: &mut TeacherSource,
     space: &SearchSpace,
     corpus: &mut Corpus,
     held: &HeldOut,
@@ -209,6 +215,13 @@ pub fn train_supernet(
         )));
     }
     let bounds = boundaries(space);
+    if !bounds.iter().all(|b| teacher.request().hidden.contains(b)) {
+        return Err(CompressError::InvalidArgument(format!(
+            "the teacher targets give hidden states {:?}; the supernet's stages read {bounds:?} \
+             (use supernet_request)",
+            teacher.request().hidden
+        )));
+    }
     let mut rng = XorShift::new(cfg.seed);
     let mut pools: Vec<Vec<Stage>> =
         space.slots.iter().map(|&n| draw_pool(space, n, cfg.pool, &mut rng)).collect();
@@ -239,7 +252,7 @@ pub fn train_supernet(
             XorShift::new(cfg.seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let inputs = corpus.next_batch(cfg.batch_size)?;
         tokens += inputs.iter().map(|i| i.ids.len()).sum::<usize>();
-        let t_hidden = teacher.forward(&Batch::new(&inputs, &teacher_device)).hidden;
+        let t_out = teacher.targets(&inputs, &teacher_device)?;
         let batch = Batch::new(&inputs, device);
         let masks = Masks::new(&batch);
         let widths = &space.embedding_widths;
@@ -247,7 +260,7 @@ pub fn train_supernet(
         let mut losses = Vec::new();
         if cfg.trains(0) {
             for e in dedup(e, net.embedding_width()) {
-                losses.push(masked_mse(net.embed(&batch, e), t_hidden[0].clone(), &batch.mask));
+                losses.push(masked_mse(net.embed(&batch, e), t_out.hidden(0), &batch.mask));
             }
         }
         for (k, pool) in pools.iter().enumerate() {
@@ -256,7 +269,7 @@ pub fn train_supernet(
                 continue;
             }
             let largest = net.largest(k);
-            let (x, y) = (&t_hidden[bounds[k]], &t_hidden[bounds[k + 1]]);
+            let (x, y) = (&t_out.hidden(bounds[k]), &t_out.hidden(bounds[k + 1]));
             for path in [drawn, &largest] {
                 let out = net.stage_forward(k, path, x.clone(), &masks);
                 losses.push(masked_mse(out, y.clone(), &batch.mask));

@@ -86,6 +86,25 @@ pub struct Forward {
     pub offsets: Vec<usize>,
     /// With `keep_hidden`: the embedding output, then each block's output.
     pub hidden: Vec<Vec<f32>>,
+    /// With [`Keep::attention`]: per attention block, each sentence's probabilities
+    /// `heads × len × len` (softmax rows), sentence after sentence.
+    pub attentions: Vec<Vec<f32>>,
+}
+
+/// What a forward pass keeps besides the final states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// The embedding output and every block's output.
+    pub hidden: bool,
+    /// Every attention block's probabilities (the distillation teacher's targets).
+    pub attention: bool,
+}
+
+impl From<bool> for Keep {
+    /// `keep_hidden` alone.
+    fn from(hidden: bool) -> Keep {
+        Keep { hidden, attention: false }
+    }
 }
 
 impl Forward {
@@ -193,7 +212,7 @@ impl Encoder {
     /// Runs the encoder over checked inputs. Call inside the model's thread pool.
     pub fn forward(&self, inputs: &[Input], team: &Team, keep_hidden: bool) -> Forward {
         // A check that cannot fail: the pass always completes, and the types say so.
-        match self.forward_checked(inputs, team, keep_hidden, None, &|| Ok::<(), Infallible>(())) {
+        match self.forward_checked(inputs, team, keep_hidden.into(), None, &|| Ok::<(), Infallible>(())) {
             Ok(f) => f,
             Err(never) => match never {},
         }
@@ -206,7 +225,7 @@ impl Encoder {
         &self,
         inputs: &[Input],
         team: &Team,
-        keep_hidden: bool,
+        keep: Keep,
         mut times: Option<&mut Vec<f64>>,
         check: &dyn Fn() -> Result<(), E>,
     ) -> Result<Forward, E> {
@@ -244,7 +263,8 @@ impl Encoder {
         layer_norm_rows(&mut x, width, &self.emb_norm, eps, team);
         lap(&mut times);
         let mut hidden = Vec::new();
-        if keep_hidden {
+        let mut attentions = Vec::new();
+        if keep.hidden {
             hidden.push(x.clone());
         }
 
@@ -253,7 +273,16 @@ impl Encoder {
             match block {
                 Block::Attention { heads, head_dim, qkv, out, norm } => {
                     let qkv_x = qkv.forward(&x, t, team);
-                    let ctx = attention(&qkv_x, &offsets, *heads, *head_dim, team);
+                    let mut probs = Vec::new();
+                    if keep.attention {
+                        let squares: usize = offsets.windows(2).map(|w| (w[1] - w[0]).pow(2)).sum();
+                        probs = vec![0f32; heads * squares];
+                    }
+                    let keep_probs = keep.attention.then_some(probs.as_mut_slice());
+                    let ctx = attention(&qkv_x, &offsets, *heads, *head_dim, keep_probs, team);
+                    if keep.attention {
+                        attentions.push(probs);
+                    }
                     let o = out.forward(&ctx, t, team);
                     ops::add_in_place(&mut x, &o);
                     layer_norm_rows(&mut x, width, norm, eps, team);
@@ -282,11 +311,11 @@ impl Encoder {
                 }
             }
             lap(&mut times);
-            if keep_hidden {
+            if keep.hidden {
                 hidden.push(x.clone());
             }
         }
-        Ok(Forward { states: x, width, offsets, hidden })
+        Ok(Forward { states: x, width, offsets, hidden, attentions })
     }
 
     /// Pools each sentence of a forward pass into one vector (normalised if the model says so).
@@ -348,14 +377,26 @@ fn layer_norm_rows(x: &mut [f32], width: usize, n: &Norm, eps: f32, team: &Team)
 }
 
 /// Multi-head attention of every sentence: `qkv` is `T × 3·heads·head_dim` (queries, keys,
-/// values); returns the context `T × heads·head_dim`.
-fn attention(qkv: &[f32], offsets: &[usize], heads: usize, head_dim: usize, team: &Team) -> Vec<f32> {
+/// values); returns the context `T × heads·head_dim`. With `probs`, each (sentence, head)'s
+/// probabilities go there too: sentence after sentence, `heads × len × len` each.
+fn attention(qkv: &[f32], offsets: &[usize], heads: usize, head_dim: usize, probs: Option<&mut [f32]>, team: &Team) -> Vec<f32> {
     let inner = heads * head_dim;
     let t = offsets.last().copied().unwrap_or(0);
     let mut ctx = vec![0f32; t * inner];
     let dst = SendPtr(ctx.as_mut_ptr());
     let scale = 1.0 / (head_dim as f32).sqrt();
     let jobs: Vec<(usize, usize)> = (0..offsets.len() - 1).flat_map(|s| (0..heads).map(move |h| (s, h))).collect();
+    // Where each sentence's probabilities start in `probs`.
+    let mut prob_base = Vec::with_capacity(offsets.len());
+    let mut acc = 0;
+    for w in offsets.windows(2) {
+        prob_base.push(acc);
+        acc += heads * (w[1] - w[0]).pow(2);
+    }
+    let probs = probs.map(|p| {
+        assert_eq!(p.len(), acc, "attention probabilities: the buffer must hold every sentence's heads");
+        SendPtr(p.as_mut_ptr())
+    });
     let run = |j: usize| {
         let (s, h) = jobs[j];
         let (start, len) = (offsets[s], offsets[s + 1] - offsets[s]);
@@ -372,6 +413,11 @@ fn attention(qkv: &[f32], offsets: &[usize], heads: usize, head_dim: usize, team
             // scores = q · kᵀ, then softmax(scores · scale) row by row
             gemm_strided(len, len, head_dim, q, stride as isize, k, 1, stride as isize, scores.as_mut_ptr(), len as isize, 1.0, Parallelism::None);
             ops::softmax_rows(&mut scores, len, scale);
+            if let Some(p) = probs {
+                // This (sentence, head)'s square of `probs` is written by this job alone.
+                let at = p.0.add(prob_base[s] + h * len * len);
+                std::ptr::copy_nonoverlapping(scores.as_ptr(), at, len * len);
+            }
             // ctx = p · v
             let out = dst;
             let o = out.0.add(start * inner + h * head_dim);
