@@ -253,7 +253,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return float(loss), int(mask.sum())
+        return float(loss.detach()), int(mask.sum())
 
     first, _ = step(0)
     start, tokens = time.perf_counter(), 0

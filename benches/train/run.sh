@@ -8,19 +8,25 @@
 #                                  #     all-MiniLM-L6-v2, from its own float weights
 #   benches/train/run.sh distill   # (b) distilling a 3-layer x 192 student (6 heads, 768
 #                                  #     inner; 3.6 MB at 4 bits) from all-MiniLM-L6-v2
-#   benches/train/run.sh all       # both
+#   benches/train/run.sh kdlsq-cached    # (a) and (b) with the teacher's targets read from
+#   benches/train/run.sh distill-cached  # --target-cache (filled by an untimed run first);
+#                                        # PyTorch's row is the same reference as above
+#   benches/train/run.sh all       # all four
 #   benches/train/run.sh summary   # the table (RESULTS.md, "Training speed")
 #
-# Each finished row is appended at once to benches/train/results.jsonl (date, CPU, commit,
-# case, implementation, tokens/s); a row of the same case, implementation, commit and CPU is
-# not measured again. STEPS (default 6) optimizer steps, the first one not timed; THREADS
-# (default 2) for both; PYTHON (default ~/.cache/bertling/venv-train/bin/python, created with
+# ROUNDS (default 3) rounds, each timing bertling then PyTorch, so that both see the same
+# machine state; the table gives each side's median and the ratio of the medians. Each finished
+# row is appended at once to benches/train/results.jsonl (date, CPU, commit, case,
+# implementation, round, tokens/s); a row of the same case, implementation, round, commit and
+# CPU is not measured again. STEPS (default 10) optimizer steps, the first one not timed;
+# THREADS (default 2) for both; PYTHON (default ~/.cache/bertling/venv-train/bin/python, created with
 # `pip install torch==2.15.0 numpy safetensors` when missing).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTLING_CACHE/target}"
-steps="${STEPS:-6}"
+steps="${STEPS:-10}"
+rounds="${ROUNDS:-3}"
 batch="${BATCH:-8}"
 seq="${SEQ:-64}"
 threads="${THREADS:-2}"
@@ -56,22 +62,23 @@ json.dump([[cls] + l + [sep] for l in lines], open(f"{work}/ids.json", "w"))
 EOF
 
 done_row() {
-  [ -f "$results" ] && python3 - "$results" "$1" "$2" "$commit" "$cpu" <<'EOF'
+  [ -f "$results" ] && python3 - "$results" "$1" "$2" "$3" "$commit" "$cpu" <<'EOF'
 import json, sys
-path, case, impl, commit, cpu = sys.argv[1:]
+path, case, impl, rnd, commit, cpu = sys.argv[1:]
 rows = [json.loads(l) for l in open(path) if l.strip()]
-sys.exit(0 if any(r["case"] == case and r["impl"] == impl and r["commit"] == commit
-                  and r["cpu"] == cpu for r in rows) else 1)
+sys.exit(0 if any(r["case"] == case and r["impl"] == impl and r.get("round", 1) == int(rnd)
+                  and r["commit"] == commit and r["cpu"] == cpu for r in rows) else 1)
 EOF
 }
 
-append() {  # case impl tokens/s
-  python3 - "$results" "$1" "$2" "$3" "$commit" "$cpu" "$batch" "$seq" "$threads" "$steps" <<'EOF'
+append() {  # case impl round tokens/s
+  python3 - "$results" "$1" "$2" "$3" "$4" "$commit" "$cpu" "$batch" "$seq" "$threads" "$steps" <<'EOF'
 import datetime, json, sys
-path, case, impl, tps, commit, cpu, batch, seq, threads, steps = sys.argv[1:]
+path, case, impl, rnd, tps, commit, cpu, batch, seq, threads, steps = sys.argv[1:]
 row = {"date": datetime.date.today().isoformat(), "cpu": cpu, "commit": commit, "case": case,
-       "impl": impl, "tokens_per_s": round(float(tps), 1), "batch": int(batch), "seq": int(seq),
-       "threads": int(threads), "steps_timed": int(steps) - 1}
+       "impl": impl, "round": int(rnd), "tokens_per_s": round(float(tps), 1),
+       "batch": int(batch), "seq": int(seq), "threads": int(threads),
+       "steps_timed": int(steps) - 1}
 open(path, "a").write(json.dumps(row) + "\n")
 print(json.dumps(row))
 EOF
@@ -89,41 +96,56 @@ print((last - 1) * batch * seq / (elapsed[last] - elapsed[1]))
 EOF
 }
 
-bertling_case() {  # case
-  local log="$work/$1.jsonl"
+bertling_run() {  # case log [flags]
+  local case=$1 log=$2
+  shift 2
   rm -f "$log"
   local common=(--corpus "$work/texts.txt" --steps "$steps" --batch "$batch" --max-len "$seq"
-    --threads "$threads" --eval-every 0 --eval-size 1 --log "$log")
-  case "$1" in
+    --threads "$threads" --eval-every 0 --eval-size 1 --log "$log" "$@")
+  case "$case" in
     kdlsq) "$bertling" quantize --teacher "$teacher" --bits 4 --group 32 --act-bits 8 \
              --out "$work/kdlsq.bertling" "${common[@]}" ;;
     distill) "$bertling" distill --teacher "$teacher" --layers 3 --width 192 --init random \
                --out "$work/distill.bertling" "${common[@]}" ;;
-  esac >/dev/null
+  esac >/dev/null 2>&1
+}
+
+bertling_case() {  # case
+  local log="$work/$1.jsonl"
+  case "$1" in
+    *-cached)
+      # Filled by a first, untimed run of the same texts (kept between rounds).
+      bertling_run "${1%-cached}" "$log" --target-cache "$work/cache"
+      bertling_run "${1%-cached}" "$log" --target-cache "$work/cache" ;;
+    *) bertling_run "$1" "$log" ;;
+  esac
   log_speed "$log"
 }
 
 run_case() {  # case
-  if done_row "$1" bertling; then echo "bertling $1: measured at $commit on this CPU"; else
-    local tps
-    tps=$(bertling_case "$1")
-    append "$1" bertling "$tps"
-  fi
-  if done_row "$1" pytorch; then echo "pytorch $1: measured at $commit on this CPU"; else
-    local out tps
-    out=$("$python" "$root/benches/train/reference.py" --case "$1" --teacher "$teacher" \
-      --ids "$work/ids.json" --batch "$batch" --steps "$steps" --threads "$threads")
-    tps=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_per_s"])')
-    append "$1" pytorch "$tps"
-  fi
+  local k tps out
+  for k in $(seq 1 "$rounds"); do
+    if done_row "$1" bertling "$k"; then echo "bertling $1 round $k: measured at $commit"; else
+      tps=$(bertling_case "$1")
+      append "$1" bertling "$k" "$tps"
+    fi
+    if done_row "$1" pytorch "$k"; then echo "pytorch $1 round $k: measured at $commit"; else
+      out=$("$python" "$root/benches/train/reference.py" --case "${1%-cached}" --teacher "$teacher" \
+        --ids "$work/ids.json" --batch "$batch" --steps "$steps" --threads "$threads")
+      tps=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_per_s"])')
+      append "$1" pytorch "$k" "$tps"
+    fi
+  done
 }
 
 case "${1:-}" in
-  kdlsq | distill) run_case "$1" ;;
+  kdlsq | distill | kdlsq-cached | distill-cached) run_case "$1" ;;
   all)
     run_case kdlsq
     run_case distill
+    run_case kdlsq-cached
+    run_case distill-cached
     ;;
-  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,/^set /{/^#/p}' "$0" >&2; exit 2 ;;
 esac
 python3 "$root/benches/train/summary.py" "$results"
