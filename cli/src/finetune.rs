@@ -118,6 +118,11 @@ pub(crate) struct FinetuneArgs {
     /// magnitude`, off otherwise.
     #[arg(long)]
     keep_zeros: bool,
+    /// A new head's classifier is first fitted on the frozen model's features (the first 4,096
+    /// training examples) for this many full-batch steps, so that small data sets learn within
+    /// the first epoch (RESULTS.md, "A new head on small data"); 0: a random head.
+    #[arg(long, default_value_t = FinetuneConfig::default().head_probe)]
+    head_probe: usize,
     /// BERT-of-Theseus: a student of this many layers, cut from --model (a fine-tuned model:
     /// the layers of every group of L/N become one, initialised from the group's last), trained
     /// by progressive module replacing with --model's layers as the predecessors, on the gold
@@ -191,6 +196,7 @@ impl FinetuneArgs {
                 attention: self.attention_weight,
             },
             keep_zeros: self.keep_zeros,
+            head_probe: self.head_probe,
             replacing: self
                 .theseus
                 .map(|_| Replacing { base_rate: self.replace_rate, full_at: self.replace_full_at }),

@@ -1034,6 +1034,37 @@ fn search_makes_a_family_within_budgets() {
         best(1),
         best(0)
     );
+    // The report's cosines are the runtime's on the packages (its texts: the corpus's first
+    // 500 lines), pooled as the teacher pools (the tiny classifier: its [CLS] state), and the
+    // float student's own training evaluation (the first 4, --eval-size), pooled the same way,
+    // agrees with the runtime there.
+    let teacher = Model::load(tiny(), &LoadOptions::default()).unwrap();
+    let corpus_text = std::fs::read_to_string(small_corpus()).unwrap();
+    let lines: Vec<&str> =
+        corpus_text.lines().map(str::trim).filter(|l| !l.is_empty()).take(500).collect();
+    let mean_cosine = |student: &Model, texts: &[&str]| -> f64 {
+        let (t, s) = (teacher.embed(texts).unwrap(), student.embed(texts).unwrap());
+        assert_eq!((t.len(), s.len()), (texts.len(), texts.len()));
+        let sum: f64 = t.iter().zip(&s).map(|(a, b)| f64::from(bertling_runtime::cosine(a, b))).sum();
+        sum / texts.len() as f64
+    };
+    for m in members {
+        for p in m["packages"].as_array().unwrap() {
+            let path = PathBuf::from(p["path"].as_str().unwrap());
+            let student = Model::load(&path, &LoadOptions::default()).unwrap();
+            assert_eq!(student.info().spec.pooling, teacher.info().spec.pooling);
+            let cos = mean_cosine(&student, &lines);
+            let reported = p["cosine_mean"].as_f64().unwrap();
+            assert!((cos - reported).abs() < 1e-5, "{}: runtime {cos}, report {reported}", p["name"]);
+            if p["name"] == "student-f32" {
+                let data = bertling_runtime::load_model_data(&path).unwrap();
+                let trained = data.spec.provenance.metrics["final_eval"]["cosine_mean"].as_f64();
+                let runtime = mean_cosine(&student, &lines[..4]);
+                let trained = trained.unwrap();
+                assert!((trained - runtime).abs() < 2e-3, "training eval {trained}, runtime {runtime}");
+            }
+        }
+    }
     for m in members {
         let packages = m["packages"].as_array().unwrap();
         assert_eq!(packages.len(), 2, "student-f32 and student-w4");

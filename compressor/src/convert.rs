@@ -89,7 +89,8 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
             classifier: dense(model, names::CLASSIFIER, device)?,
         }),
     };
-    Ok(Encoder { embeddings, blocks, head })
+    let cls_pooling = model.spec.pooling.mode == bertling_runtime::spec::PoolingMode::Cls;
+    Ok(Encoder { embeddings, blocks, head, cls_pooling })
 }
 
 /// Builds an encoder that trains on as the model it was: like [`encoder_from_data`], but each

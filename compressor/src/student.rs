@@ -223,6 +223,9 @@ pub struct Encoder {
     pub blocks: Vec<Block>,
     /// The sequence-classification head, when the model has one.
     pub head: Option<Head>,
+    /// The sentence vector is the [CLS] state (the package's pooling `cls`), not the mean of
+    /// the tokens' states: the sentence loss and every cosine to the teacher pool this way.
+    pub cls_pooling: bool,
 }
 
 /// `logits = C·tanh(P·h_CLS + p) + c` (the pooler is optional), as the runtime computes it.
@@ -392,6 +395,17 @@ impl Masks {
     }
 }
 
+/// The sentence vectors `[batch, width]` as the package's pooling makes them: the [CLS] state
+/// (`cls`) or the mean of the real tokens' states (before any normalisation).
+pub fn pool(states: Tensor<3>, mask: Tensor<2>, cls: bool) -> Tensor<2> {
+    if cls {
+        let [b, _, w] = states.dims();
+        states.narrow(1, 0, 1).reshape([b, w])
+    } else {
+        mean_pool(states, mask)
+    }
+}
+
 /// Mean of the real tokens' states, `[batch, width]`.
 pub fn mean_pool(states: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
     let m = mask.unsqueeze_dim::<3>(2);
@@ -428,10 +442,10 @@ impl PooledReference {
 }
 
 impl Encoder {
-    /// Mean-pooled last-layer states `[batch, width]`.
+    /// Pooled last-layer states `[batch, width]` ([`pool`] by the model's pooling).
     pub fn pooled(&self, batch: &Batch) -> Tensor<2> {
         let last = self.forward(batch).hidden.pop().expect("an encoder has an embedding output");
-        mean_pool(last, batch.mask.clone())
+        pool(last, batch.mask.clone(), self.cls_pooling)
     }
 }
 

@@ -38,9 +38,11 @@ impl std::str::FromStr for LayerMap {
 }
 
 /// Hidden-state indices (0 = embeddings, i + 1 = block i) that end a layer: the outputs of
-/// feed-forward blocks, or of every block for models without any.
+/// feed-forward blocks, or of every block for models without any. The last layer ends with the
+/// model's output: blocks after the last feed-forward one (a searched student's projection back
+/// to the teacher's width) belong to it, so that its states are the ones the package pools.
 pub fn layer_outputs(enc: &Encoder) -> Vec<usize> {
-    let ffn: Vec<usize> = enc
+    let mut ffn: Vec<usize> = enc
         .blocks
         .iter()
         .enumerate()
@@ -48,10 +50,12 @@ pub fn layer_outputs(enc: &Encoder) -> Vec<usize> {
         .map(|(i, _)| i + 1)
         .collect();
     if ffn.is_empty() {
-        (1..=enc.blocks.len()).collect()
-    } else {
-        ffn
+        return (1..=enc.blocks.len()).collect();
     }
+    if let Some(last) = ffn.last_mut() {
+        *last = enc.blocks.len();
+    }
+    ffn
 }
 
 /// For each layer output, the index (among attention blocks) of the last attention block
@@ -100,8 +104,8 @@ pub struct LossWeights {
     pub embedding: f32,
     /// KL(teacher ‖ student) of the head's label distributions, when both have a head.
     pub logits: f32,
-    /// 1 − cosine of the mean-pooled last-layer states (the sentence embedding of a
-    /// sentence-transformer teacher), when the layer map pairs the two last layers.
+    /// 1 − cosine of the pooled last-layer states (pooled as the teacher's package pools: the
+    /// mean, or the [CLS] state), when the layer map pairs the two last layers.
     #[serde(default)]
     pub sentence: f32,
 }

@@ -91,7 +91,7 @@ pub fn evaluate(
                 Some(p) => p.forward(hs),
                 None => hs,
             };
-            let c = pooled_cosine(hs, t_out.hidden(t_layers[jt]), &batch.mask)
+            let c = pooled_cosine(hs, t_out.hidden(t_layers[jt]), &batch.mask, teacher.cls_pooling)
                 .into_data()
                 .try_into_vec_as::<f32>()
                 .unwrap_or_default();

@@ -36,10 +36,11 @@ impl Losses {
     }
 }
 
-/// Cosine of the mean-pooled states `[batch, seq, width]` of two models, `[batch, 1]`.
-pub(crate) fn pooled_cosine(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>) -> Tensor<2> {
-    let a = crate::student::mean_pool(a, mask.clone());
-    let b = crate::student::mean_pool(b, mask.clone());
+/// Cosine of the pooled states `[batch, seq, width]` of two models (the [CLS] state with `cls`,
+/// else the mean), `[batch, 1]`.
+pub(crate) fn pooled_cosine(a: Tensor<3>, b: Tensor<3>, mask: &Tensor<2>, cls: bool) -> Tensor<2> {
+    let a = crate::student::pool(a, mask.clone(), cls);
+    let b = crate::student::pool(b, mask.clone(), cls);
     let dot = (a.clone() * b.clone()).sum_dim(1);
     let norms = (a.powi_scalar(2).sum_dim(1) * b.powi_scalar(2).sum_dim(1)).sqrt().clamp_min(1e-12);
     dot / norms
@@ -129,6 +130,7 @@ pub(crate) fn loss_of_outputs(
                 project(k, out.hidden[s_layers[js]].clone()),
                 teacher.hidden(t_layers[jt]),
                 &batch.mask,
+                teacher_encoder.cls_pooling,
             );
             (cos.neg() + 1.0).mean().reshape([1])
         }

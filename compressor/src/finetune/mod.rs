@@ -20,7 +20,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 pub use self::objective::{
-    argmax, logit_distillation, new_head, output_width, predict, task_loss, Scores,
+    argmax, logit_distillation, new_head, output_width, predict, probe_head, task_loss, Scores,
 };
 pub use self::theseus::{mixed_logits, modules, Modules, Replacing};
 pub use self::train::{
@@ -126,6 +126,13 @@ pub fn finetune_model(
     let max_len = cfg.max_len.min(model.spec.max_seq_len);
     let train_set = tokenize(train, &model.tokenizer_json, max_len)?;
     let dev_set = tokenize(dev, &model.tokenizer_json, max_len)?;
+    if !keep && cfg.head_probe > 0 {
+        if let Some(head) = enc.head.take() {
+            let iters = cfg.head_probe;
+            let head = probe_head(&enc, head, &train_set.inputs, &train_set.targets, iters, &plain);
+            enc.head = Some(head);
+        }
+    }
     let mut log = open_log(files)?;
     let done = finetune(
         enc,

@@ -42,6 +42,56 @@ pub fn new_head(
     Head { pooler: Some(pooler), classifier: dense(outputs, width) }
 }
 
+/// Examples a new classifier is fitted on before fine-tuning ([`probe_head`]).
+pub const PROBE_EXAMPLES: usize = 4096;
+
+/// Fits `head`'s classifier to the task on the frozen model's features (its pooler's outputs on
+/// the [CLS] states of the first [`PROBE_EXAMPLES`] examples): a linear probe, so that
+/// fine-tuning starts from a head that already predicts the labels rather than from a random
+/// one that a small learning rate moves too slowly for small data sets (linear probing, then
+/// fine-tuning). Full-batch AdamW on the task loss, `iters` steps at learning rate 1e-2,
+/// weight decay 1e-4; deterministic. `enc` is the body (on the plain device).
+pub fn probe_head(
+    enc: &Encoder,
+    head: Head,
+    inputs: &[Input],
+    targets: &[Target],
+    iters: usize,
+    device: &Device,
+) -> Head {
+    use burn::optim::{AdamWConfig, GradientsParams};
+    let n = inputs.len().min(PROBE_EXAMPLES);
+    if n == 0 || iters == 0 {
+        return head;
+    }
+    // Features: the pooler's outputs (the head's input to its classifier), computed once.
+    let mut feats = Vec::new();
+    for chunk in inputs[..n].chunks(32) {
+        let batch = Batch::new(chunk, device);
+        let last = enc.forward(&batch).hidden.pop().expect("an encoder has an embedding output");
+        let b = chunk.len();
+        let mut cls = last.narrow(1, 0, 1);
+        if let Some(p) = &head.pooler {
+            cls = p.forward(cls).tanh();
+        }
+        let w = cls.dims()[2];
+        feats.push(cls.reshape([b, w]));
+    }
+    let x = Tensor::cat(feats, 0);
+    let train = device.clone().autodiff();
+    let x = Tensor::<2>::from_data(x.into_data(), &train);
+    let Head { pooler, classifier } = head;
+    let mut c = classifier.to_device(&train).train();
+    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    for _ in 0..iters {
+        let logits = c.forward(x.clone().unsqueeze_dim::<3>(0)).squeeze_dim::<2>(0);
+        let loss = task_loss(logits, &targets[..n]);
+        let grads = GradientsParams::from_grads(loss.backward(), &c);
+        c = optim.step(1e-2, c, grads);
+    }
+    Head { pooler, classifier: c.valid().to_device(device) }
+}
+
 /// The task loss of a batch: mean cross-entropy of the gold classes, or mean squared error of
 /// the gold scores (a one-output head).
 pub fn task_loss(logits: Tensor<2>, targets: &[Target]) -> Tensor<1> {

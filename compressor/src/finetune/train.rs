@@ -71,6 +71,10 @@ pub struct FinetuneConfig {
     /// predecessors; the student must have the teacher's width.
     #[serde(default)]
     pub replacing: Option<Replacing>,
+    /// A new head's classifier is first fitted on the frozen model's features for this many
+    /// full-batch steps ([`super::objective::probe_head`]); 0: it starts random.
+    #[serde(default)]
+    pub head_probe: usize,
 }
 
 impl Default for FinetuneConfig {
@@ -90,6 +94,7 @@ impl Default for FinetuneConfig {
             weights: TaskWeights::default(),
             keep_zeros: false,
             replacing: None,
+            head_probe: 200,
         }
     }
 }

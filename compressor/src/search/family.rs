@@ -66,6 +66,10 @@ pub struct Member {
     /// The candidates re-ranked: (architecture, proxy loss, held-out cosine).
     pub ranked: Vec<(String, f64, f64)>,
     pub packages: Vec<Measured>,
+    /// Why the choice may surprise: a larger budget whose student is no larger than a smaller
+    /// budget's (its larger candidates scored lower on held-out cosine in the supernet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A package and its measured latency.
@@ -96,6 +100,36 @@ pub struct FamilyReport {
     pub run: RunSettings,
     pub members: Vec<Member>,
     pub baselines: Vec<Measured>,
+}
+
+/// Notes each member whose budget is larger than another's but whose chosen student is not
+/// (the re-ranking by held-out cosine preferred it over every larger candidate).
+fn explain_choices(members: &mut [Member], budgets: &[Budget]) {
+    let size = |b: &Budget| (b.bytes.unwrap_or(f64::INFINITY), b.ms.unwrap_or(f64::INFINITY));
+    let chosen: Vec<Option<(f64, String)>> = members
+        .iter()
+        .map(|m| m.chosen.as_ref().map(|f| (f.bytes, f.arch.to_string())))
+        .collect();
+    let names: Vec<String> = members.iter().map(|m| m.budget.clone()).collect();
+    for (i, m) in members.iter_mut().enumerate() {
+        let Some((bytes, arch)) = &chosen[i] else { continue };
+        let smaller = (0..budgets.len()).filter(|&j| {
+            let (a, b) = (size(&budgets[j]), size(&budgets[i]));
+            j != i && a.0 <= b.0 && a.1 <= b.1 && a != b
+        });
+        let Some(j) = smaller.filter(|&j| chosen[j].as_ref().is_some_and(|c| c.0 >= *bytes)).last()
+        else {
+            continue;
+        };
+        let larger = m.ranked.iter().filter(|r| r.0 != *arch).count();
+        m.note = Some(format!(
+            "{arch} ({bytes:.0} bytes) is no larger than the {} budget's student: its held-out \
+             cosine in the supernet ({:.4}) beat the {larger} other candidates of this budget \
+             (see ranked); more supernet steps make the larger ones competitive",
+            names[j],
+            m.supernet_cosine.unwrap_or(f64::NAN),
+        ));
+    }
 }
 
 /// Trains the supernet, searches each budget and compresses each chosen student into
@@ -268,8 +302,10 @@ pub fn search_family(
             supernet_cosine: ranked.first().map(|r| r.1),
             ranked: ranked.iter().map(|(f, c)| (f.arch.to_string(), f.loss, *c)).collect(),
             packages: Vec::new(),
+            note: None,
         });
     }
+    explain_choices(&mut members, &plan.budgets);
     let search_seconds = started.elapsed().as_secs_f64();
     // Each chosen student: inherited weights, then distillation and KDLSQ.
     let measure = |path: &Path| -> Result<Option<f64>> {
@@ -468,6 +504,9 @@ impl FamilyReport {
                 None => s += &format!("| {} | nothing in the space fits | | | | |\n", m.budget),
             }
         }
+        for m in self.members.iter().filter(|m| m.note.is_some()) {
+            s += &format!("\n{}: {}\n", m.budget, m.note.as_deref().unwrap_or_default());
+        }
         s += "\n| package | MB | params (M) | measured ms | cosine mean | cosine p5 | STS-B |\n|---|---|---|---|---|---|---|\n";
         let rows = self.members.iter().flat_map(|m| {
             m.packages.iter().map(move |p| (format!("{} {}", m.budget, p.model.name), p))
@@ -513,5 +552,42 @@ impl FamilyReport {
             "quality"
         };
         scatter_svg(&[("package MB", series(false)), ("measured ms", series(true))], y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(budget: &str, arch: &str, bytes: f64) -> Member {
+        let found = Found { arch: arch.parse().unwrap(), loss: 1.0, bytes, ms: 1.0 };
+        Member {
+            budget: budget.into(),
+            chosen: Some(found),
+            supernet_cosine: Some(0.9),
+            ranked: vec![(arch.into(), 1.0, 0.9), ("e32|32:id,id".into(), 0.9, 0.8)],
+            packages: Vec::new(),
+            note: None,
+        }
+    }
+
+    /// A larger budget that got a student no larger than a smaller budget's says why; one that
+    /// got a larger student, or a budget of another kind, says nothing.
+    #[test]
+    fn a_larger_budget_with_no_larger_student_is_explained() {
+        let budgets: Vec<Budget> =
+            ["20KB", "40KB", "60KB", "5ms"].iter().map(|b| Budget::parse(b).unwrap()).collect();
+        let mut members = vec![
+            member("20KB", "e16|16:id,id", 18e3),
+            member("40KB", "e16|16:id,id", 18e3),
+            member("60KB", "e32|32:id,id", 50e3),
+            member("5ms", "e16|16:id,id", 18e3),
+        ];
+        explain_choices(&mut members, &budgets);
+        assert!(members[0].note.is_none());
+        let note = members[1].note.as_deref().unwrap();
+        assert!(note.contains("20KB") && note.contains("held-out cosine"), "{note}");
+        assert!(members[2].note.is_none());
+        assert!(members[3].note.is_none(), "a latency budget is not compared with byte budgets");
     }
 }

@@ -80,6 +80,8 @@ struct SupernetState {
 /// Held-out sentences and the teacher's states on them at every stage boundary.
 pub struct HeldOut {
     batches: Vec<Batch>,
+    /// The teacher pools its [CLS] state (else the mean of its tokens').
+    cls_pooling: bool,
     /// Per batch, the teacher's states at the boundaries (embedding output first).
     states: Vec<Vec<Tensor<3>>>,
 }
@@ -106,7 +108,7 @@ impl HeldOut {
             states.push(bounds.iter().map(|&b| hidden[b].clone()).collect());
             batches.push(batch);
         }
-        Ok(HeldOut { batches, states })
+        Ok(HeldOut { batches, states, cls_pooling: teacher.cls_pooling })
     }
 
     /// Sentences held out.
@@ -136,8 +138,9 @@ impl HeldOut {
     pub fn cosine(&self, net: &Supernet, arch: &super::Arch) -> f32 {
         let mut sum = 0.0;
         for (batch, states) in self.batches.iter().zip(&self.states) {
-            let s = crate::student::mean_pool(net.chain(arch, batch), batch.mask.clone());
-            let t = crate::student::mean_pool(states[states.len() - 1].clone(), batch.mask.clone());
+            let pool = |x: Tensor<3>| crate::student::pool(x, batch.mask.clone(), self.cls_pooling);
+            let s = pool(net.chain(arch, batch));
+            let t = pool(states[states.len() - 1].clone());
             let dot = (s.clone() * t.clone()).sum_dim(1);
             let norms = (s.powi_scalar(2).sum_dim(1) * t.powi_scalar(2).sum_dim(1)).sqrt();
             sum += (dot / norms.clamp_min(1e-12)).sum().into_scalar::<f32>();
