@@ -13,6 +13,18 @@
 #   benches/search/run.sh baselines  # uniform ETD students near the budgets (SHAPES, default
 #                                    # "2x128 2x192 3x256": layers x width), the same training
 #                                    # budget as the family's students, W4 g32 A8
+#   benches/search/run.sh maps       # the layer-map study (issue 29.4): `bertling map-search` of
+#                                    # a 3-layer student (ETD-Impt, full width) of the teacher,
+#                                    # POPULATION (8) maps x GENERATIONS (3) of the genetic search
+#                                    # (the space has 56), each scored by a proxy (PROXY_STEPS,
+#                                    # default 150, of PROXY_BATCH 8 sentences of 64 tokens;
+#                                    # held-out cosine and STS-B dev), then the best map,
+#                                    # `uniform` and `last` distilled for MAP_STEPS (default 300,
+#                                    # batch 32) with seeds MAP_SEEDS
+#                                    # (default "1 2"); each finished row goes to
+#                                    # benches/search/maps.jsonl (RESULTS) at once, rows there
+#                                    # are skipped
+#   benches/search/run.sh maps-summary  # the table of maps.jsonl
 #
 # Settings through the environment: THREADS (default 2: the latency table and the measured
 # latencies use all of them), WIDTHS (default 64,128,192,256,384), SUPERNET_STEPS (default
@@ -76,8 +88,63 @@ case "${1:-}" in
         --width "$width" --heads $((width / 32)) --inner $((4 * width)) "${res[@]}"
     done
     ;;
+  maps)
+    dir="$out/maps"
+    mkdir -p "$dir"
+    results="${RESULTS:-$root/benches/search/maps.jsonl}"
+    touch "$results"
+    commit=$(git -C "$root" rev-parse --short HEAD)
+    cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+    # One max length for the proxies and the final runs: they share one target cache.
+    common=(--teacher "$teacher" --corpus "$quality/train.txt" --eval-texts "$quality/eval.txt"
+      --layers 3 --max-len 64 --threads "$threads" --target-cache "$BERTLING_CACHE/targets")
+    start=$(date +%s)
+    nice "$bertling" map-search "${common[@]}" --stsb "$shared/glue/STS-B" \
+      --proxy-steps "${PROXY_STEPS:-150}" --batch "${PROXY_BATCH:-8}" --population "${POPULATION:-8}" \
+      --generations "${GENERATIONS:-3}" --seed 42 --out "$dir/maps.json" | tee "$dir/maps.txt"
+    key="\"row\": \"search\", \"proxy_steps\": ${PROXY_STEPS:-150}, \"commit\": \"$commit\""
+    grep -qF "$key" "$results" || python3 - "$dir/maps.json" "$key" "$start" "$cpu" >>"$results" <<'PY'
+import json, sys, time
+r = json.load(open(sys.argv[1]))
+row = json.loads("{" + sys.argv[2] + "}")
+row.update(cpu=sys.argv[4], space=r["space"], exhaustive=r["exhaustive"],
+           evaluated=len(r["evaluated"]), minutes=(time.time() - float(sys.argv[3])) / 60,
+           best=r["evaluated"][0], uniform=r["uniform"],
+           ranking=[[m["map"], m["cosine"], m["stsb"]] for m in r["evaluated"]])
+print(json.dumps(row))
+PY
+    best=$(python3 -c 'import json, sys; print(",".join(map(str, json.load(open(sys.argv[1]))["evaluated"][0]["map"])))' "$dir/maps.json")
+    for map in "$best" uniform last; do
+      for seed in ${MAP_SEEDS:-1 2}; do
+        key="\"row\": \"final\", \"map\": \"$map\", \"seed\": $seed, \"steps\": ${MAP_STEPS:-300}, \"commit\": \"$commit\""
+        grep -qF "$key" "$results" && continue
+        name="map-${map//,/-}-seed$seed"
+        res=(); [ -f "$dir/ck-$name/state.json" ] && res=(--resume)
+        nice "$bertling" distill "${common[@]}" --map "$map" --seed "$seed" \
+          --steps "${MAP_STEPS:-300}" --batch 32 --checkpoint "$dir/ck-$name" \
+          --checkpoint-every 50 --out "$dir/$name.bertling" "${res[@]}"
+        "$bertling" eval --teacher "$teacher" --student "$dir/$name.bertling" \
+          --texts "$quality/eval.txt" --limit 500 --agreement --task stsb \
+          --data "$shared/glue/STS-B" --json --threads "$threads" >"$dir/$name.eval.json"
+        python3 - "$dir/$name.eval.json" "$key" "$cpu" "$best" >>"$results" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+row = json.loads("{" + sys.argv[2] + "}")
+row.update(cpu=sys.argv[3], searched=row["map"] == sys.argv[4],
+           cosine=e["agreement"]["mean"], cosine_p5=e["agreement"]["p5"],
+           stsb=e["stsb"]["student"],
+           categories={c["category"]: c["mean"] for c in e["agreement_by_category"]})
+print(json.dumps(row))
+PY
+      done
+    done
+    python3 "$root/benches/search/maps_summary.py" "$results"
+    ;;
+  maps-summary)
+    python3 "$root/benches/search/maps_summary.py" "$root/benches/search/maps.jsonl"
+    ;;
   *)
-    sed -n '2,20p' "$0"
+    sed -n '2,40p' "$0"
     exit 2
     ;;
 esac

@@ -453,7 +453,9 @@ pub(crate) struct MapSearchArgs {
     /// STS-B directory (dev.tsv): averaged into the fitness with the held-out cosine.
     #[arg(long)]
     stsb: Option<PathBuf>,
-    /// Write the report (every evaluated map, best first, and uniform's) here as JSON.
+    /// Write the report (every evaluated map, best first, and uniform's) here as JSON. It is
+    /// rewritten as each map is scored, so a killed search run again with the same settings and
+    /// --out scores only the maps not yet there.
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -485,10 +487,25 @@ pub(crate) fn map_search_cmd(a: &MapSearchArgs) -> Result<()> {
         seed: proxy.seed,
         proxy: proxy.clone(),
     };
+    let settings = serde_json::json!({
+        "teacher": a.teacher, "corpus": a.corpus, "student": format!("{shape:?}"),
+        "init": a.student.init, "search": cfg, "stsb": a.stsb,
+        "eval_texts": a.train.eval_texts_path(), "eval_size": texts.len(),
+    });
+    let file = match &a.out {
+        Some(out) => Some(ScoresFile::open(out, settings)?),
+        None => None,
+    };
+    let known = file.as_ref().map(|f| f.known.clone()).unwrap_or_default();
+    let mut scored = known.clone();
+    if !known.is_empty() {
+        eprintln!("resuming: {} maps already scored", known.len());
+    }
     let report = map_search(
         s,
         t,
         &cfg,
+        &known,
         |map| {
             proxy_score(
                 &teacher,
@@ -505,11 +522,16 @@ pub(crate) fn map_search_cmd(a: &MapSearchArgs) -> Result<()> {
         |n, sc| {
             let stsb = sc.stsb.map(|r| format!(", STS-B {r:.4}")).unwrap_or_default();
             eprintln!("[{n}] map {:?}: cosine {:.4}{stsb}", sc.map, sc.cosine);
+            scored.push(sc.clone());
+            if let Some(f) = &file {
+                if let Err(e) = f.write(serde_json::json!({ "evaluated": scored }), false) {
+                    eprintln!("warning: {e}");
+                }
+            }
         },
     )?;
-    if let Some(path) = &a.out {
-        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-        std::fs::write(path, text).map_err(io(format!("writing {}", path.display())))?;
+    if let Some(f) = &file {
+        f.write(serde_json::to_value(&report).unwrap_or_default(), true)?;
     }
     let how = if report.exhaustive { "every one evaluated" } else { "genetic search" };
     println!(
@@ -527,4 +549,58 @@ pub(crate) fn map_search_cmd(a: &MapSearchArgs) -> Result<()> {
     let list: Vec<String> = best.map.iter().map(usize::to_string).collect();
     println!("best: --map {}", list.join(","));
     Ok(())
+}
+
+/// The map search's report file, rewritten after every scored map (`"complete": false` until
+/// the search ends), with the settings it was made with: a search run again with the same
+/// settings and `--out` scores only the maps the file does not have.
+struct ScoresFile {
+    path: PathBuf,
+    settings: serde_json::Value,
+    known: Vec<bertling_compressor::search::mapping::Scored>,
+}
+
+impl ScoresFile {
+    fn open(path: &std::path::Path, settings: serde_json::Value) -> Result<ScoresFile> {
+        let mut known = Vec::new();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let old: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    CliError::Usage(format!(
+                        "{} is not a map search's report ({e}): delete it or give another --out",
+                        path.display()
+                    ))
+                })?;
+                if old.get("settings") != Some(&settings) {
+                    return Err(CliError::Usage(format!(
+                        "{} holds the maps of a map search with other settings: delete it to \
+                         start afresh, or give another --out",
+                        path.display()
+                    )));
+                }
+                if let Some(list) = old.get("evaluated") {
+                    known = serde_json::from_value(list.clone()).map_err(|e| {
+                        CliError::Usage(format!("{}: {e}: delete it", path.display()))
+                    })?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+        }
+        Ok(ScoresFile { path: path.to_path_buf(), settings, known })
+    }
+
+    /// Writes `report` (an object) with the settings, atomically.
+    fn write(&self, mut report: serde_json::Value, complete: bool) -> Result<()> {
+        if let Some(o) = report.as_object_mut() {
+            o.insert("settings".into(), self.settings.clone());
+            o.insert("complete".into(), complete.into());
+        }
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        let mut tmp = self.path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, text).map_err(io(format!("writing {}", tmp.display())))?;
+        std::fs::rename(&tmp, &self.path).map_err(io(format!("writing {}", self.path.display())))
+    }
 }

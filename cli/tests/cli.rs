@@ -1107,7 +1107,8 @@ fn search_makes_a_family_within_budgets() {
 
 /// `map-search` on the tiny teacher: a 1-layer student has two monotone maps onto its 2 layers,
 /// both evaluated by proxy runs; the report ranks them and names uniform's; the best is printed
-/// as a --map that `distill` accepts.
+/// as a --map that `distill` accepts; a search run again on the report of a killed one scores
+/// only the maps it lacks, and one of other settings is refused.
 #[test]
 fn map_search_evaluates_every_map_of_a_small_space() {
     let out = tmp("map-search.json");
@@ -1133,6 +1134,49 @@ fn map_search_evaluates_every_map_of_a_small_space() {
     let text = String::from_utf8_lossy(&run.stdout);
     let best = text.lines().find_map(|l| l.strip_prefix("best: --map ")).unwrap();
     assert_eq!(serde_json::json!([best.parse::<usize>().unwrap()]), evaluated[0]["map"]);
+    assert_eq!(report["complete"], true);
+
+    // Run again on a report that lost a map (as a killed search leaves it) and whose other map
+    // has a marked score: only the lost map is scored, the marked one is taken as it stands.
+    let mut partial = report.clone();
+    let mut kept = evaluated[0].clone();
+    kept["cosine"] = serde_json::json!(0.125);
+    kept["fitness"] = serde_json::json!(0.125);
+    partial["evaluated"] = serde_json::json!([kept]);
+    partial["complete"] = serde_json::json!(false);
+    std::fs::write(&out, partial.to_string()).unwrap();
+    let again = |extra: &[&str]| {
+        bin()
+            .args(["map-search", "--teacher"])
+            .arg(tiny())
+            .arg("--corpus")
+            .arg(small_corpus())
+            .args(["--layers", "1", "--proxy-steps", "2", "--batch", "4", "--max-len", "16"])
+            .args(["--eval-size", "4", "--threads", "1"])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let run = again(&[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("resuming: 1 maps already scored"), "{stderr}");
+    assert_eq!(stderr.matches("] map [").count(), 1, "{stderr}");
+    let resumed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(resumed["complete"], true);
+    let maps = resumed["evaluated"].as_array().unwrap();
+    assert_eq!(maps.len(), 2);
+    assert!(maps.iter().any(|m| m["map"] == kept["map"] && m["cosine"] == 0.125));
+    let lost = maps.iter().find(|m| m["map"] != kept["map"]).unwrap();
+    assert_eq!(lost, evaluated.iter().find(|m| m["map"] != kept["map"]).unwrap());
+
+    // Other settings are refused rather than mixed in.
+    let run = again(&["--seed", "9"]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("other settings"));
 }
 
 /// Sentences of the tiny vocabulary, each with one sentiment word: (label 1 or 0, text).

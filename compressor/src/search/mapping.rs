@@ -99,11 +99,15 @@ fn child(a: &[usize], b: &[usize], t: usize, mutation: f64, rng: &mut XorShift) 
 
 /// Searches the map of `student` (initialised, e.g. by ETD) onto `teacher`. `score` runs the
 /// proxy of one map and returns (cosine, STS-B); the library's [`proxy_score`] is the real one,
-/// tests pass a closed form.
+/// tests pass a closed form. `known` are maps a killed run of the same settings scored already:
+/// they are not run again, so the search continues where it stopped (the genetic search draws
+/// the same populations, since its draws do not depend on how a score was obtained).
+/// `progress` sees each newly scored map.
 pub fn map_search(
     student_layers: usize,
     teacher_layers: usize,
     cfg: &MapSearchConfig,
+    known: &[Scored],
     mut score: impl FnMut(&[usize]) -> Result<(f64, Option<f64>)>,
     mut progress: impl FnMut(usize, &Scored),
 ) -> Result<MapSearchReport> {
@@ -114,7 +118,9 @@ pub fn map_search(
         ));
     }
     let (s, t) = (student_layers, teacher_layers);
-    let mut seen: BTreeMap<Vec<usize>, Scored> = BTreeMap::new();
+    let valid = |m: &[usize]| m.len() == s && m.iter().all(|&v| v < t);
+    let mut seen: BTreeMap<Vec<usize>, Scored> =
+        known.iter().filter(|k| valid(&k.map)).map(|k| (k.map.clone(), k.clone())).collect();
     let mut eval = |map: &[usize], seen: &mut BTreeMap<Vec<usize>, Scored>| -> Result<Scored> {
         if let Some(done) = seen.get(map) {
             return Ok(done.clone());
@@ -236,7 +242,7 @@ mod tests {
             let d: usize = m.iter().zip(&target).map(|(a, b)| a.abs_diff(*b)).sum();
             Ok((1.0 / (1.0 + d as f64), None))
         };
-        let r = map_search(3, 6, &cfg(8, 10), fitness, |_, _| {}).unwrap();
+        let r = map_search(3, 6, &cfg(8, 10), &[], fitness, |_, _| {}).unwrap();
         assert!(r.exhaustive);
         assert_eq!(r.evaluated.len(), 56);
         assert_eq!(r.evaluated[0].map, target);
@@ -245,9 +251,40 @@ mod tests {
             let d: usize = m.iter().zip(&target).map(|(a, b)| a.abs_diff(*b)).sum();
             Ok((1.0 / (1.0 + d as f64), None))
         };
-        let r = map_search(5, 12, &cfg(12, 25), fitness, |_, _| {}).unwrap();
+        let r = map_search(5, 12, &cfg(12, 25), &[], fitness, |_, _| {}).unwrap();
         assert!(!r.exhaustive && r.evaluated.len() < 12 * 26);
         assert!(r.evaluated[0].fitness > r.uniform.fitness);
         assert_eq!(r.evaluated[0].map, target, "{:?}", &r.evaluated[..3]);
+    }
+
+    /// A search given the maps a killed run scored runs only the others, and ends with the
+    /// report of an uninterrupted run.
+    #[test]
+    fn a_resumed_search_scores_only_the_maps_not_yet_scored() {
+        let target = [2usize, 5, 7, 9, 11];
+        let fitness = |m: &[usize]| {
+            let d: usize = m.iter().zip(&target).map(|(a, b)| a.abs_diff(*b)).sum();
+            Ok((1.0 / (1.0 + d as f64), None))
+        };
+        let whole = map_search(5, 12, &cfg(12, 6), &[], fitness, |_, _| {}).unwrap();
+        let mut scored = Vec::new();
+        let mut killed = |m: &[usize]| {
+            if scored.len() == 20 {
+                return Err(CompressError::InvalidArgument("killed".into()));
+            }
+            let sc = fitness(m)?;
+            scored.push(Scored { map: m.to_vec(), fitness: sc.0, cosine: sc.0, stsb: None });
+            Ok(sc)
+        };
+        assert!(map_search(5, 12, &cfg(12, 6), &[], &mut killed, |_, _| {}).is_err());
+        let mut rerun = 0;
+        let counting = |m: &[usize]| {
+            rerun += 1;
+            fitness(m)
+        };
+        let resumed = map_search(5, 12, &cfg(12, 6), &scored, counting, |_, _| {}).unwrap();
+        assert_eq!(rerun, whole.evaluated.len() - 20);
+        assert_eq!(resumed.evaluated, whole.evaluated);
+        assert_eq!(resumed.uniform, whole.uniform);
     }
 }
