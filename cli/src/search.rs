@@ -99,6 +99,14 @@ pub(crate) struct SearchArgs {
     /// STS-B directory (dev.tsv) for the report.
     #[arg(long)]
     stsb: Option<PathBuf>,
+    /// Check the supernet's ranking: distil this many candidates of the budgets' ranked lists
+    /// (every budget's best first) from their inherited weights for --verify-steps steps each,
+    /// and report Kendall τ between their supernet and trained cosines (0: no check).
+    #[arg(long, default_value_t = 0)]
+    verify: usize,
+    /// Distillation steps of each verified candidate.
+    #[arg(long, default_value_t = 200)]
+    verify_steps: usize,
     #[command(flatten)]
     train: TrainArgs,
 }
@@ -170,6 +178,14 @@ pub(crate) fn search_cmd(a: &SearchArgs) -> Result<()> {
         train: (!a.search_only).then(|| (train.clone(), kdlsq)),
         baselines: a.baseline.clone(),
         train_stage: a.train_stage,
+        verify: (a.verify > 0).then(|| bertling_compressor::search::Verify {
+            count: a.verify,
+            train: bertling_compressor::distill::DistillConfig {
+                steps: a.verify_steps,
+                warmup: train.warmup.min(a.verify_steps / 4),
+                ..train.clone()
+            },
+        }),
     };
     let texts = read_texts(a.train.eval_texts_path().unwrap_or(&a.corpus), 500)?;
     let train_texts = a.train.eval_texts(&a.corpus)?;

@@ -1,7 +1,7 @@
 //! The `bertling` command end to end, on the small random classifier fixture.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use bertling_runtime::{LoadOptions, Model};
@@ -975,6 +975,14 @@ fn compress_makes_packages_of_a_searched_architecture() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("--arch"));
 }
 
+/// `bertling search` of the tiny teacher on the small corpus into `out`.
+fn tiny_search(out: &Path) -> Command {
+    let mut c = bin();
+    c.args(["search", "--teacher"]).arg(tiny()).arg("--corpus").arg(small_corpus());
+    c.arg("--out").arg(out);
+    c
+}
+
 /// `search` on the tiny teacher with a latency table: one student per budget (a byte budget and
 /// a millisecond budget), each within its budget as estimated, distilled and quantized into a
 /// package whose provenance names its architecture with the predicted and measured latency;
@@ -992,13 +1000,7 @@ fn search_makes_a_family_within_budgets() {
     let out = tmp("search-out");
     let _ = std::fs::remove_dir_all(&out);
     let search = |extra: &[&str]| {
-        bin()
-            .args(["search", "--teacher"])
-            .arg(tiny())
-            .arg("--corpus")
-            .arg(small_corpus())
-            .arg("--out")
-            .arg(&out)
+        tiny_search(&out)
             .arg("--latency-table")
             .arg(&table)
             .args(["--budgets", "12KB,1000ms", "--widths", "16,32", "--stages", "2"])
@@ -1103,6 +1105,86 @@ fn search_makes_a_family_within_budgets() {
         .unwrap();
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("--latency-table"));
+}
+
+/// `search --verify`: candidates of every budget's ranked list trained as students; the report
+/// gives each one's supernet cosine as ranked, its trained cosine as the runtime computes it from
+/// the kept package, and Kendall τ as a second implementation computes it; a resumed search
+/// reads the finished candidates instead of training them again.
+#[test]
+fn search_verify_trains_ranked_candidates_and_reports_kendall_tau() {
+    let out = tmp("search-verify");
+    let _ = std::fs::remove_dir_all(&out);
+    let search = |extra: &[&str]| {
+        tiny_search(&out)
+            .args(["--budgets", "12KB,40KB", "--widths", "16,32", "--stages", "2"])
+            .args(["--supernet-steps", "4", "--pool", "6", "--shrink-every", "2", "--bins", "2"])
+            .args(["--keep", "2", "--held-out", "4", "--top", "3", "--search-only"])
+            .args(["--verify", "4", "--verify-steps", "3", "--batch", "4", "--max-len", "16"])
+            .args(["--eval-size", "4", "--threads", "1", "--checkpoint-every", "2"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = search(&[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let read = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+    };
+    let report = read();
+    let ranked: Vec<(String, f64)> = report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["ranked"].as_array().unwrap().clone())
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[2].as_f64().unwrap()))
+        .collect();
+    let mut distinct: Vec<&String> = ranked.iter().map(|r| &r.0).collect();
+    distinct.sort();
+    distinct.dedup();
+    let v = &report["verification"];
+    let cands = v["candidates"].as_array().unwrap();
+    assert_eq!(cands.len(), distinct.len().min(4));
+    assert!(cands.len() >= 2, "{report}");
+    let teacher = Model::load(tiny(), &LoadOptions::default()).unwrap();
+    let corpus_text = std::fs::read_to_string(small_corpus()).unwrap();
+    let lines: Vec<&str> =
+        corpus_text.lines().map(str::trim).filter(|l| !l.is_empty()).take(500).collect();
+    let t = teacher.embed(&lines).unwrap();
+    let (mut sup, mut trained) = (Vec::new(), Vec::new());
+    for (i, c) in cands.iter().enumerate() {
+        let arch = c["arch"].as_str().unwrap();
+        let listed = ranked.iter().find(|r| r.0 == arch).expect("a ranked candidate");
+        assert_eq!(c["supernet_cosine"].as_f64().unwrap(), listed.1);
+        let student = Model::load(out.join(format!("verify/{i:02}.bertling")), &LoadOptions::default())
+            .unwrap();
+        let s = student.embed(&lines).unwrap();
+        let cos: f64 = t.iter().zip(&s).map(|(a, b)| f64::from(bertling_runtime::cosine(a, b))).sum();
+        let cos = cos / lines.len() as f64;
+        let reported = c["trained_cosine"].as_f64().unwrap();
+        assert!((cos - reported).abs() < 1e-6, "{arch}: runtime {cos}, report {reported}");
+        sup.push(listed.1);
+        trained.push(reported);
+    }
+    // Kendall τ-b, written out again.
+    let (mut num, mut ta, mut tb) = (0.0, 0.0, 0.0);
+    for i in 0..sup.len() {
+        for j in i + 1..sup.len() {
+            let (x, y) = ((sup[i] - sup[j]).signum(), (trained[i] - trained[j]).signum());
+            num += x * y;
+            ta += x * x;
+            tb += y * y;
+        }
+    }
+    let tau = if ta * tb == 0.0 { 0.0 } else { num / (ta * tb).sqrt() };
+    assert!((v["tau"].as_f64().unwrap() - tau).abs() < 1e-12, "{v}");
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("Kendall τ"));
+    // Resumed: the finished candidates are read, not trained again.
+    let stamp = std::fs::metadata(out.join("verify/00.json")).unwrap().modified().unwrap();
+    let run = search(&["--resume"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(std::fs::metadata(out.join("verify/00.json")).unwrap().modified().unwrap(), stamp);
+    assert_eq!(read()["verification"], report["verification"]);
 }
 
 /// `map-search` on the tiny teacher: a 1-layer student has two monotone maps onto its 2 layers,

@@ -166,6 +166,31 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     pearson(&ranks(a), &ranks(b))
 }
 
+/// Kendall's rank correlation τ-b (ties on either side count as neither concordant nor
+/// discordant; 0 when either side is constant): how often two rankings order a pair alike.
+pub fn kendall(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (mut concordant, mut discordant, mut ties_a, mut ties_b) = (0i64, 0i64, 0i64, 0i64);
+    for i in 0..n {
+        for j in i + 1..n {
+            let (da, db) = (a[i] - a[j], b[i] - b[j]);
+            match (da == 0.0, db == 0.0) {
+                (true, true) => {}
+                (true, false) => ties_a += 1,
+                (false, true) => ties_b += 1,
+                _ if (da > 0.0) == (db > 0.0) => concordant += 1,
+                _ => discordant += 1,
+            }
+        }
+    }
+    let pairs_a = (concordant + discordant + ties_b) as f64;
+    let pairs_b = (concordant + discordant + ties_a) as f64;
+    if pairs_a == 0.0 || pairs_b == 0.0 {
+        return 0.0;
+    }
+    (concordant - discordant) as f64 / (pairs_a * pairs_b).sqrt()
+}
+
 /// Pearson's correlation (0 when either side is constant).
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len()) as f64;
@@ -386,6 +411,19 @@ mod tests {
         assert!((spearman(&[1.0, 2.0, 3.0], &[1.0, 8.0, 27.0]) - 1.0).abs() < 1e-12);
         // With ties: ranks [1.5, 1.5, 3] vs [1, 2, 3] -> 0.8660254.
         assert!((spearman(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]) - 0.866_025_403_784_438_6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn kendall_closed_forms() {
+        assert!((kendall(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 30.0, 40.0]) - 1.0).abs() < 1e-12);
+        assert!((kendall(&[1.0, 2.0, 3.0, 4.0], &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // One swapped pair of six: (5 - 1) / 6.
+        assert!((kendall(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]) - 4.0 / 6.0).abs() < 1e-12);
+        // τ-b with a tie in a: concordant 2, discordant 0, one pair tied in a only:
+        // 2 / √(2 · 3).
+        let t = kendall(&[1.0, 1.0, 2.0], &[1.0, 2.0, 3.0]);
+        assert!((t - 2.0 / 6f64.sqrt()).abs() < 1e-12, "{t}");
+        assert_eq!(kendall(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
     }
 
     #[test]

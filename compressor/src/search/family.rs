@@ -19,6 +19,7 @@ use super::plot::scatter_svg;
 use super::select::{search, Budget, Costs, Found};
 use super::space::SearchSpace;
 use super::supernet::Supernet;
+use super::verify::{verify, Verification, Verify};
 use super::train::{
     boundaries, supernet_request, train_supernet, HeldOut, SupernetConfig, SupernetProgress,
     TrainedSupernet,
@@ -52,6 +53,8 @@ pub struct FamilyPlan {
     /// Train only this stage of the supernet (one process per stage and device), then stop; a
     /// run without it merges the stages' checkpoints, if all are complete, and searches.
     pub train_stage: Option<usize>,
+    /// Candidates trained as students to measure how well the supernet ranks them.
+    pub verify: Option<Verify>,
 }
 
 /// One budget's student.
@@ -100,6 +103,8 @@ pub struct FamilyReport {
     pub run: RunSettings,
     pub members: Vec<Member>,
     pub baselines: Vec<Measured>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 /// Notes each member whose budget is larger than another's but whose chosen student is not
@@ -307,6 +312,12 @@ pub fn search_family(
     }
     explain_choices(&mut members, &plan.budgets);
     let search_seconds = started.elapsed().as_secs_f64();
+    let verification = match &plan.verify {
+        Some(v) if v.count > 0 => {
+            Some(verify(teacher, &net, &members, v, corpus, eval_texts, out, run, progress)?)
+        }
+        _ => None,
+    };
     // Each chosen student: inherited weights, then distillation and KDLSQ.
     let measure = |path: &Path| -> Result<Option<f64>> {
         match table {
@@ -419,6 +430,7 @@ pub fn search_family(
         run: plan.run,
         members,
         baselines,
+        verification,
     };
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     let path = out.join("report.json");
@@ -523,6 +535,26 @@ impl FamilyReport {
                 f(m.cosine_p5, 4),
                 f(m.stsb, 4)
             );
+        }
+        if let Some(v) = &self.verification {
+            s += &format!(
+                "\nHow well the supernet ranks: {} candidates distilled {} steps each from their \
+                 inherited weights; Kendall τ of the supernet cosine with the trained cosine {:.3} \
+                 (of the proxy loss {:.3}), within budgets {}.\n\n",
+                v.candidates.len(),
+                v.steps,
+                v.tau,
+                v.tau_proxy_loss,
+                f(v.tau_within_budgets, 3)
+            );
+            s += "| budget | architecture | proxy loss | supernet cosine | trained cosine |\n\
+                  |---|---|---|---|---|\n";
+            for c in &v.candidates {
+                s += &format!(
+                    "| {} | `{}` | {:.4} | {:.4} | {:.4} |\n",
+                    c.budget, c.arch, c.proxy_loss, c.supernet_cosine, c.trained_cosine
+                );
+            }
         }
         s
     }

@@ -2,7 +2,7 @@
 //! teacher ([`space`]) and candidates' latency predicted from the table `bertling profile`
 //! measured on the target device ([`latency`]); the weight-sharing supernet trained block-wise
 //! against the teacher ([`supernet`]), the exact search under budgets ([`select`]) and the
-//! family it makes ([`family`]); and the genetic layer-mapping search ([`mapping`]).
+//! family it makes ([`family`]), how well the supernet ranks ([`verify`]); and the genetic layer-mapping search ([`mapping`]).
 
 pub mod family;
 mod inherit;
@@ -14,6 +14,7 @@ pub mod select;
 pub mod space;
 pub mod supernet;
 pub mod train;
+pub mod verify;
 
 pub use family::{search_family, FamilyPlan, FamilyReport};
 pub use inherit::inherit;
@@ -23,3 +24,4 @@ pub use select::{search, Budget, Costs, Found};
 pub use space::{Arch, Op, SearchSpace, Stage};
 pub use supernet::Supernet;
 pub use train::{train_supernet, HeldOut, SupernetConfig, TrainedSupernet};
+pub use verify::{Verification, Verified, Verify};
