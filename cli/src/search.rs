@@ -357,7 +357,8 @@ pub(crate) fn predict_latency(a: &PredictLatencyArgs) -> Result<()> {
         // The teacher's tokenizer: the package loads like any other (bench times no tokenizing).
         data.tokenizer_json = teacher_data.tokenizer_json.clone();
         let data = if run.act_bits > 0 { data.with_token_activations(run.act_bits)? } else { data };
-        let mb = data.stored_bytes() as f64 / 1e6;
+        // The package file's size, tokenizer and header included, as a budget counts it.
+        let mb = bertling_runtime::write_package(&data)?.len() as f64 / 1e6;
         let mut measured = None;
         if a.measure {
             if let Some(dir) = &a.keep {

@@ -294,6 +294,8 @@ pub fn search_family(
         group: plan.run.group,
         table_rows: rows,
         out_width: teacher.spec.embeddings.width,
+        // The teacher's package less its tensors: the tokenizer and (about) the header.
+        fixed: (bertling_runtime::write_package(teacher)?.len() - teacher.stored_bytes()) as f64,
     };
     let found = search(&embeddings, &stages, &costs, &plan.budgets, plan.top.max(1))?;
     let mut members = Vec::new();

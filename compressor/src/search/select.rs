@@ -71,6 +71,9 @@ pub struct Costs<'a> {
     pub table_rows: usize,
     /// The teacher's width (the students' output).
     pub out_width: usize,
+    /// Bytes every package pays whatever its architecture (the tokenizer and the header), so
+    /// that a budget is the package file's size.
+    pub fixed: f64,
 }
 
 impl Costs<'_> {
@@ -122,7 +125,8 @@ impl Costs<'_> {
     }
 
     fn embedding(&self, e: usize) -> Result<(f64, f64)> {
-        Ok((self.embedding_bytes(e), self.latency.map_or(Ok(0.0), |l| l.fixed_ms(e))?))
+        let bytes = self.embedding_bytes(e) + self.fixed;
+        Ok((bytes, self.latency.map_or(Ok(0.0), |l| l.fixed_ms(e))?))
     }
 
     /// Bytes and milliseconds of a whole candidate.
@@ -250,7 +254,7 @@ mod tests {
     use crate::search::Op;
 
     fn costs() -> Costs<'static> {
-        Costs { latency: None, bits: 4, group: Some(32), table_rows: 1000, out_width: 64 }
+        Costs { latency: None, bits: 4, group: Some(32), table_rows: 1000, out_width: 64, fixed: 0.0 }
     }
 
     /// The dynamic programme finds what enumerating every combination finds, for budgets from
