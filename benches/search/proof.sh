@@ -20,6 +20,9 @@
 #    W4A8 package's held-out cosine, STS-B dev Spearman and agreement per category (the
 #    compress report) and its latency by `bertling bench` (b1 x s128, THREADS threads).
 #
+# KINDS (default "searched uniform") limits step 4, e.g. KINDS=uniform STEPS=1200 trains the
+# uniform students for as many more steps as the supernet trained (the head-start control).
+#
 # Training runs at batch BATCH (default 16) of MAX_LEN (default 64) tokens, the teacher's targets
 # shared by every run through one --target-cache. Each finished row (the search, each student)
 # is appended to benches/search/proof.jsonl (RESULTS) at once with the minutes it took, keyed by
@@ -47,7 +50,12 @@ touch "$results"
 teacher=$("$root/scripts/fetch_model.sh")
 (cd "$root" && cargo build -q --release -p bertling-cli)
 bertling="$CARGO_TARGET_DIR/release/bertling"
-commit=$(git -C "$root" rev-parse --short HEAD)
+# The experiment's commit: the one it started at, kept in OUT so that a run continued in a
+# later session skips the rows it finished (each row also names the build that made it). Delete
+# OUT to start a new experiment at the current commit.
+built=$(git -C "$root" rev-parse --short HEAD)
+[ -f "$out/commit" ] || echo "$built" >"$out/commit"
+commit=$(cat "$out/commit")
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 tag="\"commit\": \"$commit\", \"cpu\": \"$cpu\""
 table="$out/cpu-table.json"
@@ -106,11 +114,11 @@ if ! grep -qF "$key" "$results"; then
     --latency-table "$table" --widths "$widths" --budgets "$search_budgets" --bits 4 \
     --group 32 --act-bits 8 --supernet-steps "${SUPERNET_STEPS:-600}" --search-only \
     --verify "${VERIFY:-8}" --verify-steps "${VERIFY_STEPS:-200}" "${res[@]}"
-  python3 - "$family/report.json" "$key" "$start" >>"$results" <<'PY'
+  python3 - "$family/report.json" "$key" "$start" "$built" >>"$results" <<'PY'
 import json, sys, time
 r = json.load(open(sys.argv[1]))
 row = json.loads("{" + sys.argv[2] + "}")
-row.update(minutes=(time.time() - float(sys.argv[3])) / 60,
+row.update(built=sys.argv[4], minutes=(time.time() - float(sys.argv[3])) / 60,
            supernet_seconds=r["supernet_seconds"],
            members=[{"budget": m["budget"], "arch": m["chosen"]["arch"],
                      "bytes": m["chosen"]["bytes"], "ms": m["chosen"]["ms"],
@@ -122,11 +130,14 @@ PY
 fi
 
 # Step 4: each budget, kind and seed.
-while IFS=$'\t' read -r budget uarch; do
-  sarch=$(python3 -c 'import json, sys; print(next(m["chosen"]["arch"] for m in json.load(open(sys.argv[1]))["members"] if m["budget"] == sys.argv[2]))' "$family/report.json" "$budget")
+# The report's members are in the budgets' order; it writes a budget as it parsed it (0.99ms).
+i=0
+while IFS=$'\t' read -r _ uarch <&3; do
+  read -r budget sarch < <(python3 -c 'import json, sys; m = json.load(open(sys.argv[1]))["members"][int(sys.argv[2])]; print(m["budget"], m["chosen"]["arch"])' "$family/report.json" "$i")
+  i=$((i + 1))
   bdir=$(echo "$budget" | tr -c 'A-Za-z0-9.\n' '_')
   for seed in ${SEEDS:-1 2}; do
-    for kind in searched uniform; do
+    for kind in ${KINDS:-searched uniform}; do
       key="\"row\": \"student\", \"budget\": \"$budget\", \"kind\": \"$kind\", \"seed\": $seed, \"steps\": ${STEPS:-600}, \"quant_steps\": ${QUANT_STEPS:-200}, $tag"
       grep -qF "$key" "$results" && continue
       dir="$out/$bdir-$kind-seed$seed"
@@ -142,7 +153,7 @@ while IFS=$'\t' read -r budget uarch; do
         --quant-steps "${QUANT_STEPS:-200}" "${student[@]}" "${res[@]}"
       bench=$("$bertling" bench --model "$dir/student-w4.bertling" --batch 1 --seq 128 \
         --threads "$threads" --runs 30 --json)
-      python3 - "$dir/report.json" "$key" "$start" "$arch" "$bench" >>"$results" <<'PY'
+      python3 - "$dir/report.json" "$key" "$start" "$arch" "$bench" "$built" >>"$results" <<'PY'
 import json, sys, time
 r = json.load(open(sys.argv[1]))
 row = json.loads("{" + sys.argv[2] + "}")
@@ -150,11 +161,11 @@ m = next(m for m in r["models"] if m["name"] == "student-w4")
 row.update(arch=sys.argv[4], bytes=m["bytes"], cosine=m.get("cosine_mean"),
            cosine_p5=m.get("cosine_p5"), stsb=m.get("stsb"),
            categories={c["category"]: c["mean"] for c in m.get("agreement_by_category", [])},
-           measured_ms=json.loads(sys.argv[5])["median_ms"],
+           measured_ms=json.loads(sys.argv[5])["median_ms"], built=sys.argv[6],
            minutes=(time.time() - float(sys.argv[3])) / 60)
 print(json.dumps(row))
 PY
     done
   done
-done <"$uniform"
+done 3<"$uniform"
 python3 "$root/benches/search/proof_summary.py" "$results" "$root/benches/search/proof.svg"

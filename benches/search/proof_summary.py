@@ -85,7 +85,7 @@ def main(path, plot=None):
         if not students:
             continue
         print("| budget | kind | architecture | MB | ms | cosine per seed | mean ± spread | "
-              "STS-B per seed | mean ± spread | categories (mean) | min |")
+              "STS-B per seed | mean ± spread | categories (mean) | minutes |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         by = defaultdict(list)
         for r in students:
@@ -106,7 +106,8 @@ def main(path, plot=None):
                 res[kind] = (stats(cos), stats(st), ms, mb)
                 groups_all.append({"kind": kind, "mb": mb, "stsb": st})
                 (cm, cs), (sm, ss) = stats(cos), stats(st)
-                print(f"| {b} | {kind} | `{g[0]['arch']}` | {mb:.2f} | {ms:.2f} | "
+                arch = g[0]["arch"].replace("|", "\\|")
+                print(f"| {b} | {kind} | `{arch}` | {mb:.2f} | {ms:.2f} | "
                       f"{', '.join(fmt(c) for c in cos)} | {fmt(cm)} ± {fmt(cs)} | "
                       f"{', '.join(fmt(x) for x in st)} | {fmt(sm)} ± {fmt(ss)} | "
                       f"{fmt(stats(cats)[0])} | {sum(r['minutes'] for r in g):.0f} |")

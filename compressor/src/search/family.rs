@@ -449,6 +449,11 @@ type Point = (&'static str, String, f64, Option<f64>, Option<f64>);
 /// A series of the plot: its name and points (x, y, label).
 type Series = (&'static str, Vec<(f64, f64, String)>);
 
+/// An architecture as a Markdown table cell: its stage separators escaped.
+fn cell(arch: &str) -> String {
+    arch.replace('|', "\\|")
+}
+
 /// A directory name for a budget (`7MB+12ms` → `7MB_12ms`).
 fn budget_dir(budget: &str) -> String {
     budget.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect()
@@ -504,7 +509,7 @@ impl FamilyReport {
                     s += &format!(
                         "| {} | `{}` | {:.4} | {:.2} | {} | {} |\n",
                         m.budget,
-                        c.arch,
+                        cell(&c.arch.to_string()),
                         c.loss,
                         c.bytes / 1e6,
                         if self.latency_table.is_some() {
@@ -554,7 +559,11 @@ impl FamilyReport {
             for c in &v.candidates {
                 s += &format!(
                     "| {} | `{}` | {:.4} | {:.4} | {:.4} |\n",
-                    c.budget, c.arch, c.proxy_loss, c.supernet_cosine, c.trained_cosine
+                    c.budget,
+                    cell(&c.arch),
+                    c.proxy_loss,
+                    c.supernet_cosine,
+                    c.trained_cosine
                 );
             }
         }
