@@ -140,7 +140,7 @@ while IFS=$'\t' read -r _ uarch <&3; do
     for kind in ${KINDS:-searched uniform}; do
       key="\"row\": \"student\", \"budget\": \"$budget\", \"kind\": \"$kind\", \"seed\": $seed, \"steps\": ${STEPS:-600}, \"quant_steps\": ${QUANT_STEPS:-200}, $tag"
       grep -qF "$key" "$results" && continue
-      dir="$out/$bdir-$kind-seed$seed"
+      dir="$out/$bdir-$kind-seed$seed-${STEPS:-600}+${QUANT_STEPS:-200}"
       if [ "$kind" = searched ]; then
         student=(--student "$family/$bdir/student-inherited.bertling"); arch=$sarch
       else

@@ -84,43 +84,49 @@ def main(path, plot=None):
         students = [r for r in rs if r["row"] == "student"]
         if not students:
             continue
-        print("| budget | kind | architecture | MB | ms | cosine per seed | mean ± spread | "
+        print("| budget | kind | architecture | steps (distil + KDLSQ) | MB | ms | cosine per seed | "
+              "mean ± spread | "
               "STS-B per seed | mean ± spread | categories (mean) | minutes |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         by = defaultdict(list)
         for r in students:
-            by[(r["budget"], r["kind"])].append(r)
+            by[(r["budget"], r["kind"], r["steps"], r["quant_steps"])].append(r)
         order = sorted({r["budget"] for r in students}, key=lambda b: float(b.split("MB")[0]))
         verdicts = []
         for b in order:
             res = {}
-            for kind in ("searched", "uniform"):
-                g = sorted(by.get((b, kind), []), key=lambda r: r["seed"])
-                if not g:
-                    continue
+            for key in sorted(k for k in by if k[0] == b):
+                _, kind, steps, qsteps = key
+                g = sorted(by[key], key=lambda r: r["seed"])
                 cos, st = [r["cosine"] for r in g], [r["stsb"] for r in g]
                 cats = [sum(r["categories"].values()) / len(r["categories"]) for r in g
                         if r["categories"]]
                 mb = sum(r["bytes"] for r in g) / len(g) / 1e6
                 ms = sum(r["measured_ms"] for r in g) / len(g)
-                res[kind] = (stats(cos), stats(st), ms, mb)
+                res[(kind, steps)] = (stats(cos), stats(st), ms, mb)
                 groups_all.append({"kind": kind, "mb": mb, "stsb": st})
                 (cm, cs), (sm, ss) = stats(cos), stats(st)
                 arch = g[0]["arch"].replace("|", "\\|")
-                print(f"| {b} | {kind} | `{arch}` | {mb:.2f} | {ms:.2f} | "
+                print(f"| {b} | {kind} | `{arch}` | {steps} + {qsteps} | {mb:.2f} | {ms:.2f} | "
                       f"{', '.join(fmt(c) for c in cos)} | {fmt(cm)} ± {fmt(cs)} | "
                       f"{', '.join(fmt(x) for x in st)} | {fmt(sm)} ± {fmt(ss)} | "
                       f"{fmt(stats(cats)[0])} | {sum(r['minutes'] for r in g):.0f} |")
-            if len(res) == 2:
-                s, u = res["searched"], res["uniform"]
-                for i, what in ((1, "STS-B"), (0, "held-out cosine")):
-                    if s[i][0] is None or u[i][0] is None:
+            for (kind, steps), s in res.items():
+                if kind != "searched":
+                    continue
+                for (ukind, usteps), u in res.items():
+                    if ukind != "uniform":
                         continue
-                    gain, spread = s[i][0] - u[i][0], max(s[i][1], u[i][1])
-                    word = "wins" if gain > spread else "loses" if -gain > spread else "ties"
-                    verdicts.append(f"{b}: search {word} on {what} ({gain:+.4f}, seed spread "
-                                    f"{spread:.4f}; bytes {100 * (s[3] / u[3] - 1):+.1f} %, "
-                                    f"measured latency {100 * (s[2] / u[2] - 1):+.1f} %)")
+                    extra = "" if usteps == steps else f" given {usteps} steps to {steps}"
+                    for i, what in ((1, "STS-B"), (0, "held-out cosine")):
+                        if s[i][0] is None or u[i][0] is None:
+                            continue
+                        gain, spread = s[i][0] - u[i][0], max(s[i][1], u[i][1])
+                        word = "wins" if gain > spread else "loses" if -gain > spread else "ties"
+                        verdicts.append(
+                            f"{b}: search {word} on {what} against uniform{extra} ({gain:+.4f}, "
+                            f"seed spread {spread:.4f}; bytes {100 * (s[3] / u[3] - 1):+.1f} %, "
+                            f"measured latency {100 * (s[2] / u[2] - 1):+.1f} %)")
         print()
         for v in verdicts:
             print(f"- {v}")
