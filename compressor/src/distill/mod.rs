@@ -30,7 +30,7 @@ pub use self::checkpoint::{CheckpointState, CHECKPOINT_LAYOUT};
 pub(crate) use self::config::attention_of_layers;
 pub use self::config::{layer_outputs, pair_layers, DistillConfig, LayerMap, LossWeights};
 pub use self::evaluate::{evaluate, EvalResult, EvalSet};
-pub(crate) use self::losses::{attention_kl, loss_of_outputs, masked_mse};
+pub(crate) use self::losses::{attention_kl, loss_of_outputs, masked_mse, pooled_cosine};
 pub use self::losses::{distill_loss, Losses};
 pub use self::trainee::{param_values, projections, trainee, Trainee};
 use crate::corpus::Corpus;

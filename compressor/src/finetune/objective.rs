@@ -69,13 +69,12 @@ pub fn probe_head(
     for chunk in inputs[..n].chunks(32) {
         let batch = Batch::new(chunk, device);
         let last = enc.forward(&batch).hidden.pop().expect("an encoder has an embedding output");
-        let b = chunk.len();
-        let mut cls = last.narrow(1, 0, 1);
-        if let Some(p) = &head.pooler {
-            cls = p.forward(cls).tanh();
-        }
-        let w = cls.dims()[2];
-        feats.push(cls.reshape([b, w]));
+        let cls = crate::student::pool(last, batch.mask.clone(), true).unsqueeze_dim::<3>(1);
+        let cls = match &head.pooler {
+            Some(p) => p.forward(cls).tanh(),
+            None => cls,
+        };
+        feats.push(cls.squeeze_dim::<2>(1));
     }
     let x = Tensor::cat(feats, 0);
     let train = device.clone().autodiff();

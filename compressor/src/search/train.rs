@@ -138,12 +138,9 @@ impl HeldOut {
     pub fn cosine(&self, net: &Supernet, arch: &super::Arch) -> f32 {
         let mut sum = 0.0;
         for (batch, states) in self.batches.iter().zip(&self.states) {
-            let pool = |x: Tensor<3>| crate::student::pool(x, batch.mask.clone(), self.cls_pooling);
-            let s = pool(net.chain(arch, batch));
-            let t = pool(states[states.len() - 1].clone());
-            let dot = (s.clone() * t.clone()).sum_dim(1);
-            let norms = (s.powi_scalar(2).sum_dim(1) * t.powi_scalar(2).sum_dim(1)).sqrt();
-            sum += (dot / norms.clamp_min(1e-12)).sum().into_scalar::<f32>();
+            let (s, t) = (net.chain(arch, batch), states[states.len() - 1].clone());
+            let cos = crate::distill::pooled_cosine(s, t, &batch.mask, self.cls_pooling);
+            sum += cos.sum().into_scalar::<f32>();
         }
         sum / self.len().max(1) as f32
     }
