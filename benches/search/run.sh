@@ -25,6 +25,8 @@
 #                                    # benches/search/maps.jsonl (RESULTS) at once, rows there
 #                                    # are skipped
 #   benches/search/run.sh maps-summary  # the table of maps.jsonl
+#   benches/search/run.sh proof      # searched against uniform students, Kendall τ: runs
+#                                    # benches/search/proof.sh (its header has the settings)
 #
 # Settings through the environment: THREADS (default 2: the latency table and the measured
 # latencies use all of them), WIDTHS (default 64,128,192,256,384), SUPERNET_STEPS (default
@@ -140,11 +142,15 @@ PY
     done
     python3 "$root/benches/search/maps_summary.py" "$results"
     ;;
+  proof)
+    # The family proven within two hours (issue 29.3): benches/search/proof.sh, its settings.
+    exec bash "$root/benches/search/proof.sh" "${@:2}"
+    ;;
   maps-summary)
     python3 "$root/benches/search/maps_summary.py" "$root/benches/search/maps.jsonl"
     ;;
   *)
-    sed -n '2,40p' "$0"
+    sed -n '2,44p' "$0"
     exit 2
     ;;
 esac
