@@ -54,8 +54,8 @@ def main(path):
         best = [v for v in stats.values() if v[4]]
         searched = [r["map"] for r in finals if r["searched"]]
         uniform = [",".join(map(str, r["uniform"]["map"])) for r in rs if r["row"] == "search"]
-        if searched and uniform and searched[0] == uniform[0]:
-            print(f"\nThe search's best map is uniform's ({searched[0]}).")
+        if searched and uniform and searched[0] in (uniform[0], "uniform"):
+            print(f"\nThe search's best map is uniform's ({uniform[0]}).")
         elif best and "uniform" in stats:
             b, u = best[0], stats["uniform"]
             for i, what in ((0, "held-out cosine"), (2, "STS-B")):

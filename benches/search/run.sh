@@ -116,7 +116,11 @@ row.update(cpu=sys.argv[4], space=r["space"], exhaustive=r["exhaustive"],
 print(json.dumps(row))
 PY
     best=$(python3 -c 'import json, sys; print(",".join(map(str, json.load(open(sys.argv[1]))["evaluated"][0]["map"])))' "$dir/maps.json")
-    for map in "$best" uniform last; do
+    # A best map that is uniform's is trained once, under the name uniform (same map and seed
+    # give the same student).
+    umap=$(python3 -c 'import json, sys; print(",".join(map(str, json.load(open(sys.argv[1]))["uniform"]["map"])))' "$dir/maps.json")
+    finals=("$best"); [ "$best" = "$umap" ] && finals=()
+    for map in "${finals[@]}" uniform last; do
       for seed in ${MAP_SEEDS:-1 2}; do
         key="\"row\": \"final\", \"map\": \"$map\", \"seed\": $seed, \"steps\": ${MAP_STEPS:-300}, \"commit\": \"$commit\""
         grep -qF "$key" "$results" && continue
@@ -128,11 +132,12 @@ PY
         "$bertling" eval --teacher "$teacher" --student "$dir/$name.bertling" \
           --texts "$quality/eval.txt" --limit 500 --agreement --task stsb \
           --data "$shared/glue/STS-B" --json --threads "$threads" >"$dir/$name.eval.json"
-        python3 - "$dir/$name.eval.json" "$key" "$cpu" "$best" >>"$results" <<'PY'
+        python3 - "$dir/$name.eval.json" "$key" "$cpu" "$best" "$umap" >>"$results" <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1]))
 row = json.loads("{" + sys.argv[2] + "}")
-row.update(cpu=sys.argv[3], searched=row["map"] == sys.argv[4],
+best, umap = sys.argv[4], sys.argv[5]
+row.update(cpu=sys.argv[3], searched=row["map"] == best or (row["map"] == "uniform" and best == umap),
            cosine=e["agreement"]["mean"], cosine_p5=e["agreement"]["p5"],
            stsb=e["stsb"]["student"],
            categories={c["category"]: c["mean"] for c in e["agreement_by_category"]})
