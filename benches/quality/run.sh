@@ -20,6 +20,8 @@
 #                                    # of NOISE_GROUP (default 32), seed SEED (default 42)
 #   benches/quality/run.sh defaults  # `compress --teacher-only --bits 4` with no recipe flag (the
 #                                    # default recipe end to end), THREADS_DEFAULTS threads (2)
+#   benches/quality/run.sh frontier  # the 6 MB W2 package (bytes' row:row) trained long, shrunk to
+#                                    # fit about an hour; rows in benches/quality/frontier.jsonl
 #   benches/quality/run.sh summary   # steps-to-loss table of the three inits, and the reports
 #
 # Settings through the environment: RUNS (teacher runs, default "w4 w4-smooth w2"), STEPS (teacher
@@ -128,6 +130,74 @@ case "${1:-}" in
     "$bertling" compress "${tokens[@]}" --out "$dir" --teacher-only --bits 4 --group "$group" --weight-init mse \
       --act-init mse --smooth 0.5 --steps "${TOKENS_STEPS:-300}" --lr 1e-4 --warmup 30 --spans 0.25 --noise "$noise" --seed "$seed" \
       $(resume "$dir" kdlsq-w4) ;;
+  frontier)
+    # Where the 6 MB 2-bit package goes with more steps (issue 29.5): the `bytes` row:row run
+    # (W2 weights and tables, one step per row; the W2 recipe) for FRONTIER_STEPS (default
+    # 1800) steps, shrunk to batches of FRONTIER_BATCH (16) texts of FRONTIER_LEN (64) tokens so
+    # that it fits about an hour of this machine, two threads. Its held-out cosine every
+    # FRONTIER_EVAL (150) steps, read from the run's log, and at the end the package's own
+    # evaluation (STS-B dev, cosine per category) are rows of benches/quality/frontier.jsonl;
+    # every invocation first harvests what the log has (a run killed with the session keeps its
+    # rows and resumes from its checkpoint), rows already there are skipped.
+    fsteps="${FRONTIER_STEPS:-1800}"; fbatch="${FRONTIER_BATCH:-16}"; flen="${FRONTIER_LEN:-64}"
+    dir="$out/frontier-w2-e2-row-row-b$fbatch-l$flen-s$fsteps"
+    rows="$root/benches/quality/frontier.jsonl"
+    touch "$rows"
+    cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+    commit=$(git -C "$root" rev-parse --short HEAD)
+    harvest() {
+      [ -f "$dir/log.jsonl" ] || return 0
+      python3 - "$dir/log.jsonl" "$rows" "$fsteps" "$fbatch" "$flen" "$cpu" "$commit" <<'PY'
+import datetime, json, sys
+log, rows, steps, batch, length, cpu, commit = sys.argv[1:]
+key = dict(row="training", config="w2-e2-row-row", steps=int(steps), batch=int(batch),
+           max_len=int(length))
+have = {json.dumps({k: r.get(k) for k in (*key, "step")}, sort_keys=True)
+        for r in map(json.loads, filter(str.strip, open(rows)))}
+with open(rows, "a") as out:
+    for r in map(json.loads, filter(str.strip, open(log))):
+        if "eval" not in r:
+            continue
+        row = dict(key, step=r["step"])
+        if json.dumps(row, sort_keys=True) in have:
+            continue
+        have.add(json.dumps(row, sort_keys=True))
+        row.update(cosine=r["eval"]["cosine_mean"], cosine_p5=r["eval"]["cosine_p5"],
+                   texts=r["eval"]["texts"], cpu=cpu, commit=commit,
+                   date=datetime.date.today().isoformat())
+        out.write(json.dumps(row) + "\n")
+        print(json.dumps(row))
+PY
+    }
+    harvest
+    if [ ! -f "$dir/report.json" ]; then
+      mkdir -p "$dir"
+      "$bertling" compress --teacher "$teacher" --corpus "$out/train.txt" --eval-texts "$out/eval.txt" \
+        --stsb "$shared/glue/STS-B" --act-bits 8 --act-steps token --batch "$fbatch" --max-len "$flen" \
+        --threads "${THREADS:-2}" --eval-every "${FRONTIER_EVAL:-150}" --checkpoint-every 50 \
+        --log "$dir/log.jsonl" --out "$dir" \
+        --teacher-only --bits 2 --embedding-bits 2 --group row --embedding-group row --weight-init mse \
+        --act-init mse --steps "$fsteps" --lr 3e-4 --sentence-weight 5 --warmup 30 --spans 0.25 \
+        $(resume "$dir" kdlsq-w2)
+      harvest
+    fi
+    key="\"row\": \"final\", \"config\": \"w2-e2-row-row\", \"steps\": $fsteps, \"batch\": $fbatch, \"max_len\": $flen"
+    if ! grep -qF "$key" "$rows"; then
+      pkg=$(ls "$dir"/*w2*.bertling 2>/dev/null | head -1)
+      "$bertling" eval --teacher "$teacher" --student "$pkg" --texts "$out/eval.txt" --limit 500 \
+        --agreement --task stsb --data "$shared/glue/STS-B" --json --threads "${THREADS:-2}" >"$dir/eval.json"
+      python3 - "$dir/eval.json" "$key" "$pkg" "$cpu" "$commit" >>"$rows" <<'PY'
+import json, os, sys
+e = json.load(open(sys.argv[1]))
+row = json.loads("{" + sys.argv[2] + "}")
+row.update(bytes=os.path.getsize(sys.argv[3]), cosine=e["agreement"]["mean"],
+           cosine_p5=e["agreement"]["p5"], stsb=e["stsb"]["student"], cpu=sys.argv[4],
+           commit=sys.argv[5],
+           categories={c["category"]: c["mean"] for c in e["agreement_by_category"]})
+print(json.dumps(row))
+PY
+      tail -1 "$rows"
+    fi ;;
   defaults)
     # What a user who passes no recipe flag gets: `compress --teacher-only --bits 4` with only
     # the data, the thread count and the bookkeeping (checkpoints, evaluations) given.

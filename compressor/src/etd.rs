@@ -22,7 +22,7 @@ use bertling_runtime::rng::XorShift;
 use bertling_runtime::spec::{names, BlockSpec};
 use bertling_runtime::{Input, ModelData, TensorData as Rt};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
+use crate::fused::gelu;
 
 use crate::error::{CompressError, Result};
 use crate::student::Batch;

@@ -12,6 +12,7 @@ pub mod distill;
 pub mod error;
 pub mod etd;
 pub mod finetune;
+pub mod fused;
 pub mod eval;
 pub mod lsq;
 pub mod pipeline;

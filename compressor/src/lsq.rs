@@ -61,17 +61,14 @@ pub fn grad_scale<const D: usize>(x: Tensor<D>, g: f32) -> Tensor<D> {
 
 /// Fake-quantizes a `[rows, cols]` matrix with steps `[rows, groups]` (`group` columns per
 /// step; `None` = one step per row). The steps used are [`effective_weight_step`]s: f16
-/// values, so that the package stores exactly them in half the space.
+/// values, so that the package stores exactly them in half the space. The step arithmetic is
+/// composed (a small tensor); the quantization itself is [`crate::fused`]'s one-pass kernel.
 pub fn fake_quant_weight(w: Tensor<2>, step: Tensor<2>, bits: u8, group: Option<usize>) -> Tensor<2> {
-    let [rows, cols] = w.dims();
-    let (qn, qp) = q_range(bits);
-    let g = group.unwrap_or(cols);
-    let groups = cols.div_ceil(g);
-    let per_step = g.min(cols);
+    let [_, cols] = w.dims();
+    let (_, qp) = q_range(bits);
+    let per_step = group.unwrap_or(cols).min(cols);
     let s = round_half_precision(grad_scale(step, 1.0 / ((per_step as f32) * qp).sqrt()).abs().clamp_min(MIN_WEIGHT_STEP));
-    // Expand each step over its columns: [rows, groups] -> [rows, groups * g] -> [rows, cols].
-    let s_full = s.unsqueeze_dim::<3>(2).expand([rows, groups, g]).reshape([rows, groups * g]).narrow(1, 0, cols);
-    round_ste((w / s_full.clone()).clamp(-qn, qp)) * s_full
+    crate::fused::fake_quant_groups(w, s, bits, per_step)
 }
 
 /// Fake-quantizes activations with a per-tensor step `[1]`, computing `x · (1/s)` as the
@@ -86,12 +83,34 @@ pub fn fake_quant_act<const D: usize>(x: Tensor<D>, step: Tensor<1>, bits: u8) -
 
 /// Fake-quantizes activations with per-token steps: each row (last axis) its own step
 /// `max|x| / Q_P`, computed as the runtime does (FORMAT.md). The step is not trained (it is a
-/// function of the row), so it is detached: the gradient passes straight through the rounding.
+/// function of the row): the gradient passes straight through the rounding.
 pub fn fake_quant_act_per_token<const D: usize>(x: Tensor<D>, bits: u8) -> Tensor<D> {
-    let (qn, qp) = q_range(bits);
-    // An all-zero row gets codes 0 (the runtime's zero step) instead of 0 / 0.
-    let s = (x.clone().abs().max_dim(D - 1) / qp).clamp_min(f32::MIN_POSITIVE).detach();
-    round_ste((x * s.clone().recip()).clamp(-qn, qp)) * s
+    crate::fused::fake_quant_rows(x, bits)
+}
+
+/// The fake quantizers composed from burn's tensor ops: what devices other than the CPU run,
+/// and the reference the fused kernels are tested against.
+pub(crate) mod composed {
+    use super::{q_range, round_ste};
+    use burn::prelude::*;
+
+    /// Per-token fake quantization (see [`super::fake_quant_act_per_token`]).
+    pub(crate) fn fake_quant_act_per_token<const D: usize>(x: Tensor<D>, bits: u8) -> Tensor<D> {
+        let (qn, qp) = q_range(bits);
+        // An all-zero row gets codes 0 (the runtime's zero step) instead of 0 / 0.
+        let s = (x.clone().abs().max_dim(D - 1) / qp).clamp_min(f32::MIN_POSITIVE).detach();
+        round_ste((x * s.clone().recip()).clamp(-qn, qp)) * s
+    }
+
+    /// `w` fake-quantized with effective steps `s: [rows, groups]`, `group` columns each.
+    pub(crate) fn fake_quant_expanded(w: Tensor<2>, s: Tensor<2>, bits: u8, group: usize) -> Tensor<2> {
+        let [rows, cols] = w.dims();
+        let (qn, qp) = q_range(bits);
+        let groups = cols.div_ceil(group);
+        // Expand each step over its columns: [rows, groups] -> [rows, groups * g] -> [rows, cols].
+        let s_full = s.unsqueeze_dim::<3>(2).expand([rows, groups, group]).reshape([rows, groups * group]).narrow(1, 0, cols);
+        round_ste((w / s_full.clone()).clamp(-qn, qp)) * s_full
+    }
 }
 
 /// How a quantizer's step starts.

@@ -6,7 +6,7 @@
 use bertling_runtime::spec::names;
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use crate::fused::gelu;
 
 use crate::lsq::{fake_quant_act, fake_quant_act_per_token, fake_quant_weight};
 
@@ -89,9 +89,7 @@ pub struct Norm {
 
 impl Norm {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let (var, mean) = x.clone().var_mean_bias(2);
-        let xn = (x - mean) / (var.add_scalar(self.eps)).sqrt();
-        xn * self.gamma.val().unsqueeze::<3>() + self.beta.val().unsqueeze::<3>()
+        crate::fused::layer_norm(x, self.gamma.val(), self.beta.val(), self.eps)
     }
 }
 
@@ -356,7 +354,7 @@ pub fn attend(qkv: Tensor<3>, heads: usize, head_dim: usize, masks: &Masks) -> (
     let split = |i: usize| qkv.clone().narrow(2, i * inner, inner).reshape([b, s, heads, head_dim]).swap_dims(1, 2);
     let (q, k, v) = (split(0), split(1), split(2));
     let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_dim as f32).sqrt()) + masks.key_bias.clone();
-    let p = softmax(scores, 3);
+    let p = crate::fused::softmax(scores);
     (p.clone().matmul(v).swap_dims(1, 2).reshape([b, s, inner]), p)
 }
 

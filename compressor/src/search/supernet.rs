@@ -15,7 +15,7 @@ use bertling_runtime::spec::names;
 use bertling_runtime::{ModelData, TensorData as Rt};
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
+use crate::fused::gelu;
 
 use super::linalg::symmetric_eigen;
 use super::space::{Arch, Op, SearchSpace, Stage};
@@ -74,9 +74,7 @@ impl SharedNorm {
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let (g, b) = self.corner(x.dims()[2]);
-        let (var, mean) = x.clone().var_mean_bias(2);
-        let xn = (x - mean) / var.add_scalar(self.eps).sqrt();
-        xn * g.unsqueeze::<3>() + b.unsqueeze::<3>()
+        crate::fused::layer_norm(x, g, b, self.eps)
     }
 }
 
