@@ -62,21 +62,35 @@ impl Dense {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = match &self.quant {
             Some(q) => {
-                let x = match &q.act_smooth {
-                    Some(m) => x * m.val().unsqueeze::<3>(),
-                    None => x,
-                };
-                match &q.act_step {
-                    Some(step) => fake_quant_act(x, step.val(), q.act_bits as u8),
-                    None if q.act_bits > 0 => fake_quant_act_per_token(x, q.act_bits as u8),
-                    None => x,
+                match (&q.act_step, &q.act_smooth) {
+                    // Smoothing and per-token quantization in one pass (crate::fused).
+                    (None, Some(m)) if q.act_bits > 0 => crate::fused::smooth_quant_rows(x, m.val(), q.act_bits as u8),
+                    (step, smooth) => {
+                        let x = match smooth {
+                            Some(m) => x * m.val().unsqueeze::<3>(),
+                            None => x,
+                        };
+                        match step {
+                            Some(step) => fake_quant_act(x, step.val(), q.act_bits as u8),
+                            None if q.act_bits > 0 => fake_quant_act_per_token(x, q.act_bits as u8),
+                            None => x,
+                        }
+                    }
                 }
             }
             None => x,
         };
-        let w = self.effective_weight().transpose().unsqueeze::<3>();
-        x.matmul(w) + self.bias.val().unsqueeze::<3>()
+        matmul_rows(x, self.effective_weight(), self.bias.val())
     }
+}
+
+/// `x · Wᵀ + b` for `x: [batch, seq, in]`, `w: [out, in]`, as one `[batch·seq, in]` product:
+/// a batched product against a broadcast `W` packs `W` once per batch entry and, backward,
+/// makes one `[out, in]` gradient per entry before summing them.
+pub fn matmul_rows(x: Tensor<3>, w: Tensor<2>, bias: Tensor<1>) -> Tensor<3> {
+    let [b, s, d] = x.dims();
+    let out = w.dims()[0];
+    (x.reshape([b * s, d]).matmul(w.transpose()) + bias.unsqueeze::<2>()).reshape([b, s, out])
 }
 
 /// LayerNorm over the last axis with the biased variance.

@@ -58,6 +58,25 @@ impl<B: Backend + FusedOps> Backward<B, 1> for Gelu {
 }
 
 #[derive(Debug)]
+struct SmoothQuantRows;
+
+impl<B: Backend + FusedOps> Backward<B, 2> for SmoothQuantRows {
+    type State = (Prim<B>, Prim<B>, u32);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, m, bits) = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
+        let (dx, dm) = B::fused_smooth_quant_rows_backward(x, m, grad, bits);
+        let [px, pm] = ops.parents;
+        for (parent, g) in [(px, dx), (pm, dm)] {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
 struct Softmax;
 
 impl<B: Backend + FusedOps> Backward<B, 1> for Softmax {
@@ -89,6 +108,28 @@ impl<B: Backend + FusedOps> Backward<B, 3> for LayerNorm {
 }
 
 impl<B: Backend + FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
+    fn fused_smooth_quant_rows(x: FloatTensor<Self>, m: FloatTensor<Self>, bits: u32) -> FloatTensor<Self> {
+        let (x, xn) = x.into_parts();
+        let (m, mn) = m.into_parts();
+        match SmoothQuantRows.prepare::<C>([xn, mn]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = B::fused_smooth_quant_rows(x.clone(), m.clone(), bits);
+                prep.finish((x, m, bits), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_smooth_quant_rows(x, m, bits)),
+        }
+    }
+
+    fn fused_smooth_quant_rows_backward(
+        x: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        bits: u32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dm) = B::fused_smooth_quant_rows_backward(x.into_primitive(), m.into_primitive(), grad.into_primitive(), bits);
+        (Self::from_inner(dx), Self::from_inner(dm))
+    }
+
     fn fused_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let (x, node) = x.into_parts();
         match Softmax.prepare::<C>([node]).compute_bound().stateful() {

@@ -92,4 +92,19 @@ impl FusedOps for Flex {
         let n = dg.len();
         (tensor(dx, x.layout().shape().clone()), tensor(dg, Shape::new([n])), tensor(db, Shape::new([n])))
     }
+
+    fn fused_smooth_quant_rows(x: FloatTensor<Self>, m: FloatTensor<Self>, bits: u32) -> FloatTensor<Self> {
+        let out = kernels::smooth_quant_rows(&values(&x), &values(&m), bits);
+        tensor(out, x.layout().shape().clone())
+    }
+
+    fn fused_smooth_quant_rows_backward(
+        x: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        bits: u32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dm) = kernels::smooth_quant_rows_backward(&values(&x), &values(&m), &values(&grad), bits);
+        (tensor(dx, x.layout().shape().clone()), tensor(dm, m.layout().shape().clone()))
+    }
 }

@@ -127,6 +127,72 @@ pub(crate) fn quant_rows_backward(x: &[f32], grad: &[f32], cols: usize, bits: u3
 }
 
 multiversion! { ["avx2", "fma"]
+fn smooth_quant_rows_block(x: &[f32], m: &[f32], out: &mut [f32], bits: u32) -> () {
+    let (qn, qp) = range(bits);
+    let cols = m.len();
+    for (x, out) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+        for ((o, v), m) in out.iter_mut().zip(x).zip(m) {
+            *o = v * m;
+        }
+        let s = row_step(out, qp);
+        let r = 1.0 / s;
+        for o in out.iter_mut() {
+            *o = round_even(clamp(*o * r, -qn, qp)) * s;
+        }
+    }
+}}
+
+multiversion! { ["avx2", "fma"]
+fn smooth_quant_rows_backward_block(
+    x: &[f32], m: &[f32], grad: &[f32], dx: &mut [f32], dm: &mut [f32], bits: u32,
+) -> () {
+    let (qn, qp) = range(bits);
+    let cols = m.len();
+    let mut xm = vec![0f32; cols];
+    for ((x, g), dx) in x.chunks_exact(cols).zip(grad.chunks_exact(cols)).zip(dx.chunks_exact_mut(cols)) {
+        for ((o, v), m) in xm.iter_mut().zip(x).zip(m) {
+            *o = v * m;
+        }
+        let r = 1.0 / row_step(&xm, qp);
+        for c in 0..cols {
+            let v = xm[c] * r;
+            let g = if v >= -qn && v <= qp { g[c] } else { 0.0 };
+            dx[c] = g * m[c];
+            dm[c] += g * x[c];
+        }
+    }
+}}
+
+/// Per-token fake quantization of `x ⊙ m` (`m` per column: activation smoothing).
+pub(crate) fn smooth_quant_rows(x: &[f32], m: &[f32], bits: u32) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    let n = rows_per_block(m.len()) * m.len();
+    out.par_chunks_mut(n).zip(x.par_chunks(n)).for_each(|(o, x)| smooth_quant_rows_block(x, m, o, bits));
+    out
+}
+
+/// The gradients of [`smooth_quant_rows`]: `(dx, dm)`; `dm` summed over blocks in order.
+pub(crate) fn smooth_quant_rows_backward(x: &[f32], m: &[f32], grad: &[f32], bits: u32) -> (Vec<f32>, Vec<f32>) {
+    let cols = m.len();
+    let mut dx = vec![0f32; x.len()];
+    let n = rows_per_block(cols) * cols;
+    let parts: Vec<Vec<f32>> = dx
+        .par_chunks_mut(n)
+        .zip(x.par_chunks(n).zip(grad.par_chunks(n)))
+        .map(|(dx, (x, g))| {
+            let mut dm = vec![0f32; cols];
+            smooth_quant_rows_backward_block(x, m, g, dx, &mut dm, bits);
+            dm
+        })
+        .collect();
+    let mut dm = vec![0f32; cols];
+    for p in parts {
+        dm.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
+    (dx, dm)
+}
+
+multiversion! { ["avx2", "fma"]
 fn quant_groups_block(w: &[f32], s: &[f32], out: &mut [f32], cols: usize, group: usize, bits: u32) -> () {
     let (qn, qp) = range(bits);
     let groups = cols.div_ceil(group);

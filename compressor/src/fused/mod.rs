@@ -38,6 +38,15 @@ pub trait FusedOps: Backend {
         bits: u32,
         group: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// Per-token fake quantization of `x ⊙ m`, `m: [cols]` (activation smoothing, trained).
+    fn fused_smooth_quant_rows(x: FloatTensor<Self>, m: FloatTensor<Self>, bits: u32) -> FloatTensor<Self>;
+    /// Its backward: `(dx, dm)`.
+    fn fused_smooth_quant_rows_backward(
+        x: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        bits: u32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
     /// The backward of [`FusedOps::fused_fake_quant_rows`]: `grad` where inside.
     fn fused_fake_quant_rows_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>, bits: u32) -> FloatTensor<Self>;
     /// The exact GELU, `x · Φ(x)`.
@@ -71,6 +80,14 @@ pub fn fake_quant_rows<const D: usize>(x: Tensor<D>, bits: u8) -> Tensor<D> {
         return crate::lsq::composed::fake_quant_act_per_token(x, bits);
     }
     Tensor::from_dispatch(<Dispatch as FusedOps>::fused_fake_quant_rows(x.into_dispatch(), bits as u32))
+}
+
+/// Per-token fake quantization of `x ⊙ m` (smoothing `m` per channel of the last axis).
+pub fn smooth_quant_rows<const D: usize>(x: Tensor<D>, m: Tensor<1>, bits: u8) -> Tensor<D> {
+    if !on_flex(&x) {
+        return crate::lsq::composed::fake_quant_act_per_token(x * m.unsqueeze::<D>(), bits);
+    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_smooth_quant_rows(x.into_dispatch(), m.into_dispatch(), bits as u32))
 }
 
 /// Grouped fake quantization with steps already made effective (positive, one per `group`

@@ -145,3 +145,23 @@ fn layer_norm_equals_the_composed_form() {
     assert_close(&vec(ga_.grad(&ga).unwrap()), &vec(gb_.grad(&gb).unwrap()), 1e-5, "dgamma");
     assert_close(&vec(ba_.grad(&ga).unwrap()), &vec(bb_.grad(&gb).unwrap()), 1e-5, "dbeta");
 }
+
+#[test]
+fn smoothed_per_token_quantization_equals_the_composed_form() {
+    let dev = Device::flex().autodiff();
+    let shape = [2, 6, 40];
+    for bits in [2u8, 4, 8] {
+        let x = values(480, 41 + bits as u32, 3.0);
+        let m: Vec<f32> = values(40, 43, 1.0).iter().map(|v| 0.5 + v.abs()).collect();
+        let weights = Tensor::<3>::from_data(TensorData::new(values(480, 47, 1.0), shape), &dev);
+        let (xa, ma) = (input(x.clone(), shape, &dev), input(m.clone(), [40], &dev));
+        let (xb, mb) = (input(x, shape, &dev), input(m, [40], &dev));
+        let fa = super::smooth_quant_rows(xa.clone(), ma.clone(), bits);
+        let fb = composed::fake_quant_act_per_token(xb.clone() * mb.clone().unsqueeze::<3>(), bits);
+        assert_eq!(vec(fa.clone()), vec(fb.clone()), "bits {bits}: forward");
+        let ga = (fa * weights.clone()).sum().backward();
+        let gb = (fb * weights).sum().backward();
+        assert_close(&vec(xa.grad(&ga).unwrap()), &vec(xb.grad(&gb).unwrap()), 1e-6, &format!("bits {bits}: dx"));
+        assert_close(&vec(ma.grad(&ga).unwrap()), &vec(mb.grad(&gb).unwrap()), 1e-5, &format!("bits {bits}: dm"));
+    }
+}
