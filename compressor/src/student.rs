@@ -29,6 +29,24 @@ pub struct Lsq {
     pub act_smooth: Option<Param<Tensor<1>>>,
 }
 
+impl Lsq {
+    /// The layer's input as the quantized forward sees it: smoothed, then fake-quantized with
+    /// the learned step or per token (smoothing and per-token steps in one pass).
+    fn quantize_input(&self, x: Tensor<3>) -> Tensor<3> {
+        let bits = self.act_bits as u8;
+        let smooth = |x: Tensor<3>| match &self.act_smooth {
+            Some(m) => x * m.val().unsqueeze::<3>(),
+            None => x,
+        };
+        match (&self.act_step, &self.act_smooth) {
+            (Some(step), _) => fake_quant_act(smooth(x), step.val(), bits),
+            (None, _) if bits == 0 => smooth(x),
+            (None, Some(m)) => crate::fused::smooth_quant_rows(x, m.val(), bits),
+            (None, None) => fake_quant_act_per_token(x, bits),
+        }
+    }
+}
+
 /// `y = x · Wᵀ + b`, optionally fake-quantized.
 #[derive(Module, Debug)]
 pub struct Dense {
@@ -61,23 +79,7 @@ impl Dense {
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = match &self.quant {
-            Some(q) => {
-                match (&q.act_step, &q.act_smooth) {
-                    // Smoothing and per-token quantization in one pass (crate::fused).
-                    (None, Some(m)) if q.act_bits > 0 => crate::fused::smooth_quant_rows(x, m.val(), q.act_bits as u8),
-                    (step, smooth) => {
-                        let x = match smooth {
-                            Some(m) => x * m.val().unsqueeze::<3>(),
-                            None => x,
-                        };
-                        match step {
-                            Some(step) => fake_quant_act(x, step.val(), q.act_bits as u8),
-                            None if q.act_bits > 0 => fake_quant_act_per_token(x, q.act_bits as u8),
-                            None => x,
-                        }
-                    }
-                }
-            }
+            Some(q) => q.quantize_input(x),
             None => x,
         };
         matmul_rows(x, self.effective_weight(), self.bias.val())
