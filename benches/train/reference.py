@@ -14,6 +14,11 @@ under no_grad inside every step, as bertling runs it.
   python3 -m pip install torch==2.15.0 numpy
   python3 benches/train/reference.py --case kdlsq|distill --teacher DIR --ids ids.json \
       --steps N --threads T
+  python3 benches/train/reference.py --case supernet --drawn supernet.jsonl ...
+
+The supernet case is `bertling search`'s supernet (Supernet below): the candidates each step
+trains are the ones bertling's log says it drew (its "drawn" field), so both do the same work;
+its weights are random (the speed does not depend on them).
 
 Prints one JSON line: the case, tokens per second over the steps after the first, and the
 losses of the first and last step.
@@ -197,9 +202,134 @@ def shrink(cfg, emb, layers, n_layers, width, heads, inner):
     return dict(cfg, num_attention_heads=heads, layer_norm_eps=cfg["layer_norm_eps"]), e, ls
 
 
+def parse_arch(text):
+    """`e128|256:a4x64,f512,c5,id|...` -> (embedding width, [(width, [op, ...]), ...])."""
+    parts = text.split("|")
+    stages = []
+    for part in parts[1:]:
+        w, ops = part.split(":")
+        stages.append((int(w), ops.split(",")))
+    return int(parts[0][1:]), stages
+
+
+class Corner(torch.nn.Module):
+    """A linear map stored at its largest size; a candidate uses the corner [out, inp]."""
+
+    def __init__(self, rows, cols, g):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(rows, cols, generator=g) * 0.02)
+        self.b = torch.nn.Parameter(torch.zeros(rows))
+
+    def forward(self, x, out, inp):
+        return F.linear(x, self.w[:out, :inp], self.b[:out])
+
+
+class Norm(torch.nn.Module):
+    def __init__(self, n, eps):
+        super().__init__()
+        self.g, self.b, self.eps = torch.nn.Parameter(torch.ones(n)), torch.nn.Parameter(torch.zeros(n)), eps
+
+    def forward(self, x):
+        w = x.shape[-1]
+        return F.layer_norm(x, (w,), self.g[:w], self.b[:w], self.eps)
+
+
+class Supernet(torch.nn.Module):
+    """bertling's NAS-BERT supernet (compressor/src/search/supernet.rs) at the default space of
+    `bertling search`: per slot attention with 32- and 64-wide heads, a feed-forward up to 4x
+    the width, separable convolutions k3/k5/k7; maps into and out of the teacher's width per
+    stage; the factorised embedding (tables frozen, a LayerNorm and a map back trained)."""
+
+    def __init__(self, cfg, emb, t, big, slots, head_dims=(32, 64), ffn_max_halves=8,
+                 kernels=(3, 5, 7)):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        eps = cfg["layer_norm_eps"]
+        self.t, self.big, self.slots, self.head_dims = t, big, slots, head_dims
+        self.word = emb["word"][:, :big].clone()
+        self.pos = emb["pos"][:, :big].clone()
+        self.type = emb["type"][:, :big].clone()
+        self.e_norm, self.e_proj = Norm(big, eps), Corner(t, big, g)
+        self.ffn_max = big * ffn_max_halves // 2
+        self.stages = torch.nn.ModuleList()
+        for n in slots:
+            st = torch.nn.Module()
+            st.input, st.output = Corner(big, t, g), Corner(t, big, g)
+            st.slots = torch.nn.ModuleList()
+            for _ in range(n):
+                sl = torch.nn.Module()
+                sl.att = torch.nn.ModuleDict()
+                for d in head_dims:
+                    a = torch.nn.Module()
+                    a.q, a.k, a.v = Corner(big, big, g), Corner(big, big, g), Corner(big, big, g)
+                    a.out, a.norm = Corner(big, big, g), Norm(big, eps)
+                    sl.att[str(d)] = a
+                sl.inp, sl.out = Corner(self.ffn_max, big, g), Corner(big, self.ffn_max, g)
+                sl.f_norm = Norm(big, eps)
+                sl.conv = torch.nn.ModuleDict()
+                for k in kernels:
+                    c = torch.nn.Module()
+                    c.taps = torch.nn.Parameter(torch.randn(big, k, generator=g) / k)
+                    c.taps_bias = torch.nn.Parameter(torch.zeros(big))
+                    c.pw, c.norm = Corner(big, big, g), Norm(big, eps)
+                    sl.conv[str(k)] = c
+                st.slots.append(sl)
+            self.stages.append(st)
+
+    def largest(self, k):
+        start = sum(self.slots[:k])
+        d = min(h for h in self.head_dims if self.big % h == 0)
+        return self.big, [f"a{self.big // d}x{d}" if (start + j) % 2 == 0 else f"f{self.ffn_max}"
+                          for j in range(self.slots[k])]
+
+    def embed(self, ids, types, e):
+        s = ids.shape[1]
+        x = F.embedding(ids, self.word[:, :e]) + F.embedding(types, self.type[:, :e]) + self.pos[:s, :e]
+        return self.e_proj(self.e_norm(x), self.t, e)
+
+    def stage(self, k, path, x, mask, key_bias):
+        st, (w, ops) = self.stages[k], path
+        h = st.input(x, w, self.t)
+        b, s, _ = h.shape
+        for sl, op in zip(st.slots, ops):
+            if op == "id":
+                continue
+            if op[0] == "a":
+                heads, d = map(int, op[1:].split("x"))
+                a, inner = sl.att[str(d)], heads * d
+                q, kk, v = (m(h, inner, w).reshape(b, s, heads, d).transpose(1, 2) for m in (a.q, a.k, a.v))
+                p = torch.softmax(q @ kk.transpose(2, 3) / math.sqrt(d) + key_bias, dim=3)
+                ctx = (p @ v).transpose(1, 2).reshape(b, s, inner)
+                h = a.norm(h + a.out(ctx, w, inner))
+            elif op[0] == "f":
+                inner = int(op[1:])
+                h = sl.f_norm(h + sl.out(F.gelu(sl.inp(h, inner, w)), w, inner))
+            else:
+                c = sl.conv[op[1:]]
+                kern = c.taps.shape[1]
+                xm = (h * mask.unsqueeze(2)).transpose(1, 2)
+                acc = F.conv1d(xm, c.taps[:w].unsqueeze(1), c.taps_bias[:w], padding=kern // 2, groups=w)
+                h = c.norm(h + c.pw(F.gelu(acc.transpose(1, 2)), w, w))
+        return st.output(h, self.t, w)
+
+
+def supernet_loss(net, drawn, bounds, th, ids, types, mask):
+    """bertling's supernet step (compressor/src/search/train.rs): the embedding at the drawn
+    width and the largest, each stage on its drawn candidate and its largest, masked MSE to the
+    teacher's states at the stage boundaries (`th` per layer; a boundary b is layer b / 2)."""
+    e, stages = parse_arch(drawn)
+    key_bias = ((mask - 1.0) * 1e9).reshape(mask.shape[0], 1, 1, mask.shape[1])
+    losses = [masked_mse(net.embed(ids, types, w), th[0], mask) for w in dict.fromkeys([e, net.big])]
+    for k, path in enumerate(stages):
+        x, y = th[bounds[k] // 2], th[bounds[k + 1] // 2]
+        for p in (path, net.largest(k)):
+            losses.append(masked_mse(net.stage(k, p, x, mask, key_bias), y, mask))
+    return sum(losses)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", required=True, choices=["kdlsq", "distill"])
+    ap.add_argument("--case", required=True, choices=["kdlsq", "distill", "supernet"])
     ap.add_argument("--teacher", required=True)
     ap.add_argument("--ids", required=True, help="JSON: a list of token-id lists (the batches' texts)")
     ap.add_argument("--batch", type=int, default=8)
@@ -207,6 +337,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--layers", type=int, default=3)
     ap.add_argument("--width", type=int, default=192)
+    ap.add_argument("--drawn", help="supernet: bertling's supernet.jsonl (each step's drawn candidates)")
+    ap.add_argument("--stages", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -215,7 +347,17 @@ def main():
     for p in teacher.parameters():
         p.requires_grad_(False)
     t_width = emb["word"].shape[1]
-    if args.case == "kdlsq":
+    drawn = []
+    if args.case == "supernet":
+        drawn = [json.loads(l)["drawn"] for l in open(args.drawn) if '"drawn"' in l]
+        blocks = 2 * len(layers)
+        slots = [blocks // args.stages + (s < blocks % args.stages) for s in range(args.stages)]
+        bounds = [sum(slots[:k]) for k in range(args.stages + 1)]
+        assert all(b % 2 == 0 for b in bounds), "stage boundaries between layers only"
+        student = Supernet(cfg, emb, t_width, t_width, slots)
+        proj = torch.nn.ModuleList()
+        pairs = []
+    elif args.case == "kdlsq":
         student = Bert(cfg, emb, layers, bits=4, emb_bits=8)
         pairs = [(j, j) for j in range(len(layers))]
         proj = torch.nn.ModuleList()
@@ -242,6 +384,12 @@ def main():
         types = torch.zeros_like(ids)
         with torch.no_grad():
             th, ta = teacher(ids, types, mask)
+        if args.case == "supernet":
+            loss = supernet_loss(student, drawn[i], bounds, th, ids, types, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return float(loss.detach()), int(mask.sum())
         sh, sa = student(ids, types, mask)
         hidden = sum(masked_mse(project(k, sh[js + 1]), th[jt + 1], mask) for k, (js, jt) in enumerate(pairs))
         att = sum(attention_kl(ta[jt], sa[js], mask) for js, jt in pairs)

@@ -11,7 +11,11 @@
 #   benches/train/run.sh kdlsq-cached    # (a) and (b) with the teacher's targets read from
 #   benches/train/run.sh distill-cached  # --target-cache (filled by an untimed run first);
 #                                        # PyTorch's row is the same reference as above
-#   benches/train/run.sh all       # all four
+#   benches/train/run.sh supernet  # (c) one step of `bertling search`'s supernet training (the
+#                                  #     default space, 3 stages; shrinking off): the embedding
+#                                  #     and each stage on a drawn candidate and the largest;
+#                                  #     PyTorch repeats the candidates bertling's log says it drew
+#   benches/train/run.sh all       # all five
 #   benches/train/run.sh summary   # the table (RESULTS.md, "Training speed")
 #
 # ROUNDS (default 3) rounds, each timing bertling then PyTorch, so that both see the same
@@ -105,6 +109,14 @@ bertling_run() {  # case log [flags]
   case "$case" in
     kdlsq) "$bertling" quantize --teacher "$teacher" --bits 4 --group 32 --act-bits 8 \
              --out "$work/kdlsq.bertling" "${common[@]}" ;;
+    supernet)
+      # Training only (--search-only, a small pool); the log is the supernet's own.
+      rm -rf "$work/search"
+      "$bertling" search --teacher "$teacher" --corpus "$work/texts.txt" --out "$work/search" \
+        --budgets 4MB --bits 32 --supernet-steps "$steps" --shrink-every 0 --pool 4 \
+        --held-out 8 --top 1 --search-only --batch "$batch" --max-len "$seq" \
+        --threads "$threads" --eval-size 1 &&
+        cp "$work/search/supernet.jsonl" "$log" ;;
     distill) "$bertling" distill --teacher "$teacher" --layers 3 --width 192 --init random \
                --out "$work/distill.bertling" "${common[@]}" ;;
   esac >/dev/null 2>&1
@@ -131,7 +143,8 @@ run_case() {  # case
     fi
     if done_row "$1" pytorch "$k"; then echo "pytorch $1 round $k: measured at $commit"; else
       out=$("$python" "$root/benches/train/reference.py" --case "${1%-cached}" --teacher "$teacher" \
-        --ids "$work/ids.json" --batch "$batch" --steps "$steps" --threads "$threads")
+        --ids "$work/ids.json" --batch "$batch" --steps "$steps" --threads "$threads" \
+        --drawn "$work/supernet.jsonl")
       tps=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_per_s"])')
       append "$1" pytorch "$k" "$tps"
     fi
@@ -139,12 +152,13 @@ run_case() {  # case
 }
 
 case "${1:-}" in
-  kdlsq | distill | kdlsq-cached | distill-cached) run_case "$1" ;;
+  kdlsq | distill | kdlsq-cached | distill-cached | supernet) run_case "$1" ;;
   all)
     run_case kdlsq
     run_case distill
     run_case kdlsq-cached
     run_case distill-cached
+    run_case supernet
     ;;
   *) sed -n '2,/^set /{/^#/p}' "$0" >&2; exit 2 ;;
 esac

@@ -258,6 +258,7 @@ pub fn train_supernet(
         let widths = &space.embedding_widths;
         let e = widths[rng.below(widths.len() as u64) as usize];
         let mut losses = Vec::new();
+        let mut drawn_all = Vec::with_capacity(pools.len());
         if cfg.trains(0) {
             for e in dedup(e, net.embedding_width()) {
                 losses.push(masked_mse(net.embed(&batch, e), t_out.hidden(0), &batch.mask));
@@ -265,6 +266,7 @@ pub fn train_supernet(
         }
         for (k, pool) in pools.iter().enumerate() {
             let drawn = &pool[rng.below(pool.len() as u64) as usize];
+            drawn_all.push(drawn.clone());
             if !cfg.trains(k) {
                 continue;
             }
@@ -282,9 +284,12 @@ pub fn train_supernet(
         net = optim.step(lr, net, grads);
         step_done = step + 1;
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        // What was drawn, so that benches/train/reference.py repeats the same computation.
+        let drawn = super::Arch { embedding: e, stages: drawn_all }.to_string();
         write_log(
             &mut log,
-            serde_json::json!({"step": step + 1, "lr": lr, "loss": value, "tokens_per_s": tokens as f64 / elapsed}),
+            serde_json::json!({"step": step + 1, "lr": lr, "loss": value,
+                "tokens_per_s": tokens as f64 / elapsed, "drawn": drawn}),
         )?;
         if cfg.shrink_every > 0
             && (step + 1).is_multiple_of(cfg.shrink_every)
