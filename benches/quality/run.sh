@@ -137,7 +137,7 @@ case "${1:-}" in
     # that it fits about an hour of this machine, two threads. Its held-out cosine every
     # FRONTIER_EVAL (150) steps, read from the run's log, and at the end the package's own
     # evaluation (STS-B dev, cosine per category) are rows of benches/quality/frontier.jsonl;
-    # every invocation first harvests what the log has (a run killed with the session keeps its
+    # every invocation first harvests what the log (train.jsonl) has (a run killed with the session keeps its
     # rows and resumes from its checkpoint), rows already there are skipped.
     fsteps="${FRONTIER_STEPS:-1800}"; fbatch="${FRONTIER_BATCH:-16}"; flen="${FRONTIER_LEN:-64}"
     dir="$out/frontier-w2-e2-row-row-b$fbatch-l$flen-s$fsteps"
@@ -146,8 +146,8 @@ case "${1:-}" in
     cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
     commit=$(git -C "$root" rev-parse --short HEAD)
     harvest() {
-      [ -f "$dir/log.jsonl" ] || return 0
-      python3 - "$dir/log.jsonl" "$rows" "$fsteps" "$fbatch" "$flen" "$cpu" "$commit" <<'PY'
+      [ -f "$dir/train.jsonl" ] || return 0
+      python3 - "$dir/train.jsonl" "$rows" "$fsteps" "$fbatch" "$flen" "$cpu" "$commit" <<'PY'
 import datetime, json, sys
 log, rows, steps, batch, length, cpu, commit = sys.argv[1:]
 key = dict(row="training", config="w2-e2-row-row", steps=int(steps), batch=int(batch),
@@ -175,7 +175,7 @@ PY
       "$bertling" compress --teacher "$teacher" --corpus "$out/train.txt" --eval-texts "$out/eval.txt" \
         --stsb "$shared/glue/STS-B" --act-bits 8 --act-steps token --batch "$fbatch" --max-len "$flen" \
         --threads "${THREADS:-2}" --eval-every "${FRONTIER_EVAL:-150}" --checkpoint-every 50 \
-        --log "$dir/log.jsonl" --out "$dir" \
+        --out "$dir" \
         --teacher-only --bits 2 --embedding-bits 2 --group row --embedding-group row --weight-init mse \
         --act-init mse --steps "$fsteps" --lr 3e-4 --sentence-weight 5 --warmup 30 --spans 0.25 \
         $(resume "$dir" kdlsq-w2)

@@ -22,13 +22,20 @@
 #                                  # the whole dev set, the attack on its first ATTACK (200)
 #                                  # examples, latency at seq 128 over ROUNDS (3) rounds);
 #                                  # summary.py writes the table
+#   benches/tasks/run.sh all       # teacher, then kdlsq, prune and theseus, each followed by
+#                                  # `eval`, so that every finished model is a row at once
+#
+# Rows (issue 29.5): as soon as a package's evaluation (and attack) is done, `eval` appends its
+# row to benches/tasks/results.jsonl (committed; keyed by task, model, epochs and training
+# limit; rows already there are skipped), and after the latency rounds one "latency" row with
+# every package's median of that run (ratios are read within one row).
 #
 # Settings through the environment: TASK (sst2, mrpc, stsb or rte; default sst2), TRAIN_LIMIT
 # (a seeded sample of the training set; default all), EPOCHS (default 3), EVAL_EVERY (dev
 # scores every N steps; default after each epoch), LR (teacher, default
 # 1e-4), QUANT_LR (default 1e-4 at 4 bits and more, 3e-4 below, KDLSQ's recipe), THREADS
-# (default 2), OUT (default ~/.cache/bertling/tasks). Every run checkpoints; run the same command
-# again to resume it.
+# (default 2), OUT (default ~/.cache/bertling/tasks), BERTLING (the CLI binary). Every run
+# checkpoints; run the same command again to resume it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export BERTLING_CACHE="${BERTLING_CACHE:-$HOME/.cache/bertling}"
@@ -45,8 +52,14 @@ esac
 out="${OUT:-$BERTLING_CACHE/tasks}/$task"
 mkdir -p "$out"
 teacher=$("$root/scripts/fetch_model.sh")
-(cd "$root" && cargo build -q --release -p bertling-cli)
-bertling="$CARGO_TARGET_DIR/release/bertling"
+# BERTLING: a CLI binary to use as it is (a long run keeps a copy, so that editing and building
+# the checkout meanwhile does not change the program halfway); default: build the checkout's.
+if [ -n "${BERTLING:-}" ]; then
+  bertling=$BERTLING
+else
+  (cd "$root" && cargo build -q --release -p bertling-cli)
+  bertling="$CARGO_TARGET_DIR/release/bertling"
+fi
 common=(--task "$task" --data "$data" --epochs "${EPOCHS:-3}" --threads "$threads" --seed 42
   --checkpoint-every 50)
 [ -n "${TRAIN_LIMIT:-}" ] && common+=(--train-limit "$TRAIN_LIMIT")
@@ -77,6 +90,13 @@ finetune() {
   [ -f "$out/ck-$name/state.json" ] && resume=(--resume)
   into "$out/$name.report.json" "$bertling" finetune "${common[@]}" --out "$out/$name.bertling" \
     --checkpoint "$out/ck-$name" --log "$out/$name.jsonl" "${resume[@]}" "$@"
+}
+
+# Appends the row of package $1 (or, for "latency", this run's medians) to the results file.
+row() {
+  python3 "$root/benches/tasks/summary.py" --row "$out" "$1" "$root/benches/tasks/results.jsonl" \
+    "${EPOCHS:-3}" "${TRAIN_LIMIT:-all}" "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
+    "$(git -C "$root" rev-parse --short HEAD)"
 }
 
 case "${1:-}" in
@@ -130,6 +150,7 @@ case "${1:-}" in
           --task "$task" --data "$data" --attack --limit "${ATTACK:-200}" --json \
           --threads "$threads"
       fi
+      row "$name"
     done
     # Latency: ROUNDS (default 3) rounds over every package, one after another in each round, so
     # that a slow spell of the machine falls on all of them; summary.py takes each one's median.
@@ -140,10 +161,17 @@ case "${1:-}" in
           >>"$out/$(basename "$m" .bertling).bench.jsonl"
       done
     done
+    row latency
     python3 "$root/benches/tasks/summary.py" "$out" | tee "$out/summary.md"
     ;;
+  all)
+    for stage in teacher kdlsq prune theseus; do
+      "$0" "$stage"
+      "$0" eval
+    done
+    ;;
   *)
-    sed -n '2,30p' "$0"
+    sed -n '2,38p' "$0"
     exit 2
     ;;
 esac

@@ -491,6 +491,12 @@ pub(crate) fn compress_cmd(a: &CompressArgs) -> Result<()> {
             "compress keeps its checkpoints under --out; drop --checkpoint".into(),
         ));
     }
+    if a.train.log.is_some() {
+        // Accepting it silently once cost a benchmark its per-step rows (the log was elsewhere).
+        return Err(CliError::Usage(
+            "compress writes its log to OUT/train.jsonl; drop --log".into(),
+        ));
+    }
     // --steps sets every stage unless --quant-steps sets the KDLSQ ones.
     let quant_steps = a.quant_steps.or(a.train.steps);
     let kdlsq = a
