@@ -15,13 +15,21 @@ Outputs (committed; small):
       prefix, tokenizer.json, golden.json)
       a randomly initialised (seed 0) BertForSequenceClassification with a 3-label head and a
       small vocabulary, and its logits on single sentences and pairs.
+  runtime/tests/fixtures/tiny_tok/  (the same files)
+      a randomly initialised (seed 1) BertForTokenClassification with 8 UPOS-like labels and
+      tiny_cls's vocabulary, and, per text, its tokens' logits, each token's word index and
+      offsets (the fast tokenizer's `word_ids()` and `offset_mapping`), also for pre-split words
+      (`is_split_into_words=True`).
+
+  python3 scripts/make_fixtures.py --only tiny_tok   # one fixture (no model needed for the tiny ones)
 """
 import json, os, subprocess, sys
 
 import numpy as np
 import torch
 from safetensors.numpy import save_file
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+from transformers import (AutoTokenizer, BertConfig, BertForSequenceClassification, BertForTokenClassification,
+                          BertModel, BertTokenizerFast)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "runtime", "tests", "fixtures")
@@ -90,19 +98,25 @@ TINY_WORDS = ("the a an is was good bad movie film great terrible plot acting no
               "and or but love hate boring fun story music ending actors scene ##s ##ing ##ed , . ! ?").split()
 
 
-def tiny_cls():
-    d = os.path.join(OUT, "tiny_cls")
-    os.makedirs(d, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
+def tiny_tokenizer(d, vocab):
+    """The fast WordPiece tokenizer of `vocab`, saved as `d`/tokenizer.json alone."""
     with open(os.path.join(d, "vocab.txt"), "w") as f:
         f.write("\n".join(vocab) + "\n")
     tok = BertTokenizerFast(vocab=os.path.join(d, "vocab.txt"), do_lower_case=True)
-    assert tok("good movie")["input_ids"] == [2, vocab.index("good"), vocab.index("movie"), 3]
     tok.save_pretrained(d)
     for extra in ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json"]:
         p = os.path.join(d, extra)
         if os.path.exists(p):
             os.remove(p)
+    return tok
+
+
+def tiny_cls():
+    d = os.path.join(OUT, "tiny_cls")
+    os.makedirs(d, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
+    tok = tiny_tokenizer(d, vocab)
+    assert tok("good movie")["input_ids"] == [2, vocab.index("good"), vocab.index("movie"), 3]
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                      intermediate_size=64, max_position_embeddings=64, type_vocab_size=2,
@@ -130,10 +144,65 @@ def tiny_cls():
         json.dump(golden, f, indent=1)
 
 
+TOK_LABELS = ["NOUN", "VERB", "ADJ", "DET", "PRON", "PUNCT", "ADV", "CCONJ"]
+
+
+def tiny_tok():
+    d = os.path.join(OUT, "tiny_tok")
+    os.makedirs(d, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
+    tok = tiny_tokenizer(d, vocab)
+    torch.manual_seed(1)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=64, type_vocab_size=2,
+                     num_labels=len(TOK_LABELS), id2label=dict(enumerate(TOK_LABELS)),
+                     label2id={l: i for i, l in enumerate(TOK_LABELS)}, pad_token_id=0)
+    model = BertForTokenClassification(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    model = model.to(torch.bfloat16)
+    model.save_pretrained(d, safe_serialization=True)
+    model = model.float()
+    # Sub-words (acting = act + ##ing), an unknown word, punctuation split off, repeated spaces,
+    # an empty text.
+    texts = ["good movie", "the actors were boring, but the ending!", "i really loved  this films .",
+             "", "zebra plot"]
+    words = [["the", "acting", "was", "great"], ["boring", "!", "xylophone"]]
+    golden = {"labels": TOK_LABELS, "texts": [], "words": []}
+
+    def case(enc):
+        with torch.no_grad():
+            logits = model(**{k: torch.tensor([v]) for k, v in enc.items() if k != "offset_mapping"}).logits[0]
+        return {"ids": enc["input_ids"], "word_ids": enc.word_ids(), "logits": logits.tolist()}
+
+    for t in texts:
+        enc = tok(t, return_offsets_mapping=True)
+        c = case(enc)
+        c.update(text=t, offsets=[list(o) for o in enc["offset_mapping"]])
+        golden["texts"].append(c)
+    for w in words:
+        c = case(tok(w, is_split_into_words=True))
+        c.update(words=w)
+        golden["words"].append(c)
+    with open(os.path.join(d, "golden.json"), "w") as f:
+        json.dump(golden, f, indent=1)
+
+
 if __name__ == "__main__":
-    model_dir = sys.argv[1] if len(sys.argv) > 1 else subprocess.run(
-        [os.path.join(ROOT, "scripts", "fetch_model.sh")], capture_output=True, text=True, check=True).stdout.strip()
+    args = sys.argv[1:]
+    only = None
+    if "--only" in args:
+        i = args.index("--only")
+        only = args[i + 1]
+        del args[i:i + 2]
     os.makedirs(OUT, exist_ok=True)
-    minilm(model_dir)
-    tiny_cls()
+    if only in (None, "minilm"):
+        model_dir = args[0] if args else subprocess.run(
+            [os.path.join(ROOT, "scripts", "fetch_model.sh")], capture_output=True, text=True, check=True).stdout.strip()
+        minilm(model_dir)
+    if only in (None, "tiny_cls"):
+        tiny_cls()
+    if only in (None, "tiny_tok"):
+        tiny_tok()
     print("fixtures written to", OUT)

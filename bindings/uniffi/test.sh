@@ -57,6 +57,9 @@ Tiny
 Ünïcödé, emoji 🎸 and punctuation!?
 EOF
 "$CARGO_TARGET_DIR/debug/examples/binding_fixtures" "$model" "$work/fixtures/texts.txt" "$work/fixtures"
+# The tiny random tagger (runtime/tests/fixtures/tiny_tok) and its tags of the same texts.
+"$CARGO_TARGET_DIR/debug/examples/binding_fixtures" runtime/tests/fixtures/tiny_cls "$work/fixtures/texts.txt" \
+  "$work/fixtures/tiny" runtime/tests/fixtures/tiny_cls runtime/tests/fixtures/tiny_tok
 # A package cut in half: a corrupt file the loader must reject (InvalidModel).
 size=$(stat -c %s "$work/fixtures/model.bertling")
 head -c $((size / 2)) "$work/fixtures/model.bertling" >"$work/fixtures/truncated.bertling"
@@ -81,6 +84,7 @@ if wants kotlin; then
   echo "== Kotlin (JVM; the Android loader through JNI against AssetManager stand-ins)"
   "$KOTLINC" -nowarn -include-runtime -cp "$JNA_JAR" -d "$work/kotlin/test.jar" \
     "$work/kotlin/dev/bertling/bertling_uniffi.kt" android/src/main/kotlin/dev/bertling/BertlingAssets.kt \
+    android/src/main/kotlin/dev/bertling/Tagging.kt \
     "$here"/tests/kotlin/*.kt "$here"/tests/kotlin/android-stubs/*.kt 2>&1 | grep -v '^info:' || true
   [ -f "$work/kotlin/test.jar" ] || { echo "kotlinc failed" >&2; exit 1; }
   # jna.library.path: the generated bindings (JNA); java.library.path: System.loadLibrary (JNI).
@@ -92,12 +96,13 @@ if wants swift; then
   stale "$work/swift/Bertling.swift" ios/Sources/Bertling/Bertling.swift
   echo "== Swift (Linux, trixie chroot)"
   cp "$here/tests/swift/main.swift" "$work/swift/"
+  cp ios/Sources/Bertling/Tagging.swift "$work/swift/"
   cp "$work/lib/libbertling_uniffi.so" "$work/swift/"
   # One module: the generated Bertling.swift and the test, against the C module BertlingFFI.
   "$here/run_in_swift_chroot.sh" "$work" -- sh -c '
     cd swift &&
     swiftc -module-name BertlingTest -I "$PWD" -L "$PWD" -lbertling_uniffi \
-      -Xcc -fmodule-map-file="$PWD/BertlingFFI.modulemap" Bertling.swift main.swift -o bindingtest &&
+      -Xcc -fmodule-map-file="$PWD/BertlingFFI.modulemap" Bertling.swift Tagging.swift main.swift -o bindingtest &&
     LD_LIBRARY_PATH="$PWD" ./bindingtest ../fixtures' || status=1
 fi
 

@@ -1,19 +1,21 @@
-//! `finetune`: train any model (teacher, student, quantized student) on a labelled task, with
-//! task distillation from a fine-tuned teacher; `prune`: the pruning baselines to fine-tune.
+//! `finetune`: train any model (teacher, student, quantized student) on a labelled task or as a
+//! tagger (`--task upos|xpos`), with task distillation from a fine-tuned teacher; `prune`: the pruning baselines to fine-tune.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bertling_compressor::etd::{extract, Init, StudentShape};
 use bertling_compressor::finetune::{
-    finetune_model, sample, FinetuneConfig, FinetuneProgress, Replacing, TaskWeights,
+    finetune_model, finetune_tagger, sample, FinetuneConfig, FinetuneProgress, FinetuneReport,
+    Replacing, TaskWeights,
 };
 use bertling_compressor::pipeline::{RunFiles, TrainDevice};
 use bertling_compressor::prune;
+use bertling_compressor::tagging::{read_tagged, resolve_tag_labels};
 use bertling_compressor::task::{Column, Labels, TaskSpec};
-use bertling_runtime::{load_model_data, write_package_file};
+use bertling_runtime::{load_model_data, write_package_file, ModelData};
 use clap::Args;
 
-use crate::error::{CliError, Result};
+use crate::error::{io, CliError, Result};
 
 #[derive(Args)]
 pub(crate) struct FinetuneArgs {
@@ -21,11 +23,13 @@ pub(crate) struct FinetuneArgs {
     /// trained on) or a Hugging Face directory.
     #[arg(long)]
     model: PathBuf,
-    /// sst2, cola, mrpc, stsb, rte or qnli (GLUE's train.tsv/dev.tsv layouts). Leave it out
-    /// and give --text-columns and --label-column for your own TSV files.
+    /// sst2, cola, mrpc, stsb, rte or qnli (GLUE's train.tsv/dev.tsv layouts), or upos or
+    /// xpos (a part-of-speech tagger: a token head, trained on CoNLL-U). Leave it out and give
+    /// --text-columns and --label-column for your own TSV files.
     #[arg(long)]
     task: Option<String>,
-    /// Directory holding train.tsv and dev.tsv.
+    /// Directory holding train.tsv and dev.tsv, or for upos/xpos a treebank's *train.conllu
+    /// and *dev.conllu (UD English EWT: ../shared/data/ud_english_ewt).
     #[arg(long)]
     data: PathBuf,
     /// The fine-tuned package to write.
@@ -141,6 +145,9 @@ pub(crate) struct FinetuneArgs {
 impl FinetuneArgs {
     fn task(&self) -> Result<TaskSpec> {
         if let Some(t) = &self.task {
+            if TAGGING_TASKS.contains(&t.as_str()) {
+                return Ok(TaskSpec::tagging(t)?);
+            }
             return Ok(TaskSpec::glue(t)?);
         }
         let (Some(text), Some(label)) = (self.text_columns.first(), &self.label_column) else {
@@ -165,6 +172,7 @@ impl FinetuneArgs {
                 (false, true) => Labels::FromData,
                 (false, false) => Labels::Classes(self.labels.clone()),
             },
+            format: bertling_compressor::task::DataFormat::Tsv,
         })
     }
 
@@ -204,11 +212,42 @@ impl FinetuneArgs {
     }
 }
 
+const TAGGING_TASKS: [&str; 2] = ["upos", "xpos"];
+
+/// The treebank file of `split` (train, dev) in `dir`: `*-ud-train.conllu` or `train.conllu`.
+fn conllu_file(dir: &Path, split: &str) -> Result<PathBuf> {
+    let read = std::fs::read_dir(dir).map_err(io(format!("cannot read {}", dir.display())))?;
+    let mut found: Vec<PathBuf> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n == format!("{split}.conllu") || n.ends_with(&format!("-{split}.conllu"))
+            })
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(CliError::Usage(format!(
+            "{} has no {split}.conllu or *-{split}.conllu (a UD treebank's directory)",
+            dir.display()
+        ))),
+        _ => Err(CliError::Usage(format!(
+            "{} has several {split} files ({}): keep one",
+            dir.display(),
+            found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 pub(crate) fn finetune_cmd(a: &FinetuneArgs) -> Result<()> {
     let mut cfg = a.config()?;
     let mut task = a.task()?;
     crate::train::training_threads(a.threads)?;
     a.device.device()?;
+    if task.is_tagging() {
+        return finetune_tagger_cmd(a, cfg, task);
+    }
     let (train_path, dev_path) = (a.data.join("train.tsv"), a.data.join("dev.tsv"));
     task.resolve_labels(&train_path)?;
     let train = sample(task.read(&train_path)?, a.train_limit.unwrap_or(usize::MAX), a.seed);
@@ -230,23 +269,8 @@ pub(crate) fn finetune_cmd(a: &FinetuneArgs) -> Result<()> {
         cfg.weights.logits = 0.0;
         teacher = Some(std::mem::replace(&mut model, student));
     }
-    if teacher.is_none()
-        && (a.hidden_weight != 0.0 || a.attention_weight != 0.0 || a.gold_weight == 0.0)
-    {
-        return Err(CliError::Usage(
-            "--hidden-weight, --attention-weight and --gold-weight 0 need --teacher".into(),
-        ));
-    }
-    let files = RunFiles {
-        device: a.device,
-        checkpoint: a.checkpoint.as_deref(),
-        resume: a.resume,
-        log: a.log.as_deref(),
-        eval_texts: None,
-        eval_every: a.eval_every,
-        stop_after: a.stop_after,
-        target_cache: None,
-    };
+    needs_teacher(a, teacher.is_some())?;
+    let files = run_files(a);
     eprintln!(
         "fine-tuning {} on {} ({} training, {} dev examples, {} epochs of {} steps)",
         a.model.display(),
@@ -259,7 +283,35 @@ pub(crate) fn finetune_cmd(a: &FinetuneArgs) -> Result<()> {
     let mut printer = progress_printer();
     let (out, report) =
         finetune_model(&model, teacher.as_ref(), &task, &train, &dev, &cfg, &files, &mut printer)?;
-    write_package_file(&out, &a.out)?;
+    finish(a, &out, &report)
+}
+
+/// The flags that only make sense with a teacher.
+fn needs_teacher(a: &FinetuneArgs, teacher: bool) -> Result<()> {
+    if !teacher && (a.hidden_weight != 0.0 || a.attention_weight != 0.0 || a.gold_weight == 0.0) {
+        return Err(CliError::Usage(
+            "--hidden-weight, --attention-weight and --gold-weight 0 need --teacher".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn run_files(a: &FinetuneArgs) -> RunFiles<'_> {
+    RunFiles {
+        device: a.device,
+        checkpoint: a.checkpoint.as_deref(),
+        resume: a.resume,
+        log: a.log.as_deref(),
+        eval_texts: None,
+        eval_every: a.eval_every,
+        stop_after: a.stop_after,
+        target_cache: None,
+    }
+}
+
+/// Writes the package and prints the report (JSON on stdout).
+fn finish(a: &FinetuneArgs, out: &ModelData, report: &FinetuneReport) -> Result<()> {
+    write_package_file(out, &a.out)?;
     let best = &report.best;
     eprintln!(
         "wrote {}: the model of step {} of {}, dev {} {:.4}",
@@ -269,8 +321,42 @@ pub(crate) fn finetune_cmd(a: &FinetuneArgs) -> Result<()> {
         best.scores.metric_name,
         best.scores.metric
     );
-    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    println!("{}", serde_json::to_string(report).unwrap_or_default());
     Ok(())
+}
+
+/// `finetune --task upos|xpos`: a token head on CoNLL-U sentences.
+fn finetune_tagger_cmd(a: &FinetuneArgs, cfg: FinetuneConfig, mut task: TaskSpec) -> Result<()> {
+    if a.theseus.is_some() {
+        return Err(CliError::Usage(
+            "--theseus is for sequence tasks; distil a tagger with --teacher".into(),
+        ));
+    }
+    let (train_path, dev_path) = (conllu_file(&a.data, "train")?, conllu_file(&a.data, "dev")?);
+    resolve_tag_labels(&mut task, &[&train_path, &dev_path])?;
+    let train =
+        sample(read_tagged(&task, &train_path)?, a.train_limit.unwrap_or(usize::MAX), a.seed);
+    let mut dev = read_tagged(&task, &dev_path)?;
+    dev.truncate(a.dev_limit.unwrap_or(usize::MAX));
+    let model = load_model_data(&a.model)?;
+    let teacher = a.teacher.as_deref().map(load_model_data).transpose()?;
+    needs_teacher(a, teacher.is_some())?;
+    let files = run_files(a);
+    eprintln!(
+        "fine-tuning {} as a {} tagger ({} training, {} dev sentences of {} words, {} epochs \
+         of {} steps)",
+        a.model.display(),
+        task.name,
+        train.len(),
+        dev.len(),
+        dev.iter().map(|s| s.words.len()).sum::<usize>(),
+        cfg.epochs,
+        train.len().div_ceil(cfg.batch_size)
+    );
+    let mut printer = progress_printer();
+    let (out, report) =
+        finetune_tagger(&model, teacher.as_ref(), &task, &train, &dev, &cfg, &files, &mut printer)?;
+    finish(a, &out, &report)
 }
 
 #[derive(Args)]

@@ -1,4 +1,4 @@
-//! Running models: `embed`, `classify`, `bench`, `demo`.
+//! Running models: `embed`, `classify`, `bench`, `demo` (and the line reader of `tag`).
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -30,6 +30,12 @@ pub(crate) struct RunArgs {
     /// (faster, about 1e-3 relative error).
     #[arg(long)]
     gpu_f16: bool,
+}
+
+impl RunArgs {
+    pub(crate) fn load(&self) -> Result<Model> {
+        load_with(&self.model, &self.backend, self.threads, self.gpu_f16)
+    }
 }
 
 // `bench`'s flags.
@@ -113,7 +119,7 @@ pub(crate) fn stream(
     if a.batch == 0 {
         return Err(CliError::Usage("--batch must be at least 1".into()));
     }
-    let model = load_with(&a.model, &a.backend, a.threads, a.gpu_f16)?;
+    let model = a.load()?;
     let reader: Box<dyn BufRead> = match &a.input {
         Some(p) => Box::new(std::io::BufReader::new(
             std::fs::File::open(p).map_err(io(format!("cannot open {}", p.display())))?,

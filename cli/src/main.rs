@@ -1,4 +1,4 @@
-//! `bertling`: pack, inspect, embed, classify and benchmark BERT-class models; distil, quantize,
+//! `bertling`: pack, inspect, embed, classify, tag and benchmark BERT-class models; distil, quantize,
 //! evaluate and compress them. One module per command family.
 
 mod error;
@@ -9,6 +9,7 @@ mod package;
 mod profile;
 mod progress;
 mod search;
+mod tag;
 mod train;
 
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     Embed(infer::RunArgs),
     /// Print {"label": ..., "probs": [...]} per input line (models with a classification head).
     Classify(infer::RunArgs),
+    /// Print {"words": [{"word", "start", "end", "label", "label_id", "prob"}, ...]} per input
+    /// line, or tag a CoNLL-U file's words with --conllu (token-classification models).
+    Tag(tag::TagArgs),
     /// Describe a model: architecture, parameters, bytes, bits, provenance.
     Inspect(package::InspectArgs),
     /// Write a bertling package from a Hugging Face directory or another package.
@@ -111,6 +115,7 @@ fn dispatch(command: Command) -> Result<()> {
     match command {
         Command::Embed(a) => infer::embed(&a),
         Command::Classify(a) => infer::classify(&a),
+        Command::Tag(a) => tag::tag_cmd(&a),
         Command::Inspect(a) => package::inspect(&a),
         Command::Pack(a) => package::pack_cmd(a),
         Command::Bench(a) => infer::bench_cmd(&a),

@@ -71,6 +71,129 @@ fn classify_prints_label_and_probs() {
     }
 }
 
+fn tiny_tok() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/tiny_tok")
+}
+
+/// `tag`: one JSON object per line with the runtime's tags (checked against transformers in
+/// runtime/tests/tag.rs); `--conllu`: the file back with only the UPOS column replaced, and the
+/// accuracy against the column it had.
+#[test]
+fn tag_prints_words_and_rewrites_conllu() {
+    let model = Model::load(tiny_tok(), &LoadOptions::default()).unwrap();
+    let texts = ["the actors were boring, but the ending!", "", "i really loved  this films ."];
+    let out = run_with_stdin(
+        bin().args(["tag", "--batch", "2", "--model"]).arg(tiny_tok()),
+        &(texts.join("\n") + "\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(got.len(), 3);
+    for (g, t) in got.iter().zip(texts) {
+        let want = model.tag(t).unwrap();
+        let words = g["words"].as_array().unwrap();
+        assert_eq!(words.len(), want.len());
+        for (w, x) in words.iter().zip(&want) {
+            assert_eq!(w["label"], x.label.as_str());
+            assert_eq!((w["start"].as_u64(), w["end"].as_u64()), (Some(x.start as u64), Some(x.end as u64)));
+            assert_eq!(w["word"], x.word.as_str());
+        }
+    }
+    let conllu = "# sent_id = 1\n1-2\tgoodmovie\t_\t_\t_\t_\t_\t_\t_\t_\n\
+1\tgood\tgood\tADJ\tJJ\t_\t2\tamod\t_\t_\n2\tmovie\tmovie\tNOUN\tNN\t_\t0\troot\t_\t_\n\n\
+1\tthe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tacting\tact\tNOUN\tNN\t_\t0\troot\t_\t_\n\
+3\t!\t!\tPUNCT\t.\t_\t2\tpunct\t_\t_\n\n";
+    let file = tmp("in.conllu");
+    std::fs::write(&file, conllu).unwrap();
+    let out = bin().args(["tag", "--model"]).arg(tiny_tok()).arg("--conllu").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (got, had): (Vec<&str>, Vec<&str>) = (text.lines().collect(), conllu.lines().collect());
+    assert_eq!(got.len(), had.len());
+    let mut right = 0;
+    let mut predicted = Vec::new();
+    for (g, h) in got.iter().zip(&had) {
+        let (gf, hf): (Vec<&str>, Vec<&str>) = (g.split('\t').collect(), h.split('\t').collect());
+        if hf.len() == 10 && !hf[0].contains('-') {
+            assert_eq!([&gf[..3], &gf[4..]].concat(), [&hf[..3], &hf[4..]].concat(), "only UPOS changes");
+            right += usize::from(gf[3] == hf[3]);
+            predicted.push(gf[3].to_string());
+        } else {
+            assert_eq!(g, h);
+        }
+    }
+    let want: Vec<String> = [&["good", "movie"][..], &["the", "acting", "!"]]
+        .iter()
+        .flat_map(|w| model.tag_words(w).unwrap())
+        .map(|t| t.label)
+        .collect();
+    assert_eq!(predicted, want);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("({right} of 5 words against the file's own UPOS column)")), "{err}");
+    // A sequence classifier cannot tag; a broken CoNLL-U line is named.
+    let out = run_with_stdin(bin().args(["tag", "--model"]).arg(tiny()), "good movie\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token-classification head"));
+    std::fs::write(&file, "1\tgood\n").unwrap();
+    let out = bin().args(["tag", "--model"]).arg(tiny_tok()).arg("--conllu").arg(&file).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `finetune --task upos` on a treebank directory (x-ud-train.conllu, x-ud-dev.conllu) makes a
+/// tagger whose `tag --conllu` accuracy on the dev file is the one its report states.
+#[test]
+fn finetune_upos_makes_a_tagger_that_tag_scores_as_reported() {
+    let dir = tmp("ud");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Five words a sentence, two choices a place: "the film was good ." and the like.
+    let places: [([&str; 2], &str); 5] = [
+        (["the", "this"], "DET"),
+        (["film", "story"], "NOUN"),
+        (["was", "is"], "AUX"),
+        (["good", "boring"], "ADJ"),
+        ([".", "!"], "PUNCT"),
+    ];
+    let write = |name: &str, n: usize, seed: usize| {
+        let mut text = String::new();
+        for k in 0..n {
+            for (i, (choices, tag)) in places.iter().enumerate() {
+                let w = choices[(k / (i + 1) + seed) % 2];
+                text.push_str(&format!("{}\t{w}\t_\t{tag}\t_\t_\t0\t_\t_\t_\n", i + 1));
+            }
+            text.push('\n');
+        }
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+    write("x-ud-train.conllu", 48, 0);
+    write("x-ud-dev.conllu", 12, 1);
+    let out = tmp("tagger.bertling");
+    let run = bin()
+        .args(["finetune", "--task", "upos", "--epochs", "4", "--batch", "8", "--lr", "3e-3", "--model"])
+        .arg(tiny_tok())
+        .arg("--data")
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let accuracy = report["best"]["scores"]["accuracy"].as_f64().unwrap();
+    assert_eq!(report["dev_words"], 60);
+    let tagged = bin()
+        .args(["tag", "--model"])
+        .arg(&out)
+        .arg("--conllu")
+        .arg(dir.join("x-ud-dev.conllu"))
+        .output()
+        .unwrap();
+    assert!(tagged.status.success(), "{}", String::from_utf8_lossy(&tagged.stderr));
+    let err = String::from_utf8(tagged.stderr).unwrap();
+    assert!(err.contains(&format!("accuracy {accuracy:.4} (")), "{err} vs {accuracy}");
+    assert!(err.contains("of 60 words"), "{err}");
+}
+
 /// `eval --task cola`: GLUE's metric of the task beside accuracy and loyalty. The tiny model
 /// against itself: loyalty 1, the same metrics on both sides, accuracy as the runtime's labels
 /// give it; the Markdown table has the Matthews row.

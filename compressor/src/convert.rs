@@ -87,6 +87,7 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
         Some(h) => Some(Head {
             pooler: if h.pooler { Some(dense(model, names::POOLER, device)?) } else { None },
             classifier: dense(model, names::CLASSIFIER, device)?,
+            token: h.kind == bertling_runtime::HeadKind::Token,
         }),
     };
     let cls_pooling = model.spec.pooling.mode == bertling_runtime::spec::PoolingMode::Cls;

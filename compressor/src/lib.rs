@@ -22,6 +22,7 @@ pub mod robust;
 pub mod search;
 pub mod student;
 pub mod targets;
+pub mod tagging;
 pub mod task;
 
 pub use error::{CompressError, Result};

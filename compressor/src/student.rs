@@ -242,17 +242,25 @@ pub struct Encoder {
     pub cls_pooling: bool,
 }
 
-/// `logits = C·tanh(P·h_CLS + p) + c` (the pooler is optional), as the runtime computes it.
+/// `logits = C·tanh(P·h_CLS + p) + c` (the pooler is optional), as the runtime computes it; a
+/// token head (`token`, no pooler) classifies every token's state: `logits_t = C·h_t + c`.
 #[derive(Module, Debug)]
 pub struct Head {
     pub pooler: Option<Dense>,
     pub classifier: Dense,
+    pub token: bool,
 }
 
 impl Head {
-    /// Logits `[batch, labels]` from the final states `[batch, seq, width]`.
+    /// Logits `[batch, labels]` from the final states `[batch, seq, width]`; for a token head
+    /// `[batch · seq, labels]`, row `i · seq + t` for token `t` of input `i` (padding included).
     pub fn forward(&self, states: Tensor<3>) -> Tensor<2> {
-        let b = states.dims()[0];
+        let [b, s, _] = states.dims();
+        if self.token {
+            let logits = self.classifier.forward(states);
+            let labels = logits.dims()[2];
+            return logits.reshape([b * s, labels]);
+        }
         let mut cls = states.narrow(1, 0, 1); // [b, 1, width]
         if let Some(p) = &self.pooler {
             cls = p.forward(cls).tanh();

@@ -48,6 +48,21 @@ pub struct TaskSpec {
     /// Whether the first line names the columns (and is not an example).
     pub header: bool,
     pub labels: Labels,
+    /// The files' layout: TSV of texts, or sentences of tagged words (`text` is the words'
+    /// column, `label` their tags' column).
+    #[serde(default)]
+    pub format: DataFormat,
+}
+
+/// How a task's files hold its examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    /// One example per line, tab-separated columns.
+    #[default]
+    Tsv,
+    /// CoNLL-U sentences (`upos`, `xpos`): one word per line, a tag per word.
+    Conllu,
 }
 
 /// An example's gold answer.
@@ -92,7 +107,43 @@ impl TaskSpec {
                 )))
             }
         };
-        Ok(TaskSpec { name: task.to_string(), text, text_pair: pair, label, header, labels })
+        Ok(TaskSpec {
+            name: task.to_string(),
+            text,
+            text_pair: pair,
+            label,
+            header,
+            labels,
+            format: DataFormat::Tsv,
+        })
+    }
+
+    /// A tagging task of CoNLL-U files: `upos` (the 17 universal tags, in UD's order) or `xpos`
+    /// (the treebank's own tags, [`Labels::FromData`]).
+    pub fn tagging(task: &str) -> Result<TaskSpec> {
+        let (label, labels) = match task {
+            "upos" => (crate::tagging::conllu::UPOS, names(&crate::tagging::UPOS_TAGS)),
+            "xpos" => (crate::tagging::conllu::XPOS, Labels::FromData),
+            other => {
+                return Err(CompressError::InvalidArgument(format!(
+                    "unknown tagging task `{other}`: use upos or xpos"
+                )))
+            }
+        };
+        Ok(TaskSpec {
+            name: task.to_string(),
+            text: Column::Index(crate::tagging::conllu::FORM),
+            text_pair: None,
+            label: Column::Index(label),
+            header: false,
+            labels,
+            format: DataFormat::Conllu,
+        })
+    }
+
+    /// Whether the examples are tagged words (a token head's task).
+    pub fn is_tagging(&self) -> bool {
+        self.format != DataFormat::Tsv
     }
 
     pub fn is_regression(&self) -> bool {
@@ -344,6 +395,7 @@ mod tests {
             label: "1".parse().unwrap(),
             header: true,
             labels: Labels::FromData,
+            format: DataFormat::Tsv,
         };
         assert!(spec.read(&p).is_err(), "labels must be resolved first");
         spec.resolve_labels(&p).unwrap();

@@ -3,6 +3,8 @@
 //! a quantized package trains on as itself, a killed run resumes to the same bytes, a student
 //! distilled from a fine-tuned teacher agrees with it, and a regression head learns scores.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -21,6 +23,7 @@ use bertling_compressor::task::{Column, Labels, Target, TaskExample, TaskSpec};
 use bertling_runtime::spec::{BlockSpec, EmbeddingSpec, ModelSpec, PoolingMode, PoolingSpec};
 use bertling_runtime::{write_package, LoadOptions, Model, ModelData, TensorData as Rt};
 use burn::prelude::*;
+use common::{config, quiet, Rng};
 
 fn tiny() -> ModelData {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/tiny_cls");
@@ -42,17 +45,6 @@ const FILLER: [&str; 14] = [
     "the", "a", "movie", "film", "plot", "acting", "i", "it", "this", "story", "music", "ending",
     "scene", "was",
 ];
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 /// A sentence of 2..5 filler words with `sentiment` words inserted at random places.
 fn sentence(rng: &mut Rng, sentiment: &[&'static str]) -> String {
@@ -79,21 +71,6 @@ fn sentiment(n: usize, seed: u64) -> Vec<TaskExample> {
 
 fn sst2() -> TaskSpec {
     TaskSpec::glue("sst2").unwrap()
-}
-
-fn config(epochs: usize) -> FinetuneConfig {
-    FinetuneConfig {
-        epochs,
-        batch_size: 16,
-        lr: 3e-3,
-        max_len: 32,
-        checkpoint_every: 0,
-        ..FinetuneConfig::default()
-    }
-}
-
-fn quiet() -> impl FnMut(&FinetuneProgress) {
-    |_: &FinetuneProgress| {}
 }
 
 fn classify(model: &Model, ex: &[TaskExample]) -> Vec<usize> {
@@ -141,15 +118,14 @@ fn a_new_head_is_fitted_on_frozen_features_before_finetuning() {
     let dev_set = tokenize(&dev, &data.tokenizer_json, 32).unwrap();
     let mut enc = encoder_from_data(&data, &device).unwrap();
     let pooler = enc.head.take().and_then(|h| h.pooler);
-    let random = new_head(output_width(&enc), 2, pooler, 42, &device);
+    let random = new_head(output_width(&enc), 2, pooler, false, 42, &device);
     let score = |enc: &Encoder, set: &bertling_compressor::finetune::Tokenized, ex| {
-        let logits = predict(enc, &set.inputs, &device);
+        let logits = predict(enc, set, &device);
         accuracy(&logits.iter().map(|l| argmax(l)).collect::<Vec<_>>(), ex)
     };
     enc.head = Some(random.clone());
     let before = (score(&enc, &train_set, &train), score(&enc, &dev_set, &dev));
-    let (inputs, targets) = (&train_set.inputs, &train_set.targets);
-    enc.head = Some(probe_head(&enc, random.clone(), inputs, targets, 200, &device));
+    enc.head = Some(probe_head(&enc, random.clone(), &train_set, 200, &device));
     let after = (score(&enc, &train_set, &train), score(&enc, &dev_set, &dev));
     assert!(before.0 < 0.65 && before.1 < 0.65, "the random head knows the task: {before:?}");
     assert!(after.0 >= 0.85 && after.1 >= 0.8, "probe: {after:?} from {before:?}");
@@ -421,6 +397,7 @@ fn a_regression_head_learns_scores_of_pairs() {
         label: Column::Index(2),
         header: false,
         labels: Labels::Regression,
+        format: Default::default(),
     };
     let (train, dev) = (make(TRAIN, 31), make(36, 32));
     let (out, report) = finetune_model(

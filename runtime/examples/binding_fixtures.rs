@@ -4,13 +4,15 @@
 //! and the Rust runtime's own answers for it, which the C, Kotlin and Swift tests must
 //! reproduce through the bindings; with a classifier directory, its package and answers too.
 //!
-//!   cargo run -p bertling-runtime --example binding_fixtures -- MODEL_DIR TEXTS OUT [CLASSIFIER]
+//!   cargo run -p bertling-runtime --example binding_fixtures -- MODEL_DIR TEXTS OUT [CLASSIFIER [TAGGER]]
 //!
 //! TEXTS: one text per line. OUT gets `model.bertling` and, one line per text with
 //! space-separated numbers (plain text: neither C nor the JVM has a JSON parser at hand),
 //! `embeddings.txt` (f32 in shortest round-trip form), `ids.txt`, `type_ids.txt`; `info.txt`
 //! has `key value` lines. With CLASSIFIER: `classifier.bertling` (float), `classify.txt`
-//! (label id, then the probabilities) and `labels.txt` (one name per line).
+//! (label id, then the probabilities) and `labels.txt` (one name per line). With TAGGER (a
+//! token-classification directory): `tagger.bertling` (float), `tag.txt` (per text the number
+//! of words, then per word its byte start, end, label id and probability) and `tag_labels.txt`.
 //! Built from the runtime alone, so the tests need neither the CLI nor the compressor (burn).
 
 use std::fmt::Display;
@@ -24,10 +26,11 @@ fn lines<T: Display>(rows: impl Iterator<Item = Vec<T>>) -> String {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let (model_dir, texts, out, classifier) = match args {
-        [m, t, o] => (m, t, o, None),
-        [m, t, o, c] => (m, t, o, Some(c)),
-        _ => return Err("usage: binding_fixtures MODEL_DIR TEXTS OUT [CLASSIFIER_DIR]".into()),
+    let (model_dir, texts, out, classifier, tagger) = match args {
+        [m, t, o] => (m, t, o, None, None),
+        [m, t, o, c] => (m, t, o, Some(c), None),
+        [m, t, o, c, g] => (m, t, o, Some(c), Some(g)),
+        _ => return Err("usage: binding_fixtures MODEL_DIR TEXTS OUT [CLASSIFIER_DIR [TAGGER_DIR]]".into()),
     };
     let texts = std::fs::read_to_string(texts).map_err(|e| format!("reading {texts}: {e}"))?;
     let texts: Vec<&str> = texts.lines().collect();
@@ -64,6 +67,23 @@ fn run(args: &[String]) -> Result<(), String> {
         write("classify.txt", lines(rows))?;
         let labels = model.info().labels.clone().unwrap_or_default();
         write("labels.txt", labels.iter().map(|l| format!("{l}\n")).collect())?;
+    }
+    if let Some(dir) = tagger {
+        let data = load_model_data(Path::new(dir)).map_err(err)?;
+        let package = out.join("tagger.bertling");
+        write_package_file(&data, &package).map_err(err)?;
+        let model = Model::load(&package, &LoadOptions::default()).map_err(err)?;
+        let tags = model.tag_texts(&texts).map_err(err)?;
+        let rows = tags.iter().map(|words| {
+            let mut row = vec![words.len().to_string()];
+            for w in words {
+                row.extend([w.start.to_string(), w.end.to_string(), w.label_id.to_string(), w.prob.to_string()]);
+            }
+            row
+        });
+        write("tag.txt", lines(rows))?;
+        let labels = model.info().labels.clone().unwrap_or_default();
+        write("tag_labels.txt", labels.iter().map(|l| format!("{l}\n")).collect())?;
     }
     Ok(())
 }

@@ -49,8 +49,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    #[error("this model has no classification head; use `embed` instead, or load a model fine-tuned for classification")]
+    #[error("this model has no sequence-classification head; use `embed` instead (or `tag` for a token-classification model), or load a model fine-tuned for classification")]
     NoClassificationHead,
+
+    #[error("this model has no token-classification head; use `classify` or `embed` instead, or load a tagger (`bertling finetune --task upos`)")]
+    NoTokenHead,
 
     #[error("GPU: {0}")]
     Gpu(String),
@@ -101,7 +104,7 @@ impl Error {
             | Error::Damaged(_) => ErrorKind::InvalidModel,
             Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            Error::NoClassificationHead => ErrorKind::NoClassificationHead,
+            Error::NoClassificationHead | Error::NoTokenHead => ErrorKind::NoClassificationHead,
             Error::Gpu(_) => ErrorKind::Gpu,
             Error::Threads(_) => ErrorKind::Internal,
             Error::Cancelled => ErrorKind::Cancelled,

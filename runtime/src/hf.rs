@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::{ModelData, TensorData};
 use crate::error::{Error, Result};
-use crate::spec::{names, BlockSpec, EmbeddingSpec, HeadSpec, ModelSpec, PoolingMode, PoolingSpec, Provenance, FORMAT_VERSION};
+use crate::spec::{names, BlockSpec, EmbeddingSpec, HeadKind, HeadSpec, ModelSpec, PoolingMode, PoolingSpec, Provenance, FORMAT_VERSION};
 
 #[derive(Deserialize)]
 struct BertConfig {
@@ -34,6 +34,8 @@ struct BertConfig {
     model_type: Option<String>,
     #[serde(default)]
     id2label: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    architectures: Option<Vec<String>>,
 }
 
 fn two() -> usize {
@@ -210,7 +212,8 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
         blocks.push(BlockSpec::FeedForward { width: h, inner: cfg.intermediate_size });
     }
 
-    // A sequence-classification head (BertForSequenceClassification).
+    // A sequence-classification head (BertForSequenceClassification) or, when config.json
+    // names BertForTokenClassification, a token-classification head (no pooler).
     let head = if st.names().contains(&"classifier.weight") {
         let (cs, cw) = (st.tensor("classifier.weight").map_err(|e| bad(e.to_string()))?, "classifier.weight");
         let n_labels = cs.shape().first().copied().unwrap_or(0);
@@ -229,7 +232,11 @@ pub fn load_hf(files: &HfFiles) -> Result<ModelData> {
                 }
             }
         }
-        Some(HeadSpec { pooler, labels })
+        let token = cfg.architectures.iter().flatten().any(|a| a.ends_with("ForTokenClassification"));
+        if token && pooler {
+            return Err(bad("config.json names BertForTokenClassification, but the weights have a pooler".into()));
+        }
+        Some(HeadSpec { pooler, labels, kind: if token { HeadKind::Token } else { HeadKind::Sequence } })
     } else {
         None
     };

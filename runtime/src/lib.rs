@@ -44,6 +44,7 @@ pub mod quant;
 #[doc(hidden)]
 pub mod rng;
 pub mod spec;
+mod tag;
 
 pub use cpu::Input;
 pub use data::{ActQuant, ModelData, Precision, TensorData};
@@ -54,7 +55,8 @@ pub use model::{load_model_data, Backend, Classification, HiddenStates, LoadOpti
 pub use options::GpuOptions;
 pub use package::{read_package, read_package_file, write_package, write_package_file};
 pub use quant::QuantMatrix;
-pub use spec::{BlockSpec, ModelSpec};
+pub use spec::{BlockSpec, HeadKind, ModelSpec};
+pub use tag::WordTag;
 
 /// Cosine similarity of two vectors (0 when either is zero).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

@@ -10,6 +10,8 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 
 use crate::cpu::{Encoder, Input, Keep, Team};
 use crate::data::ModelData;
+use crate::spec::HeadKind;
+use crate::tag::{TokenHead, WordTag, Words};
 use crate::error::{Error, Result};
 #[cfg(feature = "gpu")]
 use crate::gpu::{AdapterChoice, GpuContext, GpuEncoder};
@@ -129,7 +131,8 @@ pub struct TargetRequest {
     pub hidden: Vec<usize>,
     /// Attention blocks, counted among the attention blocks (0 = the first one).
     pub attention: Vec<usize>,
-    /// The classification head's logits.
+    /// The head's logits: `labels` per input for a sequence head, `tokens × labels` for a token
+    /// head.
     pub logits: bool,
 }
 
@@ -158,7 +161,10 @@ pub struct ModelInfo {
     pub output_width: usize,
     pub max_seq_len: usize,
     pub blocks: Vec<BlockSpec>,
+    /// The labels of the head, whichever its kind.
     pub labels: Option<Vec<String>>,
+    /// The head's kind: [`Model::classify`] needs `Sequence`, [`Model::tag`] `Token`.
+    pub head: Option<HeadKind>,
     pub spec: ModelSpec,
 }
 
@@ -168,6 +174,7 @@ pub struct Model {
     tokenizer: TextTokenizer,
     threads: usize,
     info: ModelInfo,
+    token_head: Option<TokenHead>,
     /// Bumped by [`Model::cancel`]; a call stops when it sees a value other than its start's.
     cancel_epoch: AtomicU64,
 }
@@ -220,10 +227,12 @@ impl Model {
             max_seq_len: data.spec.max_seq_len,
             blocks: data.spec.blocks.clone(),
             labels: data.spec.head.as_ref().map(|h| h.labels.clone()),
+            head: data.spec.head.as_ref().map(|h| h.kind),
             spec: data.spec.clone(),
         };
+        let token_head = TokenHead::of(&data)?;
         let engine = Engine::new(data, options.backend, threads, &options.gpu)?;
-        Ok(Model { engine, tokenizer, threads, info, cancel_epoch: AtomicU64::new(0) })
+        Ok(Model { engine, tokenizer, threads, info, token_head, cancel_epoch: AtomicU64::new(0) })
     }
 
     /// Cancels every call running on this model at this moment, from any thread: each returns
@@ -415,6 +424,9 @@ impl Model {
 
     /// Classifies tokenized inputs.
     pub fn classify_inputs(&self, inputs: &[Input]) -> Result<Vec<Classification>> {
+        if self.info.head != Some(HeadKind::Sequence) {
+            return Err(Error::NoClassificationHead);
+        }
         let labels = self.info.labels.clone().ok_or(Error::NoClassificationHead)?;
         let logits = self.run(inputs, Want::Logits)?;
         Ok(logits
@@ -427,6 +439,35 @@ impl Model {
                 Classification { label: labels[label_id].clone(), label_id, probs: l }
             })
             .collect())
+    }
+
+    /// Tags the words of `text` (split by the tokenizer's pre-tokenization; byte ranges into
+    /// `text`) with the model's token head: per word, its first sub-word's label. A text longer
+    /// than the model's maximum length is an error, not silently cut.
+    pub fn tag(&self, text: &str) -> Result<Vec<WordTag>> {
+        Ok(self.tag_texts(&[text])?.pop().unwrap_or_default())
+    }
+
+    /// [`Model::tag`] of several texts, run in batches.
+    pub fn tag_texts(&self, texts: &[&str]) -> Result<Vec<Vec<WordTag>>> {
+        let head = self.token_head.as_ref().ok_or(Error::NoTokenHead)?;
+        let words = texts.iter().map(|t| self.tokenizer.words(t, self.info.max_seq_len)).collect::<Result<Vec<_>>>()?;
+        self.tag_all(head, &words, texts)
+    }
+
+    /// Tags pre-split words (a CoNLL-U sentence's forms, say): one tag per word, each word's
+    /// range in the words joined by single spaces.
+    pub fn tag_words(&self, words: &[&str]) -> Result<Vec<WordTag>> {
+        let head = self.token_head.as_ref().ok_or(Error::NoTokenHead)?;
+        let w = self.tokenizer.split_words(words, self.info.max_seq_len)?;
+        Ok(self.tag_all(head, std::slice::from_ref(&w), &[&words.join(" ")])?.pop().unwrap_or_default())
+    }
+
+    fn tag_all(&self, head: &TokenHead, words: &[Words], texts: &[&str]) -> Result<Vec<Vec<WordTag>>> {
+        let inputs: Vec<Input> = words.iter().map(|w| w.input.clone()).collect();
+        let states = self.run(&inputs, Want::Tokens)?;
+        let labels = self.info.labels.as_deref().unwrap_or_default();
+        Ok(words.iter().zip(&states).zip(texts).map(|((w, s), t)| head.tags(w, s, t, labels)).collect())
     }
 
     /// The tensors a distillation teacher gives its students for each tokenized input: the
@@ -472,7 +513,12 @@ impl Model {
             }
             let batch = &inputs[start..end];
             let f = encoder.forward_checked(batch, team, keep, None, &check)?;
-            let logits = if req.logits { encoder.logits(&f, team) } else { None };
+            let logits = match (&self.token_head, req.logits) {
+                (_, false) => None,
+                // A tagger's targets: every token's logits, `tokens × labels`.
+                (Some(head), true) => Some((0..batch.len()).map(|i| head.logits(f.sentence(i))).collect()),
+                (None, true) => encoder.logits(&f, team),
+            };
             for (i, inp) in batch.iter().enumerate() {
                 let (a, b) = (f.offsets[i], f.offsets[i + 1]);
                 let n = inp.ids.len();
@@ -522,7 +568,7 @@ impl Model {
 /// padding switched off (batches are never padded in memory) and truncation at the model's
 /// maximum length, special tokens included.
 pub struct TextTokenizer {
-    inner: Tokenizer,
+    pub(crate) inner: Tokenizer,
 }
 
 impl TextTokenizer {
@@ -611,7 +657,7 @@ thread_local! {
 /// can cause one) into `Error::Tokenizer`: a panic must never cross the runtime's API, and
 /// through FFI it would abort the app. The panic's message is kept off stderr by a panic hook
 /// that defers to the previous one for every other panic. Needs `panic = "unwind"`.
-fn guard<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
+pub(crate) fn guard<T>(what: &str, f: impl FnOnce() -> T) -> Result<T> {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();

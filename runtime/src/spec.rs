@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The package format version this build writes. Version 2 adds the checksum, version 3 stores
-/// the tokenizer deflated, version 4 adds per-token activation steps (FORMAT.md).
-pub const FORMAT_VERSION: u32 = 4;
+/// the tokenizer deflated, version 4 adds per-token activation steps, version 5 token-classification
+/// heads (FORMAT.md).
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest package format version this build still reads (version 1: no checksum).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -197,13 +198,33 @@ pub struct PoolingSpec {
     pub normalize: bool,
 }
 
-/// A sequence-classification head as in `BertForSequenceClassification`:
-/// `logits = C·tanh(P·h_CLS + p) + c` (the pooler is optional), `probs = softmax(logits)`.
-/// With one label the head is a regressor and its single logit is the score.
+/// A task head. `sequence` (as `BertForSequenceClassification`): `logits = C·tanh(P·h_CLS + p)
+/// + c` (the pooler is optional), `probs = softmax(logits)`; with one label the head is a
+/// regressor and its single logit is the score. `token` (as `BertForTokenClassification`,
+/// format version 5): `logits_t = C·h_t + c` for every token's final state, no pooler; a word's
+/// label is its first sub-word's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeadSpec {
     pub pooler: bool,
     pub labels: Vec<String>,
+    /// Absent in packages before version 5: `sequence`.
+    #[serde(default, skip_serializing_if = "HeadKind::is_sequence")]
+    pub kind: HeadKind,
+}
+
+/// What a head classifies: the whole input or each token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadKind {
+    #[default]
+    Sequence,
+    Token,
+}
+
+impl HeadKind {
+    fn is_sequence(&self) -> bool {
+        *self == HeadKind::Sequence
+    }
 }
 
 /// Weight quantization of one matrix (FORMAT.md).
@@ -333,6 +354,15 @@ impl ModelSpec {
             if h.labels.is_empty() {
                 return Err(Error::Package("the classification head has no labels".into()));
             }
+            if h.kind == HeadKind::Token && h.pooler {
+                return Err(Error::Package("a token-classification head has no pooler: set `pooler` to false".into()));
+            }
+            if h.kind == HeadKind::Token && self.format_version < 5 {
+                return Err(Error::Package(format!(
+                    "a token-classification head needs format version 5; this package says {} (a damaged or hand-edited description)",
+                    self.format_version
+                )));
+            }
         }
         let expected = self.expected_tensors();
         for (name, q) in &self.quantized {
@@ -428,7 +458,7 @@ mod tests {
             layer_norm_eps: 1e-12,
             max_seq_len: 4,
             pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: true },
-            head: Some(HeadSpec { pooler: true, labels: vec!["a".into(), "b".into()] }),
+            head: Some(HeadSpec { pooler: true, labels: vec!["a".into(), "b".into()], kind: HeadKind::Sequence }),
             quantized: Default::default(),
             provenance: Provenance::default(),
         };

@@ -57,7 +57,7 @@ fn random_model(seed: u64, cls: bool, normalize: bool) -> ModelData {
         layer_norm_eps: 1e-12,
         max_seq_len: 150,
         pooling: PoolingSpec { mode: if cls { PoolingMode::Cls } else { PoolingMode::Mean }, normalize },
-        head: Some(HeadSpec { pooler: true, labels: vec!["a".into(), "b".into(), "c".into()] }),
+        head: Some(HeadSpec { pooler: true, labels: vec!["a".into(), "b".into(), "c".into()], kind: Default::default() }),
         quantized: Default::default(),
         provenance: Default::default(),
     };
@@ -307,4 +307,23 @@ fn matmul_kernels_match_cpu_linear() {
             }
         }
     }
+}
+
+/// A token-classification model tags the same on the GPU as on the CPU (which tests/tag.rs
+/// checks against transformers): the encoder on the GPU, the head on the host.
+#[test]
+fn tagger_matches_cpu() {
+    let dir = common::fixtures().join("tiny_tok");
+    let (g, c) = (Model::load(&dir, &gpu()).unwrap(), Model::load(&dir, &cpu()).unwrap());
+    check_backend(&g);
+    let texts = ["the actors were boring, but the ending!", "i really loved  this films .", "", "zebra plot"];
+    let (a, b) = (g.tag_texts(&texts).unwrap(), c.tag_texts(&texts).unwrap());
+    assert_eq!(a.len(), texts.len());
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert_eq!((x.start, x.end, x.label_id), (y.start, y.end, y.label_id), "{x:?} vs {y:?}");
+        assert!((x.prob - y.prob).abs() < 1e-4, "{x:?} vs {y:?}");
+    }
+    assert_eq!(a.iter().map(Vec::len).collect::<Vec<_>>(), b.iter().map(Vec::len).collect::<Vec<_>>());
+    let words = ["the", "acting", "was", "great"];
+    assert_eq!(g.tag_words(&words).unwrap().len(), 4);
 }

@@ -7,7 +7,7 @@ mod common;
 use bertling_runtime::data::ActStep;
 use bertling_runtime::spec::BlockSpec;
 use bertling_runtime::{cosine, load_hf_dir, read_package, write_package, Error, Input, LoadOptions, Model, ModelData, Precision, TensorData};
-use common::{fixtures, hetero, max_abs_diff, Rng};
+use common::{fixtures, hetero, max_abs_diff, with_description, Rng};
 
 fn tiny_dir() -> std::path::PathBuf {
     fixtures().join("tiny_cls")
@@ -333,25 +333,6 @@ fn steps_are_stored_as_f16_only_when_lossless() {
     assert!(other.scales.iter().any(|&s| half::f16::from_f32(s).to_f32() != s));
     assert_eq!(header["blocks.1.ffn.out.weight.scales"]["dtype"], "F32");
     assert_eq!(read_package(&bytes).unwrap().tensors, q.tensors);
-}
-
-/// Rewrites the package description in a container's header, and reseals its checksum so that
-/// the reader gets past it to what is being tested.
-fn with_description(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let mut desc: serde_json::Value = serde_json::from_str(header["__metadata__"]["bertling"].as_str().unwrap()).unwrap();
-    edit(&mut desc);
-    header["__metadata__"]["bertling"] = serde_json::Value::String(desc.to_string());
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend(h);
-    out.extend(&bytes[8 + n..]);
-    assert!(bertling_runtime::package::reseal(&mut out));
-    out
 }
 
 #[test]

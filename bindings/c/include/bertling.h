@@ -29,6 +29,24 @@
 #define BERTLING_BACKEND_AUTO 2
 
 /**
+ * What a model's head classifies (`bertling_model_head`).
+ */
+typedef enum bertling_head {
+  /**
+   * No head: embeddings only.
+   */
+  BERTLING_HEAD_NONE = 0,
+  /**
+   * A sequence-classification head: `bertling_classify`.
+   */
+  BERTLING_HEAD_SEQUENCE = 1,
+  /**
+   * A token-classification head: `bertling_tag`.
+   */
+  BERTLING_HEAD_TOKEN = 2,
+} bertling_head;
+
+/**
  * What a call returned. `BERTLING_OK` is success; every other value comes with a message from
  * `bertling_last_error_message` on the same thread.
  */
@@ -69,6 +87,25 @@ typedef struct bertling_load_options {
    */
   uint32_t threads;
 } bertling_load_options;
+
+/**
+ * One word's tag from `bertling_tag`.
+ */
+typedef struct bertling_word_tag {
+  /**
+   * `[start, end)`: the word's bytes in the text.
+   */
+  size_t start;
+  size_t end;
+  /**
+   * The label (`bertling_label_name`).
+   */
+  uint32_t label_id;
+  /**
+   * The label's probability.
+   */
+  float prob;
+} bertling_word_tag;
 
 #ifdef __cplusplus
 extern "C" {
@@ -134,7 +171,16 @@ void bertling_model_free(struct bertling_model *model);
 size_t bertling_model_dim(const struct bertling_model *model);
 
 /**
- * The number of labels of the model's classification head; 0 when it has none (or for NULL).
+ * The model's head, a `bertling_head` value; `BERTLING_HEAD_NONE` for NULL.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+uint32_t bertling_model_head(const struct bertling_model *model);
+
+/**
+ * The number of labels of the model's head (sequence or token); 0 when it has none (or for
+ * NULL).
  *
  * # Safety
  * `model` is NULL or a live model.
@@ -142,7 +188,7 @@ size_t bertling_model_dim(const struct bertling_model *model);
 size_t bertling_model_num_labels(const struct bertling_model *model);
 
 /**
- * Cancels every `bertling_embed` / `bertling_classify` running on `model` at this moment, from
+ * Cancels every `bertling_embed` / `bertling_classify` / `bertling_tag` running on `model` at this moment, from
  * any thread: each returns `BERTLING_ERR_CANCELLED` at its next check (between blocks and
  * between batches). Calls started afterwards run normally. NULL is a no-op.
  *
@@ -180,6 +226,25 @@ enum bertling_status bertling_classify(const struct bertling_model *model,
                                        float *probs,
                                        size_t probs_len,
                                        uint32_t *label_ids);
+
+/**
+ * Tags the words of `text` (split as the model's tokenizer pre-tokenizes) with the model's
+ * token head: word `i`'s byte range, label and probability go to `tags[i]`. `*n_words` is
+ * always set: the number of words on success and on `BERTLING_ERR_BUFFER_TOO_SMALL` (then
+ * nothing is written to `tags`), 0 on any other failure. A text has at most `strlen(text)`
+ * words, so a buffer of that many entries always suffices. A model whose head is not
+ * `BERTLING_HEAD_TOKEN` gives `BERTLING_ERR_NO_CLASSIFICATION_HEAD`; a text longer than the
+ * model's maximum length `BERTLING_ERR_INVALID_ARGUMENT` (split it into sentences).
+ *
+ * # Safety
+ * `model` is a live model; `text` a NUL-terminated string; `tags` points to `tags_len`
+ * writable entries (or is NULL with `tags_len` 0); `n_words` points to a writable `size_t`.
+ */
+enum bertling_status bertling_tag(const struct bertling_model *model,
+                                  const char *text,
+                                  struct bertling_word_tag *tags,
+                                  size_t tags_len,
+                                  size_t *n_words);
 
 /**
  * The name of label `label_id`, NUL-terminated, into `buf`. `*needed` (when not NULL) gets

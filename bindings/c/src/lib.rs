@@ -10,7 +10,7 @@ mod status;
 use std::ffi::{c_char, CStr};
 use std::path::Path;
 
-use bertling_runtime::{Backend, LoadOptions, Model};
+use bertling_runtime::{Backend, HeadKind, LoadOptions, Model};
 
 pub use status::bertling_status;
 use status::bertling_status::*;
@@ -182,7 +182,35 @@ pub unsafe extern "C" fn bertling_model_dim(model: *const bertling_model) -> usi
     model.as_ref().map_or(0, |m| m.model.info().output_width)
 }
 
-/// The number of labels of the model's classification head; 0 when it has none (or for NULL).
+/// What a model's head classifies (`bertling_model_head`).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum bertling_head {
+    /// No head: embeddings only.
+    BERTLING_HEAD_NONE = 0,
+    /// A sequence-classification head: `bertling_classify`.
+    BERTLING_HEAD_SEQUENCE = 1,
+    /// A token-classification head: `bertling_tag`.
+    BERTLING_HEAD_TOKEN = 2,
+}
+
+/// The model's head, a `bertling_head` value; `BERTLING_HEAD_NONE` for NULL.
+///
+/// # Safety
+/// `model` is NULL or a live model.
+#[no_mangle]
+pub unsafe extern "C" fn bertling_model_head(model: *const bertling_model) -> u32 {
+    let head = model.as_ref().and_then(|m| m.model.info().head);
+    (match head {
+        None => bertling_head::BERTLING_HEAD_NONE,
+        Some(HeadKind::Sequence) => bertling_head::BERTLING_HEAD_SEQUENCE,
+        Some(HeadKind::Token) => bertling_head::BERTLING_HEAD_TOKEN,
+    }) as u32
+}
+
+/// The number of labels of the model's head (sequence or token); 0 when it has none (or for
+/// NULL).
 ///
 /// # Safety
 /// `model` is NULL or a live model.
@@ -191,7 +219,7 @@ pub unsafe extern "C" fn bertling_model_num_labels(model: *const bertling_model)
     model.as_ref().map_or(0, |m| m.model.info().labels.as_ref().map_or(0, Vec::len))
 }
 
-/// Cancels every `bertling_embed` / `bertling_classify` running on `model` at this moment, from
+/// Cancels every `bertling_embed` / `bertling_classify` / `bertling_tag` running on `model` at this moment, from
 /// any thread: each returns `BERTLING_ERR_CANCELLED` at its next check (between blocks and
 /// between batches). Calls started afterwards run normally. NULL is a no-op.
 ///
@@ -295,6 +323,9 @@ pub unsafe extern "C" fn bertling_classify(
     guard(|| {
         let m = model.as_ref().ok_or_else(|| Failure::null("model"))?;
         let texts = read_texts(texts, n)?;
+        if m.model.info().head != Some(HeadKind::Sequence) {
+            return Err(Failure::from(bertling_runtime::Error::NoClassificationHead));
+        }
         let labels = m.model.info().labels.as_ref().map_or(0, Vec::len);
         let need = needed(n, labels, "labels")?;
         if labels > 0 && n > 0 {
@@ -323,6 +354,75 @@ pub unsafe extern "C" fn bertling_classify(
         for ((row, id), c) in dst.chunks_exact_mut(labels).zip(ids.iter_mut()).zip(&results) {
             row.copy_from_slice(&c.probs);
             *id = c.label_id as u32;
+        }
+        Ok(())
+    })
+}
+
+/// One word's tag from `bertling_tag`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug)]
+pub struct bertling_word_tag {
+    /// `[start, end)`: the word's bytes in the text.
+    pub start: usize,
+    pub end: usize,
+    /// The label (`bertling_label_name`).
+    pub label_id: u32,
+    /// The label's probability.
+    pub prob: f32,
+}
+
+/// Tags the words of `text` (split as the model's tokenizer pre-tokenizes) with the model's
+/// token head: word `i`'s byte range, label and probability go to `tags[i]`. `*n_words` is
+/// always set: the number of words on success and on `BERTLING_ERR_BUFFER_TOO_SMALL` (then
+/// nothing is written to `tags`), 0 on any other failure. A text has at most `strlen(text)`
+/// words, so a buffer of that many entries always suffices. A model whose head is not
+/// `BERTLING_HEAD_TOKEN` gives `BERTLING_ERR_NO_CLASSIFICATION_HEAD`; a text longer than the
+/// model's maximum length `BERTLING_ERR_INVALID_ARGUMENT` (split it into sentences).
+///
+/// # Safety
+/// `model` is a live model; `text` a NUL-terminated string; `tags` points to `tags_len`
+/// writable entries (or is NULL with `tags_len` 0); `n_words` points to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn bertling_tag(
+    model: *const bertling_model,
+    text: *const c_char,
+    tags: *mut bertling_word_tag,
+    tags_len: usize,
+    n_words: *mut usize,
+) -> bertling_status {
+    if let Some(n) = n_words.as_mut() {
+        *n = 0;
+    }
+    guard(|| {
+        let m = model.as_ref().ok_or_else(|| Failure::null("model"))?;
+        let n_words = n_words.as_mut().ok_or_else(|| Failure::null("n_words"))?;
+        let texts = read_texts(&text, 1).map_err(|f| match f.status {
+            BERTLING_ERR_NULL_ARGUMENT => Failure::null("text"),
+            _ => Failure::new(f.status, f.message.replace("texts[0]", "text")),
+        })?;
+        if tags.is_null() && tags_len > 0 {
+            return Err(Failure::null("tags"));
+        }
+        let words = m.model.tag(texts[0])?;
+        *n_words = words.len();
+        if tags_len < words.len() {
+            return Err(Failure::new(
+                BERTLING_ERR_BUFFER_TOO_SMALL,
+                format!("`tags` holds {tags_len} entries; the text has {} words", words.len()),
+            ));
+        }
+        if !words.is_empty() {
+            let dst = std::slice::from_raw_parts_mut(tags, words.len());
+            for (d, w) in dst.iter_mut().zip(&words) {
+                *d = bertling_word_tag {
+                    start: w.start,
+                    end: w.end,
+                    label_id: w.label_id as u32,
+                    prob: w.prob,
+                };
+            }
         }
         Ok(())
     })

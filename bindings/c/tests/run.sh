@@ -65,7 +65,7 @@ export PKG_CONFIG_PATH=$work/prefix/lib/pkgconfig
 export LD_LIBRARY_PATH=$work/prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if [ "$arch" = aarch64 ]; then run+=(-E "LD_LIBRARY_PATH=$work/prefix/lib"); fi
 
-echo "== fixtures (4-bit all-MiniLM-L6-v2, a classifier, the runtime's answers)"
+echo "== fixtures (4-bit all-MiniLM-L6-v2, a classifier, a tagger, the runtime's answers)"
 texts=bindings/c/tests/texts.txt
 fx=$work/fixtures
 # all-MiniLM-L6-v2 at 4 bits: the real model, run natively; the tiny BERT classifier at 4 bits
@@ -73,12 +73,12 @@ fx=$work/fixtures
 # threads.
 "$target_dir/debug/examples/binding_fixtures" "$BERTLING_TEST_MODEL" $texts "$fx/minilm"
 "$target_dir/debug/examples/binding_fixtures" runtime/tests/fixtures/tiny_cls $texts "$fx/tiny" \
-  runtime/tests/fixtures/tiny_cls
+  runtime/tests/fixtures/tiny_cls runtime/tests/fixtures/tiny_tok
 python3 bindings/c/tests/make_damaged.py "$fx/tiny/model.bertling" "$work/damaged"
 
 echo "== C tests ($cc, pkg-config; run by ${run[0]})"
 flags=(-std=c11 -O1 -g -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L)
-for t in embed classify errors; do
+for t in embed classify tag errors; do
   # shellcheck disable=SC2046
   $cc "${flags[@]}" $(pkg-config --cflags bertling) bindings/c/tests/test_$t.c -o "$work/test_$t" \
     $(pkg-config --libs bertling) -lpthread
@@ -87,6 +87,8 @@ done
 "${run[@]}" "$work/test_embed" "$fx/tiny/model.bertling" $texts "$fx/tiny/embeddings.txt"
 "${run[@]}" "$work/test_classify" "$fx/tiny/classifier.bertling" $texts "$fx/tiny/classify.txt" \
   "$fx/tiny/labels.txt"
+"${run[@]}" "$work/test_tag" "$fx/tiny/tagger.bertling" $texts "$fx/tiny/tag.txt" \
+  "$fx/tiny/tag_labels.txt" "$fx/tiny/classifier.bertling" "$fx/tiny/model.bertling"
 "${run[@]}" "$work/test_errors" "$fx/tiny/model.bertling" "$work/damaged" $features
 
 echo "== static library"

@@ -9,6 +9,7 @@
 //! ```swift
 //! let model = try BertlingModel.fromFile(path: "model.bertling", options: LoadOptions())
 //! let vectors = try model.embed(texts: ["a", "b"])
+//! let words = try tagger.tag(text: "I loved it.")   // [WordTag]: String.Index ranges (Tagging.swift)
 //! ```
 //!
 //! Integers the apps see are signed 32/64-bit: Kotlin's unsigned types do not index lists and
@@ -40,7 +41,8 @@ pub enum BertlingError {
     /// A package of a newer format version than this build reads.
     #[error("{0}")]
     UnsupportedVersion(String),
-    /// `classify` on a model without a classification head.
+    /// `classify` on a model without a sequence-classification head, or `tag` on one without
+    /// a token-classification head.
     #[error("{0}")]
     NoClassificationHead(String),
     /// A bad argument (thread count, empty profile configuration, vector lengths...).
@@ -157,6 +159,53 @@ pub struct Classification {
     pub probs: Vec<f32>,
 }
 
+/// One word of a tagged text, its range in both encodings the platforms index strings by.
+/// Apps call the platform wrappers (`BertlingModel.tag` in Kotlin and Swift), which turn this
+/// into the platform's `WordTag`.
+#[derive(Clone, Debug, PartialEq, uniffi::Record)]
+pub struct TaggedSpan {
+    pub word: String,
+    /// `[utf8_start, utf8_end)`: bytes of the word in the UTF-8 text.
+    pub utf8_start: i32,
+    pub utf8_end: i32,
+    /// `[utf16_start, utf16_end)`: UTF-16 code units (Kotlin/Java string indices).
+    pub utf16_start: i32,
+    pub utf16_end: i32,
+    pub label: String,
+    pub label_id: i32,
+    pub probability: f32,
+}
+
+/// The spans of `tags` with UTF-16 offsets added (one pass over the text).
+fn spans(text: &str, tags: Vec<bertling_runtime::WordTag>) -> Vec<TaggedSpan> {
+    let (mut byte, mut unit) = (0usize, 0usize);
+    let mut utf16 = |to: usize| -> usize {
+        // Tags come in text order, so the cursor only moves forward.
+        if to >= byte {
+            unit += text[byte..to].chars().map(char::len_utf16).sum::<usize>();
+        } else {
+            unit -= text[to..byte].chars().map(char::len_utf16).sum::<usize>();
+        }
+        byte = to;
+        unit
+    };
+    tags.into_iter()
+        .map(|t| {
+            let (u0, u1) = (utf16(t.start), utf16(t.end));
+            TaggedSpan {
+                word: t.word,
+                utf8_start: int(t.start),
+                utf8_end: int(t.end),
+                utf16_start: int(u0),
+                utf16_end: int(u1),
+                label: t.label,
+                label_id: int(t.label_id),
+                probability: t.prob,
+            }
+        })
+        .collect()
+}
+
 /// Two texts classified together (NLI, paraphrase detection, cross-encoder reranking).
 #[derive(Clone, Debug, PartialEq, uniffi::Record)]
 pub struct TextPair {
@@ -188,7 +237,7 @@ pub struct ModelInfo {
     pub output_width: i32,
     /// Longest input in tokens; longer texts are truncated.
     pub max_seq_len: i32,
-    /// Labels of the classification head; empty when there is none.
+    /// Labels of the head (sequence or token classification); empty when there is none.
     pub labels: Vec<String>,
     /// One line per block, e.g. `attention w384 h12xd32`, `feed_forward w384 i1536`.
     pub blocks: Vec<String>,
@@ -196,6 +245,9 @@ pub struct ModelInfo {
     pub device: String,
     /// The package's full model description (FORMAT.md), as JSON.
     pub spec_json: String,
+    /// `sequence` (`classify`), `token` (`tag`) or `none` (embeddings only). Last, so that the
+    /// fields before keep their positions.
+    pub head: String,
 }
 
 fn block_summary(b: &BlockSpec) -> String {
@@ -269,6 +321,12 @@ impl BertlingModel {
         guard(|| Ok(classifications(self.model.classify_pairs(&self::pairs(&pairs))?)))
     }
 
+    /// The words of `text` with the model's token head (`NoClassificationHead` on any other
+    /// model): what the platforms' `tag` wrappers call.
+    pub fn tag_spans(&self, text: String) -> Result<Vec<TaggedSpan>> {
+        guard(|| Ok(spans(&text, self.model.tag(&text)?)))
+    }
+
     /// Token ids and segment ids of each text.
     pub fn tokenize(&self, texts: Vec<String>) -> Result<Vec<Tokens>> {
         guard(|| {
@@ -307,6 +365,12 @@ impl BertlingModel {
                 blocks: i.blocks.iter().map(block_summary).collect(),
                 device: self.model.device(),
                 spec_json,
+                head: match i.head {
+                    None => "none",
+                    Some(bertling_runtime::HeadKind::Sequence) => "sequence",
+                    Some(bertling_runtime::HeadKind::Token) => "token",
+                }
+                .into(),
             })
         })
     }
@@ -461,6 +525,28 @@ mod tests {
             Err(BertlingError::InvalidArgument(_))
         ));
         assert!((cosine_similarity(vec![3.0, 4.0], vec![4.0, 3.0]).unwrap() - 0.96).abs() < 1e-6);
+    }
+
+    #[test]
+    fn spans_count_utf16_units_of_the_text() {
+        let text = "Ünï 🎸 ok";
+        let tag = |start: usize, end: usize| bertling_runtime::WordTag {
+            word: text[start..end].into(),
+            start,
+            end,
+            label: "X".into(),
+            label_id: 0,
+            prob: 1.0,
+        };
+        // "Ünï" is 5 bytes and 3 units; the guitar 4 bytes and 2 units (a surrogate pair).
+        let got = spans(text, vec![tag(0, 5), tag(6, 10), tag(11, 13)]);
+        let units: Vec<(i32, i32)> = got.iter().map(|s| (s.utf16_start, s.utf16_end)).collect();
+        assert_eq!(units, [(0, 3), (4, 6), (7, 9)]);
+        let utf16: Vec<u16> = text.encode_utf16().collect();
+        for s in &got {
+            let (a, b) = (s.utf16_start as usize, s.utf16_end as usize);
+            assert_eq!(String::from_utf16(&utf16[a..b]).unwrap(), s.word);
+        }
     }
 
     #[test]

@@ -140,7 +140,14 @@ pub(crate) fn loss_of_outputs(
         (Some(t), Some(s)) if weights.logits != 0.0 => {
             let (pt, lt, ls) =
                 (softmax(t.clone(), 1), log_softmax(t.clone(), 1), log_softmax(s.clone(), 1));
-            (pt * (lt - ls)).sum_dim(1).mean().reshape([1])
+            let kl = (pt * (lt - ls)).sum_dim(1); // [rows, 1]
+            if trainee.student.head.as_ref().is_some_and(|h| h.token) {
+                // A tagger's rows are the batch's tokens: the mean over real ones.
+                let mask = batch.mask.clone().reshape([-1, 1]);
+                (kl * mask.clone()).sum().div(mask.sum()).reshape([1])
+            } else {
+                kl.mean().reshape([1])
+            }
         }
         _ => zero(),
     };

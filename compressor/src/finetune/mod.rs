@@ -14,13 +14,14 @@ mod train;
 use std::io::Write;
 use std::ops::ControlFlow;
 
-use bertling_runtime::spec::HeadSpec;
+use bertling_runtime::spec::{HeadKind, HeadSpec};
 use bertling_runtime::{ModelData, TextTokenizer};
 use burn::prelude::*;
 use serde::Serialize;
 
 pub use self::objective::{
-    argmax, logit_distillation, new_head, output_width, predict, probe_head, task_loss, Scores,
+    argmax, logit_distillation, new_head, output_width, predict, predict_inputs, probe_head,
+    task_loss, Scores,
 };
 pub use self::theseus::{mixed_logits, modules, Modules, Replacing};
 pub use self::train::{
@@ -31,7 +32,8 @@ use crate::convert::{encoder_keeping_quantization, encoder_to_data};
 use crate::distill::Stop;
 use crate::error::{CompressError, Result};
 use crate::pipeline::{check_resume, open_log, RunFiles};
-use crate::task::{Labels, TaskExample, TaskSpec};
+use crate::tagging::TaggedSentence;
+use crate::task::{Labels, Target, TaskExample, TaskSpec};
 
 /// Tokenizes examples as the runtime does (`[CLS] a [SEP] b [SEP]` for pairs).
 pub fn tokenize(
@@ -46,12 +48,37 @@ pub fn tokenize(
             chunk.iter().map(|e| (e.a.as_str(), e.b.as_deref().unwrap_or(""))).collect();
         inputs.extend(tok.encode_pairs(&pairs)?);
     }
-    Ok(Tokenized { inputs, targets: examples.iter().map(|e| e.target).collect() })
+    Ok(Tokenized::sequences(inputs, examples.iter().map(|e| e.target).collect()))
+}
+
+/// Tokenizes tagged sentences, each word labelled at its first sub-word, as the runtime's
+/// `tag_words` splits them. Returns the set and the number of words truncation at `max_len`
+/// left out (they are neither trained on nor scored).
+pub fn tokenize_tagged(
+    sentences: &[TaggedSentence],
+    tokenizer_json: &str,
+    max_len: usize,
+) -> Result<(Tokenized, usize)> {
+    let tok = TextTokenizer::new(tokenizer_json, max_len)?;
+    let (mut inputs, mut words, mut cut) = (Vec::new(), Vec::new(), 0);
+    for s in sentences {
+        let refs: Vec<&str> = s.words.iter().map(String::as_str).collect();
+        let (input, first) = tok.encode_words(&refs)?;
+        let labelled: Vec<(usize, Target)> = first
+            .iter()
+            .zip(&s.tags)
+            .filter_map(|(p, &t)| p.map(|p| (p, Target::Class(t))))
+            .collect();
+        cut += s.words.len() - labelled.len();
+        inputs.push(input);
+        words.push(labelled);
+    }
+    Ok((Tokenized::tokens(inputs, words), cut))
 }
 
 /// `n` of `examples`, drawn without replacement by `seed` (all when `n` is larger), in file
 /// order.
-pub fn sample(examples: Vec<TaskExample>, n: usize, seed: u64) -> Vec<TaskExample> {
+pub fn sample<T>(examples: Vec<T>, n: usize, seed: u64) -> Vec<T> {
     if n >= examples.len() {
         return examples;
     }
@@ -73,6 +100,11 @@ pub struct FinetuneReport {
     pub distilled: bool,
     pub train_examples: usize,
     pub dev_examples: usize,
+    /// Tagging: the dev set's words, and those longer sentences left out (not scored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_words: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_words_cut: Option<usize>,
     pub steps: usize,
     pub best: Best,
     pub last: Option<Scores>,
@@ -93,10 +125,65 @@ pub fn finetune_model(
     files: &RunFiles,
     progress: &mut dyn FnMut(&FinetuneProgress),
 ) -> Result<(ModelData, FinetuneReport)> {
+    if task.is_tagging() {
+        return Err(CompressError::InvalidArgument(format!(
+            "{} is a tagging task: fine-tune it with finetune_tagger",
+            task.name
+        )));
+    }
+    let max_len = cfg.max_len.min(model.spec.max_seq_len);
+    let train_set = tokenize(train, &model.tokenizer_json, max_len)?;
+    let dev_set = tokenize(dev, &model.tokenizer_json, max_len)?;
+    run(model, teacher, task, (&train_set, train.len()), (&dev_set, dev.len(), None), cfg, files, progress)
+}
+
+/// Fine-tunes `model` as a tagger (a token head: each word's label at its first sub-word) on
+/// the tagged sentences `train`, scoring `dev` (word accuracy); with `teacher` (a tagger of the
+/// same labels), distillation of its per-token distributions. Training sentences are cut at
+/// `cfg.max_len` tokens, dev sentences only at the model's maximum length (the report says how
+/// many dev words that left out).
+#[allow(clippy::too_many_arguments)]
+pub fn finetune_tagger(
+    model: &ModelData,
+    teacher: Option<&ModelData>,
+    task: &TaskSpec,
+    train: &[TaggedSentence],
+    dev: &[TaggedSentence],
+    cfg: &FinetuneConfig,
+    files: &RunFiles,
+    progress: &mut dyn FnMut(&FinetuneProgress),
+) -> Result<(ModelData, FinetuneReport)> {
+    if !task.is_tagging() {
+        return Err(CompressError::InvalidArgument(format!(
+            "{} is not a tagging task: fine-tune it with finetune_model",
+            task.name
+        )));
+    }
+    let max_len = cfg.max_len.min(model.spec.max_seq_len);
+    let (train_set, _) = tokenize_tagged(train, &model.tokenizer_json, max_len)?;
+    let (dev_set, cut) = tokenize_tagged(dev, &model.tokenizer_json, model.spec.max_seq_len)?;
+    let words = dev.iter().map(|s| s.words.len()).sum::<usize>();
+    run(model, teacher, task, (&train_set, train.len()), (&dev_set, dev.len(), Some((words, cut))), cfg, files, progress)
+}
+
+/// Fine-tuning of either kind: the head, the teacher, the loop, the export.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    model: &ModelData,
+    teacher: Option<&ModelData>,
+    task: &TaskSpec,
+    (train_set, train_examples): (&Tokenized, usize),
+    (dev_set, dev_examples, dev_words): (&Tokenized, usize, Option<(usize, usize)>),
+    cfg: &FinetuneConfig,
+    files: &RunFiles,
+    progress: &mut dyn FnMut(&FinetuneProgress),
+) -> Result<(ModelData, FinetuneReport)> {
     check_resume(files)?;
     let plain = files.device.device()?;
     let device = plain.clone().autodiff();
     let outputs = task.outputs();
+    let token = task.is_tagging();
+    let kind = if token { HeadKind::Token } else { HeadKind::Sequence };
     if let Labels::Classes(names) = &task.labels {
         let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
         if names.len() < 2 || distinct.len() != names.len() {
@@ -112,25 +199,21 @@ pub fn finetune_model(
         names => names.to_vec(),
     };
     let mut enc = encoder_keeping_quantization(model, &plain)?;
-    // The model's head is trained on when it predicts the task's labels, in the same order.
+    // The model's head is trained on when it is of the task's kind and predicts its labels, in
+    // the same order.
     let keep = enc.head.as_ref().is_some_and(|h| h.classifier.weight.dims()[0] == outputs)
-        && model.spec.head.as_ref().is_some_and(|h| h.labels == labels);
+        && model.spec.head.as_ref().is_some_and(|h| h.labels == labels && h.kind == kind);
     if !keep {
         let pooler = enc.head.take().and_then(|h| h.pooler);
-        enc.head = Some(new_head(output_width(&enc), outputs, pooler, cfg.seed, &plain));
+        enc.head = Some(new_head(output_width(&enc), outputs, pooler, token, cfg.seed, &plain));
     }
     let teacher_enc = match teacher {
         None => None,
-        Some(t) => Some(teacher_encoder(t, model, task, &labels, &plain)?),
+        Some(t) => Some(teacher_encoder(t, model, task, &labels, kind, &plain)?),
     };
-    let max_len = cfg.max_len.min(model.spec.max_seq_len);
-    let train_set = tokenize(train, &model.tokenizer_json, max_len)?;
-    let dev_set = tokenize(dev, &model.tokenizer_json, max_len)?;
     if !keep && cfg.head_probe > 0 {
         if let Some(head) = enc.head.take() {
-            let iters = cfg.head_probe;
-            let head = probe_head(&enc, head, &train_set.inputs, &train_set.targets, iters, &plain);
-            enc.head = Some(head);
+            enc.head = Some(probe_head(&enc, head, train_set, cfg.head_probe, &plain));
         }
     }
     let mut log = open_log(files)?;
@@ -138,8 +221,8 @@ pub fn finetune_model(
         enc,
         teacher_enc.as_ref().zip(teacher).map(|(encoder, data)| Teacher { encoder, data }),
         task,
-        &train_set,
-        &dev_set,
+        train_set,
+        dev_set,
         cfg,
         files.checkpoint,
         &device,
@@ -160,15 +243,17 @@ pub fn finetune_model(
     }
     let mut template = model.clone();
     let pooler = best_model.head.as_ref().is_some_and(|h| h.pooler.is_some());
-    template.spec.head = Some(HeadSpec { pooler, labels: labels.clone() });
+    template.spec.head = Some(HeadSpec { pooler, labels: labels.clone(), kind });
     let mut out = encoder_to_data(&best_model, &template)?;
     let report = FinetuneReport {
         task: task.name.clone(),
         labels,
         head: if keep { "kept" } else { "new" },
         distilled: teacher.is_some() && cfg.replacing.is_none(),
-        train_examples: train.len(),
-        dev_examples: dev.len(),
+        train_examples,
+        dev_examples,
+        dev_words: dev_words.map(|w| w.0),
+        dev_words_cut: dev_words.map(|w| w.1),
         steps: done.steps,
         best,
         last: done.last,
@@ -189,6 +274,7 @@ fn teacher_encoder(
     model: &ModelData,
     task: &TaskSpec,
     labels: &[String],
+    kind: HeadKind,
     device: &Device,
 ) -> Result<crate::student::Encoder> {
     let bad = |what: String| CompressError::InvalidArgument(format!("the teacher {what}"));
@@ -199,6 +285,15 @@ fn teacher_encoder(
             task.name
         )));
     };
+    if head.kind != kind {
+        return Err(bad(format!(
+            "has a {} head and {} needs a {} one: fine-tune it on {} first",
+            if head.kind == HeadKind::Token { "token-classification" } else { "sequence-classification" },
+            task.name,
+            if kind == HeadKind::Token { "token-classification" } else { "sequence-classification" },
+            task.name
+        )));
+    }
     if head.labels != labels {
         return Err(bad(format!(
             "predicts {} label(s) ({}), the task {} ({}): fine-tune it on the same task first",

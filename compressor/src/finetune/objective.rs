@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
+use super::train::{pick_rows, Tokenized};
 use crate::eval::{pearson, spearman, TaskMetrics};
 use crate::student::{Batch, Dense, Encoder, Head};
 use crate::task::{Target, TaskSpec};
@@ -20,12 +21,13 @@ pub fn output_width(enc: &Encoder) -> usize {
 }
 
 /// A head for `outputs` labels on `width`-wide states: the given pooler (a pretrained one) or a
-/// new one, and a new classifier; new weights drawn uniformly with BERT's standard deviation
-/// 0.02 from `seed`, biases zero.
+/// new one, and a new classifier; a token head (`token`) has no pooler. New weights drawn
+/// uniformly with BERT's standard deviation 0.02 from `seed`, biases zero.
 pub fn new_head(
     width: usize,
     outputs: usize,
     pooler: Option<Dense>,
+    token: bool,
     seed: u64,
     device: &Device,
 ) -> Head {
@@ -38,48 +40,66 @@ pub fn new_head(
             Tensor::zeros([rows], device),
         )
     };
+    if token {
+        return Head { pooler: None, classifier: dense(outputs, width), token };
+    }
     let pooler = pooler.unwrap_or_else(|| dense(width, width));
-    Head { pooler: Some(pooler), classifier: dense(outputs, width) }
+    Head { pooler: Some(pooler), classifier: dense(outputs, width), token }
 }
 
-/// Examples a new classifier is fitted on before fine-tuning ([`probe_head`]).
+/// Examples (words, for tagging) a new classifier is fitted on before fine-tuning
+/// ([`probe_head`]).
 pub const PROBE_EXAMPLES: usize = 4096;
 
 /// Fits `head`'s classifier to the task on the frozen model's features (its pooler's outputs on
-/// the [CLS] states of the first [`PROBE_EXAMPLES`] examples): a linear probe, so that
-/// fine-tuning starts from a head that already predicts the labels rather than from a random
-/// one that a small learning rate moves too slowly for small data sets (linear probing, then
-/// fine-tuning). Full-batch AdamW on the task loss, `iters` steps at learning rate 1e-2,
-/// weight decay 1e-4; deterministic. `enc` is the body (on the plain device).
+/// the [CLS] states, or for a token head the final states of the labelled words, of the first
+/// [`PROBE_EXAMPLES`] examples of `set`): a linear probe, so that fine-tuning starts from a head
+/// that already predicts the labels rather than from a random one that a small learning rate
+/// moves too slowly for small data sets (linear probing, then fine-tuning). Full-batch AdamW on
+/// the task loss, `iters` steps at learning rate 1e-2, weight decay 1e-4; deterministic. `enc`
+/// is the body (on the plain device).
 pub fn probe_head(
     enc: &Encoder,
     head: Head,
-    inputs: &[Input],
-    targets: &[Target],
+    set: &Tokenized,
     iters: usize,
     device: &Device,
 ) -> Head {
     use burn::optim::{AdamWConfig, GradientsParams};
-    let n = inputs.len().min(PROBE_EXAMPLES);
-    if n == 0 || iters == 0 {
+    if set.inputs.is_empty() || iters == 0 {
         return head;
     }
-    // Features: the pooler's outputs (the head's input to its classifier), computed once.
-    let mut feats = Vec::new();
-    for chunk in inputs[..n].chunks(32) {
-        let batch = Batch::new(chunk, device);
+    // Features: the classifier's inputs, computed once.
+    let (mut feats, mut targets) = (Vec::new(), Vec::new());
+    let all: Vec<usize> = (0..set.inputs.len()).collect();
+    for idx in all.chunks(32) {
+        if targets.len() >= PROBE_EXAMPLES {
+            break;
+        }
+        let chunk: Vec<Input> = idx.iter().map(|&i| set.inputs[i].clone()).collect();
+        let batch = Batch::new(&chunk, device);
         let last = enc.forward(&batch).hidden.pop().expect("an encoder has an embedding output");
-        let cls = crate::student::pool(last, batch.mask.clone(), true).unsqueeze_dim::<3>(1);
-        let cls = match &head.pooler {
-            Some(p) => p.forward(cls).tanh(),
-            None => cls,
+        let (t, rows) = set.batch_targets(idx);
+        let f = if head.token {
+            let [b, s, w] = last.dims();
+            pick_rows(last.reshape([b * s, w]), rows.as_deref())
+        } else {
+            let cls = crate::student::pool(last, batch.mask.clone(), true).unsqueeze_dim::<3>(1);
+            let cls = match &head.pooler {
+                Some(p) => p.forward(cls).tanh(),
+                None => cls,
+            };
+            cls.squeeze_dim::<2>(1)
         };
-        feats.push(cls.squeeze_dim::<2>(1));
+        feats.push(f);
+        targets.extend(t);
     }
     let x = Tensor::cat(feats, 0);
+    let n = targets.len().min(PROBE_EXAMPLES);
+    let x = x.narrow(0, 0, n);
     let train = device.clone().autodiff();
     let x = Tensor::<2>::from_data(x.into_data(), &train);
-    let Head { pooler, classifier } = head;
+    let Head { pooler, classifier, token } = head;
     let mut c = classifier.to_device(&train).train();
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
     for _ in 0..iters {
@@ -88,7 +108,7 @@ pub fn probe_head(
         let grads = GradientsParams::from_grads(loss.backward(), &c);
         c = optim.step(1e-2, c, grads);
     }
-    Head { pooler, classifier: c.valid().to_device(device) }
+    Head { pooler, classifier: c.valid().to_device(device), token }
 }
 
 /// The task loss of a batch: mean cross-entropy of the gold classes, or mean squared error of
@@ -226,18 +246,27 @@ pub fn argmax(v: &[f32]) -> usize {
     best
 }
 
-/// The head outputs of `model` for each input, in order (batches of 32).
-pub fn predict(model: &Encoder, inputs: &[Input], device: &Device) -> Vec<Vec<f32>> {
-    let mut out = Vec::with_capacity(inputs.len());
-    for chunk in inputs.chunks(32) {
-        let Some(logits) = model.forward(&Batch::new(chunk, device)).logits else {
+/// The head outputs of `model` for each example of `set`, in order (batches of 32): one row per
+/// input, or, for a tagging set, one per labelled word (as `set.targets`).
+pub fn predict(model: &Encoder, set: &Tokenized, device: &Device) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(set.targets.len());
+    let all: Vec<usize> = (0..set.inputs.len()).collect();
+    for idx in all.chunks(32) {
+        let chunk: Vec<Input> = idx.iter().map(|&i| set.inputs[i].clone()).collect();
+        let Some(logits) = model.forward(&Batch::new(&chunk, device)).logits else {
             return Vec::new();
         };
+        let logits = pick_rows(logits, set.rows(idx).as_deref());
         let labels = logits.dims()[1];
         let v = logits.into_data().try_into_vec_as::<f32>().unwrap_or_default();
         out.extend(v.chunks(labels.max(1)).map(<[f32]>::to_vec));
     }
     out
+}
+
+/// The head outputs of `model` for each input (batches of 32): a sequence head's rows.
+pub fn predict_inputs(model: &Encoder, inputs: &[Input], device: &Device) -> Vec<Vec<f32>> {
+    predict(model, &Tokenized::sequences(inputs.to_vec(), Vec::new()), device)
 }
 
 #[cfg(test)]

@@ -115,11 +115,85 @@ impl FinetuneConfig {
     }
 }
 
-/// Tokenized examples.
+/// Tokenized examples: one target per input (sequence tasks), or, for a tagging task, one per
+/// labelled word, the words of every input in order, each at the token `positions[i][k]` of
+/// its first sub-word.
 #[derive(Clone, Debug)]
 pub struct Tokenized {
     pub inputs: Vec<Input>,
     pub targets: Vec<Target>,
+    /// Tagging: per input, the token index of each labelled word; empty for sequence tasks.
+    pub positions: Vec<Vec<usize>>,
+    /// Tagging: where input `i`'s words start in `targets`.
+    starts: Vec<usize>,
+    tagging: bool,
+}
+
+impl Tokenized {
+    /// A sequence task's examples: one target per input.
+    pub fn sequences(inputs: Vec<Input>, targets: Vec<Target>) -> Tokenized {
+        Tokenized { inputs, targets, positions: Vec::new(), starts: Vec::new(), tagging: false }
+    }
+
+    /// A tagging task's sentences: per input, its labelled words' token positions and targets.
+    pub fn tokens(inputs: Vec<Input>, words: Vec<Vec<(usize, Target)>>) -> Tokenized {
+        let mut starts = Vec::with_capacity(words.len());
+        let (mut targets, mut positions) = (Vec::new(), Vec::with_capacity(words.len()));
+        for w in words {
+            starts.push(targets.len());
+            positions.push(w.iter().map(|&(p, _)| p).collect());
+            targets.extend(w.iter().map(|&(_, t)| t));
+        }
+        Tokenized { inputs, targets, positions, starts, tagging: true }
+    }
+
+    /// Whether the targets are per word (a token head's task).
+    pub fn is_tagging(&self) -> bool {
+        self.tagging
+    }
+
+    /// For tagging, the rows of inputs `idx`'s labelled words in a padded batch's token logits
+    /// (`[idx.len() · seq, labels]`, `seq` the longest input); `None` for sequence tasks.
+    pub fn rows(&self, idx: &[usize]) -> Option<Vec<usize>> {
+        if !self.tagging {
+            return None;
+        }
+        let seq = idx.iter().map(|&i| self.inputs[i].ids.len()).max().unwrap_or(1).max(1);
+        Some(
+            idx.iter()
+                .enumerate()
+                .flat_map(|(b, &i)| self.positions[i].iter().map(move |&p| b * seq + p))
+                .collect(),
+        )
+    }
+
+    /// The targets of inputs `idx` (per word for tagging) and their [`Tokenized::rows`].
+    pub fn batch_targets(&self, idx: &[usize]) -> (Vec<Target>, Option<Vec<usize>>) {
+        if !self.tagging {
+            return (idx.iter().map(|&i| self.targets[i]).collect(), None);
+        }
+        let targets = idx
+            .iter()
+            .flat_map(|&i| {
+                let start = self.starts[i];
+                self.targets[start..start + self.positions[i].len()].iter().copied()
+            })
+            .collect();
+        (targets, self.rows(idx))
+    }
+}
+
+/// The rows `rows` of `logits` (a token head's `[batch · seq, labels]`), or all of them.
+pub(crate) fn pick_rows(logits: Tensor<2>, rows: Option<&[usize]>) -> Tensor<2> {
+    match rows {
+        None => logits,
+        Some(r) => {
+            let device = logits.device();
+            let v: Vec<i64> = r.iter().map(|&x| x as i64).collect();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(v, [r.len()]), &device);
+            logits.select(0, idx)
+        }
+    }
 }
 
 /// The best dev scores so far and the step that had them.
@@ -235,6 +309,20 @@ pub fn finetune(
     if model.head.is_none() {
         return Err(CompressError::InvalidArgument("the model to fine-tune has no head".into()));
     }
+    let token_head = model.head.as_ref().is_some_and(|h| h.token);
+    if token_head != train.is_tagging() || token_head != dev.is_tagging() {
+        return Err(CompressError::InvalidArgument(
+            "a token head trains on tagged words and a sequence head on labelled texts: the \
+             model's head and the data do not match"
+                .into(),
+        ));
+    }
+    if token_head && cfg.replacing.is_some() {
+        return Err(CompressError::InvalidArgument(
+            "module replacing (--theseus) is for sequence tasks; distil a tagger with --teacher"
+                .into(),
+        ));
+    }
     let plain = device.clone().without_autodiff();
     let w = cfg.weights;
     let distil_states = teacher.is_some() && (w.hidden != 0.0 || w.attention != 0.0);
@@ -329,7 +417,7 @@ pub fn finetune(
     for step in start..steps {
         let idx = batch_indices(train.inputs.len(), cfg.batch_size, cfg.seed, step);
         let inputs: Vec<Input> = idx.iter().map(|&i| train.inputs[i].clone()).collect();
-        let targets: Vec<Target> = idx.iter().map(|&i| train.targets[i]).collect();
+        let (targets, rows) = train.batch_targets(&idx);
         seen += inputs.len();
         let batch = Batch::new(&inputs, device);
         let no_head =
@@ -345,6 +433,8 @@ pub fn finetune(
                 (out.logits.clone().ok_or_else(no_head)?, Some(out))
             }
         };
+        // Tagging: the labelled words' rows (first sub-words) of the token logits.
+        let logits = pick_rows(logits, rows.as_deref());
         let gold = task_loss(logits.clone(), &targets);
         let mut total = gold.clone().mul_scalar(w.gold);
         let scalar = |t: &Tensor<1>| t.clone().into_scalar::<f32>();
@@ -352,7 +442,8 @@ pub fn finetune(
         if let (Some(t), Some(source)) = (teacher.as_ref(), source.as_mut()) {
             let t_out = source.targets(&inputs, &plain)?;
             if let Some(tl) = &t_out.logits {
-                let kd = logit_distillation(logits, tl.clone(), regression, w.temperature);
+                let tl = pick_rows(tl.clone(), rows.as_deref());
+                let kd = logit_distillation(logits, tl, regression, w.temperature);
                 losses.logits = scalar(&kd);
                 total = total + kd.mul_scalar(w.logits);
             }
@@ -387,7 +478,7 @@ pub fn finetune(
         let mut dev_scores = None;
         if due {
             let model = trainee.student.valid();
-            let scores = Scores::of(task, &predict(&model, &dev.inputs, &plain), &dev.targets);
+            let scores = Scores::of(task, &predict(&model, dev, &plain), &dev.targets);
             write_log(&mut log, serde_json::json!({"step": step + 1, "dev": scores}))?;
             if best.as_ref().is_none_or(|b: &Best| scores.metric > b.scores.metric) {
                 best = Some(Best { step: step + 1, scores: scores.clone() });

@@ -138,6 +138,8 @@ pub struct TeacherSource {
     model: Model,
     request: TargetRequest,
     cache: Option<TargetCache>,
+    /// A token head: logits per token, padded like the hidden states.
+    token: bool,
 }
 
 impl TeacherSource {
@@ -155,7 +157,8 @@ impl TeacherSource {
                 "teacher targets {request:?} do not exist in a teacher of {blocks} blocks"
             )));
         }
-        Ok(TeacherSource { model, request, cache: None })
+        let token = data.spec.head.as_ref().is_some_and(|h| h.kind == bertling_runtime::HeadKind::Token);
+        Ok(TeacherSource { model, request, cache: None, token })
     }
 
     /// The source a distillation of `student` from `teacher` (burn's copy of `data`) with
@@ -210,6 +213,15 @@ impl TeacherSource {
 
     /// Keeps the targets in `cache` (which must have been opened for this teacher and request).
     pub fn with_cache(mut self, cache: TargetCache) -> Result<TeacherSource> {
+        if self.token && cache.covers(&TargetRequest { logits: true, ..TargetRequest::default() }) {
+            // Its records hold a fixed number of logits per text, and a tagger has one row per
+            // token.
+            return Err(CompressError::InvalidArgument(
+                "the target cache does not store a tagger's per-token logits: run without \
+                 --target-cache"
+                    .into(),
+            ));
+        }
         if !cache.covers(&self.request) {
             return Err(CompressError::InvalidArgument(
                 "the target cache does not store what this run's losses read".into(),
@@ -306,6 +318,17 @@ impl TeacherSource {
             })
             .collect();
         let logits = self.request.logits.then(|| {
+            if self.token {
+                // `[b · s, labels]`, row `i · s + t` (as the student's token head): padding zero.
+                let labels =
+                    records.first().and_then(|r| r.logits.as_ref()).map_or(0, |l| l.len() / lens[0].max(1));
+                let mut v = vec![0f32; b * s * labels];
+                for (i, r) in records.iter().enumerate() {
+                    let l = r.logits.as_deref().unwrap_or_default();
+                    v[i * s * labels..i * s * labels + l.len()].copy_from_slice(l);
+                }
+                return Tensor::from_data(TensorData::new(v, [b * s, labels]), device);
+            }
             let labels = records.first().and_then(|r| r.logits.as_ref()).map_or(0, Vec::len);
             let v: Vec<f32> =
                 records.iter().flat_map(|r| r.logits.clone().unwrap_or_default()).collect();

@@ -609,6 +609,12 @@ public protocol BertlingModelProtocol: AnyObject, Sendable {
     func info() throws  -> ModelInfo
     
     /**
+     * The words of `text` with the model's token head (`NoClassificationHead` on any other
+     * model): what the platforms' `tag` wrappers call.
+     */
+    func tagSpans(text: String) throws  -> [TaggedSpan]
+    
+    /**
      * Token ids and segment ids of each text.
      */
     func tokenize(texts: [String]) throws  -> [Tokens]
@@ -755,6 +761,20 @@ open func info()throws  -> ModelInfo  {
         uniffiCallStatus in
     uniffi_bertling_uniffi_fn_method_bertlingmodel_info(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The words of `text` with the model's token head (`NoClassificationHead` on any other
+     * model): what the platforms' `tag` wrappers call.
+     */
+open func tagSpans(text: String)throws  -> [TaggedSpan]  {
+    return try  FfiConverterSequenceTypeTaggedSpan.lift(try rustCallWithError(FfiConverterTypeBertlingError_lift) {
+        uniffiCallStatus in
+    uniffi_bertling_uniffi_fn_method_bertlingmodel_tag_spans(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(text),uniffiCallStatus
     )
 })
 }
@@ -991,7 +1011,7 @@ public struct ModelInfo: Equatable, Hashable {
      */
     public var maxSeqLen: Int32
     /**
-     * Labels of the classification head; empty when there is none.
+     * Labels of the head (sequence or token classification); empty when there is none.
      */
     public var labels: [String]
     /**
@@ -1006,6 +1026,11 @@ public struct ModelInfo: Equatable, Hashable {
      * The package's full model description (FORMAT.md), as JSON.
      */
     public var specJson: String
+    /**
+     * `sequence` (`classify`), `token` (`tag`) or `none` (embeddings only). Last, so that the
+     * fields before keep their positions.
+     */
+    public var head: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1027,7 +1052,7 @@ public struct ModelInfo: Equatable, Hashable {
          * Longest input in tokens; longer texts are truncated.
          */maxSeqLen: Int32, 
         /**
-         * Labels of the classification head; empty when there is none.
+         * Labels of the head (sequence or token classification); empty when there is none.
          */labels: [String], 
         /**
          * One line per block, e.g. `attention w384 h12xd32`, `feed_forward w384 i1536`.
@@ -1037,7 +1062,11 @@ public struct ModelInfo: Equatable, Hashable {
          */device: String, 
         /**
          * The package's full model description (FORMAT.md), as JSON.
-         */specJson: String) {
+         */specJson: String, 
+        /**
+         * `sequence` (`classify`), `token` (`tag`) or `none` (embeddings only). Last, so that the
+         * fields before keep their positions.
+         */head: String) {
         self.parameters = parameters
         self.bytes = bytes
         self.matrixBits = matrixBits
@@ -1048,6 +1077,7 @@ public struct ModelInfo: Equatable, Hashable {
         self.blocks = blocks
         self.device = device
         self.specJson = specJson
+        self.head = head
     }
 
     
@@ -1075,7 +1105,8 @@ public struct FfiConverterTypeModelInfo: FfiConverterRustBuffer {
                 labels: FfiConverterSequenceString.read(from: &buf), 
                 blocks: FfiConverterSequenceString.read(from: &buf), 
                 device: FfiConverterString.read(from: &buf), 
-                specJson: FfiConverterString.read(from: &buf)
+                specJson: FfiConverterString.read(from: &buf), 
+                head: FfiConverterString.read(from: &buf)
         )
     }
 
@@ -1090,6 +1121,7 @@ public struct FfiConverterTypeModelInfo: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.blocks, into: &buf)
         FfiConverterString.write(value.device, into: &buf)
         FfiConverterString.write(value.specJson, into: &buf)
+        FfiConverterString.write(value.head, into: &buf)
     }
 }
 
@@ -1106,6 +1138,101 @@ public func FfiConverterTypeModelInfo_lift(_ buf: RustBuffer) throws -> ModelInf
 #endif
 public func FfiConverterTypeModelInfo_lower(_ value: ModelInfo) -> RustBuffer {
     return FfiConverterTypeModelInfo.lower(value)
+}
+
+
+/**
+ * One word of a tagged text, its range in both encodings the platforms index strings by.
+ * Apps call the platform wrappers (`BertlingModel.tag` in Kotlin and Swift), which turn this
+ * into the platform's `WordTag`.
+ */
+public struct TaggedSpan: Equatable, Hashable {
+    public var word: String
+    /**
+     * `[utf8_start, utf8_end)`: bytes of the word in the UTF-8 text.
+     */
+    public var utf8Start: Int32
+    public var utf8End: Int32
+    /**
+     * `[utf16_start, utf16_end)`: UTF-16 code units (Kotlin/Java string indices).
+     */
+    public var utf16Start: Int32
+    public var utf16End: Int32
+    public var label: String
+    public var labelId: Int32
+    public var probability: Float
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(word: String, 
+        /**
+         * `[utf8_start, utf8_end)`: bytes of the word in the UTF-8 text.
+         */utf8Start: Int32, utf8End: Int32, 
+        /**
+         * `[utf16_start, utf16_end)`: UTF-16 code units (Kotlin/Java string indices).
+         */utf16Start: Int32, utf16End: Int32, label: String, labelId: Int32, probability: Float) {
+        self.word = word
+        self.utf8Start = utf8Start
+        self.utf8End = utf8End
+        self.utf16Start = utf16Start
+        self.utf16End = utf16End
+        self.label = label
+        self.labelId = labelId
+        self.probability = probability
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TaggedSpan: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTaggedSpan: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TaggedSpan {
+        return
+            try TaggedSpan(
+                word: FfiConverterString.read(from: &buf), 
+                utf8Start: FfiConverterInt32.read(from: &buf), 
+                utf8End: FfiConverterInt32.read(from: &buf), 
+                utf16Start: FfiConverterInt32.read(from: &buf), 
+                utf16End: FfiConverterInt32.read(from: &buf), 
+                label: FfiConverterString.read(from: &buf), 
+                labelId: FfiConverterInt32.read(from: &buf), 
+                probability: FfiConverterFloat.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TaggedSpan, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.word, into: &buf)
+        FfiConverterInt32.write(value.utf8Start, into: &buf)
+        FfiConverterInt32.write(value.utf8End, into: &buf)
+        FfiConverterInt32.write(value.utf16Start, into: &buf)
+        FfiConverterInt32.write(value.utf16End, into: &buf)
+        FfiConverterString.write(value.label, into: &buf)
+        FfiConverterInt32.write(value.labelId, into: &buf)
+        FfiConverterFloat.write(value.probability, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTaggedSpan_lift(_ buf: RustBuffer) throws -> TaggedSpan {
+    return try FfiConverterTypeTaggedSpan.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTaggedSpan_lower(_ value: TaggedSpan) -> RustBuffer {
+    return FfiConverterTypeTaggedSpan.lower(value)
 }
 
 
@@ -1340,7 +1467,8 @@ enum BertlingError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     case UnsupportedVersion(message: String)
     
     /**
-     * `classify` on a model without a classification head.
+     * `classify` on a model without a sequence-classification head, or `tag` on one without
+     * a token-classification head.
      */
     case NoClassificationHead(message: String)
     
@@ -1600,6 +1728,31 @@ fileprivate struct FfiConverterSequenceTypeClassification: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeTaggedSpan: FfiConverterRustBuffer {
+    typealias SwiftType = [TaggedSpan]
+
+    public static func write(_ value: [TaggedSpan], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTaggedSpan.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TaggedSpan] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TaggedSpan]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTaggedSpan.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeTextPair: FfiConverterRustBuffer {
     typealias SwiftType = [TextPair]
 
@@ -1747,6 +1900,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bertling_uniffi_checksum_method_bertlingmodel_info() != 13837) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_bertling_uniffi_checksum_method_bertlingmodel_tag_spans() != 985) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_bertling_uniffi_checksum_method_bertlingmodel_tokenize() != 13367) {

@@ -189,7 +189,8 @@ impl Encoder {
                 BlockSpec::Projection { .. } => Block::Projection { proj: t.linear(&n.proj())? },
             });
         }
-        let head = match &spec.head {
+        // A token head runs after the encoder, on its token states (crate::tag).
+        let head = match spec.head.as_ref().filter(|h| h.kind == crate::spec::HeadKind::Sequence) {
             None => None,
             Some(h) => Some(Head { pooler: if h.pooler { Some(t.linear(names::POOLER)?) } else { None }, classifier: t.linear(names::CLASSIFIER)? }),
         };

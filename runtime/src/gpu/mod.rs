@@ -512,7 +512,7 @@ impl GpuEncoder {
         })];
         let mut head = Vec::new();
         let mut labels = 0;
-        if let Some(h) = &spec.head {
+        if let Some(h) = spec.head.as_ref().filter(|h| h.kind == crate::spec::HeadKind::Sequence) {
             labels = h.labels.len();
             head.push(step(Dispatch {
                 label: "head.cls".into(),

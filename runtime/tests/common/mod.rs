@@ -100,7 +100,7 @@ pub fn hetero(seed: u64) -> ModelData {
         layer_norm_eps: 1e-12,
         max_seq_len: 48,
         pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: true },
-        head: Some(HeadSpec { pooler: true, labels: vec!["no".into(), "yes".into()] }),
+        head: Some(HeadSpec { pooler: true, labels: vec!["no".into(), "yes".into()], kind: Default::default() }),
         quantized: BTreeMap::new(),
         provenance: Default::default(),
     };
@@ -159,4 +159,23 @@ pub fn check_minilm_hidden(model: &bertling_runtime::Model, tol: f32) -> f32 {
         }
     }
     worst
+}
+
+/// Rewrites the package description in a container's header, and reseals its checksum so that
+/// the reader gets past it to what is being tested.
+pub fn with_description(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let mut desc: serde_json::Value = serde_json::from_str(header["__metadata__"]["bertling"].as_str().unwrap()).unwrap();
+    edit(&mut desc);
+    header["__metadata__"]["bertling"] = serde_json::Value::String(desc.to_string());
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while !h.len().is_multiple_of(8) {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    out.extend(&bytes[8 + n..]);
+    assert!(bertling_runtime::package::reseal(&mut out));
+    out
 }

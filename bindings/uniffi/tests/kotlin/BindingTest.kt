@@ -104,6 +104,33 @@ fun main(args: Array<String>) {
         expectThrows<BertlingException.NoClassificationHead> { model.classify(texts) }
         expectThrows<BertlingException.NoClassificationHead> { model.classifyPairs(listOf(TextPair("a", "b"))) }
     }
+    check("tag gives the runtime's words, labels and probabilities, as UTF-16 ranges") {
+        // tag.txt: per text the word count, then per word its UTF-8 byte range, label id, probability.
+        val tiny = File(dir, "tiny")
+        val labels = File(tiny, "tag_labels.txt").readLines()
+        BertlingModel.fromFile(File(tiny, "tagger.bertling").path, LoadOptions()).use { tagger ->
+            ensure(tagger.info().head == "token" && model.info().head == "none") { "heads" }
+            var words = 0
+            for ((text, row) in texts.zip(rows(File(tiny, "tag.txt")))) {
+                val tags = tagger.tag(text)
+                ensure(tags.size == row[0].toInt()) { "'$text': ${tags.size} words, expected ${row[0]}" }
+                for ((i, t) in tags.withIndex()) {
+                    val r = row.subList(1 + 4 * i, 5 + 4 * i)
+                    ensure(text.substring(t.start, t.end) == t.word) { "'$text': $t" }
+                    // The UTF-16 range covers the same bytes as the runtime's UTF-8 range.
+                    val bytes = text.substring(0, t.start).toByteArray(Charsets.UTF_8).size
+                    val len = t.word.toByteArray(Charsets.UTF_8).size
+                    ensure(bytes == r[0].toInt() && bytes + len == r[1].toInt()) { "'$text': $t vs $r" }
+                    ensure(t.label == labels[r[2].toInt()]) { "'$text': $t vs $r" }
+                    ensure(abs(t.probability - r[3].toFloat()) <= 1e-5f) { "'$text': $t vs $r" }
+                }
+                words += tags.size
+            }
+            ensure(words > 0) { "no words tagged" }
+            expectThrows<BertlingException.NoClassificationHead> { tagger.classify(texts) }
+        }
+        expectThrows<BertlingException.NoClassificationHead> { model.tag("a text") }
+    }
     check("negative threads are InvalidArgument") {
         expectThrows<BertlingException.InvalidArgument> { BertlingModel.fromFile(packagePath, LoadOptions(threads = -1)) }
     }

@@ -117,6 +117,33 @@ check("classify without a head is NoClassificationHead") {
         _ = try model.classifyPairs(pairs: [TextPair(first: "a", second: "b")])
     }
 }
+check("tag gives the runtime's words, labels and probabilities, as String.Index ranges") {
+    // tag.txt: per text the word count, then per word its UTF-8 byte range, label id, probability.
+    let labels = try String(contentsOfFile: "\(dir)/tiny/tag_labels.txt", encoding: .utf8)
+        .split(separator: "\n").map(String.init)
+    let tagger = try BertlingModel.fromFile(path: "\(dir)/tiny/tagger.bertling", options: LoadOptions())
+    let (taggerHead, modelHead) = (try tagger.info().head, try model.info().head)
+    try ensure(taggerHead == "token" && modelHead == "none", "heads \(taggerHead) \(modelHead)")
+    var words = 0
+    for (text, row) in zip(texts, try rows("\(dir)/tiny/tag.txt")) {
+        let tags = try tagger.tag(text: text)
+        try ensure(tags.count == Int(row[0])!, "'\(text)': \(tags.count) words, expected \(row[0])")
+        for (i, t) in tags.enumerated() {
+            let r = row[(1 + 4 * i)..<(5 + 4 * i)].map { String($0) }
+            try ensure(String(text[t.start..<t.end]) == t.word, "'\(text)': \(t)")
+            let bytes = text.utf8.distance(from: text.startIndex, to: t.start)
+            let end = text.utf8.distance(from: text.startIndex, to: t.end)
+            try ensure(bytes == Int(r[0])! && end == Int(r[1])!, "'\(text)': \(t) vs \(r)")
+            try ensure(t.label == labels[Int(r[2])!], "'\(text)': \(t) vs \(r)")
+            try ensure(abs(t.probability - Float(r[3])!) <= 1e-5, "'\(text)': \(t) vs \(r)")
+        }
+        words += tags.count
+    }
+    try ensure(words > 0, "no words tagged")
+    let isNoHead: (BertlingError) -> Bool = { if case .NoClassificationHead = $0 { return true } else { return false } }
+    _ = try expectError("NoClassificationHead", isNoHead) { _ = try model.tag(text: "a text") }
+    _ = try expectError("NoClassificationHead", isNoHead) { _ = try tagger.classify(texts: texts) }
+}
 check("negative threads are InvalidArgument") {
     _ = try expectError("InvalidArgument", { if case .InvalidArgument = $0 { return true } else { return false } }) {
         _ = try BertlingModel.fromFile(path: packagePath, options: LoadOptions(threads: -1))

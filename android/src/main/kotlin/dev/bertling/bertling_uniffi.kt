@@ -689,6 +689,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_bertling_uniffi_checksum_method_bertlingmodel_info(
     ): Int
+    external fun uniffi_bertling_uniffi_checksum_method_bertlingmodel_tag_spans(
+    ): Int
     external fun uniffi_bertling_uniffi_checksum_method_bertlingmodel_tokenize(
     ): Int
     external fun uniffi_bertling_uniffi_checksum_constructor_bertlingmodel_from_bytes(
@@ -732,6 +734,8 @@ internal object UniffiLib {
     external fun uniffi_bertling_uniffi_fn_method_bertlingmodel_embed(`ptr`: Long,`texts`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_bertling_uniffi_fn_method_bertlingmodel_info(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_bertling_uniffi_fn_method_bertlingmodel_tag_spans(`ptr`: Long,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_bertling_uniffi_fn_method_bertlingmodel_tokenize(`ptr`: Long,`texts`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -877,6 +881,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bertling_uniffi_checksum_method_bertlingmodel_info() and 0xFFFF) != 13837) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_bertling_uniffi_checksum_method_bertlingmodel_tag_spans() and 0xFFFF) != 985) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_bertling_uniffi_checksum_method_bertlingmodel_tokenize() and 0xFFFF) != 13367) {
@@ -1318,6 +1325,12 @@ public interface BertlingModelInterface {
     fun `info`(): ModelInfo
     
     /**
+     * The words of `text` with the model's token head (`NoClassificationHead` on any other
+     * model): what the platforms' `tag` wrappers call.
+     */
+    fun `tagSpans`(`text`: kotlin.String): List<TaggedSpan>
+    
+    /**
      * Token ids and segment ids of each text.
      */
     fun `tokenize`(`texts`: List<kotlin.String>): List<Tokens>
@@ -1510,6 +1523,25 @@ open class BertlingModel: Disposable, AutoCloseable, BertlingModelInterface
     UniffiLib.uniffi_bertling_uniffi_fn_method_bertlingmodel_info(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The words of `text` with the model's token head (`NoClassificationHead` on any other
+     * model): what the platforms' `tag` wrappers call.
+     */
+    @Throws(BertlingException::class)override fun `tagSpans`(`text`: kotlin.String): List<TaggedSpan> {
+            return FfiConverterSequenceTypeTaggedSpan.lift(
+    callWithHandle {
+    uniffiRustCallWithError(BertlingException) { _status ->
+    UniffiLib.uniffi_bertling_uniffi_fn_method_bertlingmodel_tag_spans(
+        it,
+        
+        FfiConverterString.lower(`text`),_status)
 }
     }
     )
@@ -1739,7 +1771,7 @@ data class ModelInfo (
     var `maxSeqLen`: kotlin.Int
     , 
     /**
-     * Labels of the classification head; empty when there is none.
+     * Labels of the head (sequence or token classification); empty when there is none.
      */
     var `labels`: List<kotlin.String>
     , 
@@ -1757,6 +1789,12 @@ data class ModelInfo (
      * The package's full model description (FORMAT.md), as JSON.
      */
     var `specJson`: kotlin.String
+    , 
+    /**
+     * `sequence` (`classify`), `token` (`tag`) or `none` (embeddings only). Last, so that the
+     * fields before keep their positions.
+     */
+    var `head`: kotlin.String
     
 ){
     
@@ -1783,6 +1821,7 @@ public object FfiConverterTypeModelInfo: FfiConverterRustBuffer<ModelInfo> {
             FfiConverterSequenceString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
         )
     }
 
@@ -1796,7 +1835,8 @@ public object FfiConverterTypeModelInfo: FfiConverterRustBuffer<ModelInfo> {
             FfiConverterSequenceString.allocationSize(value.`labels`) +
             FfiConverterSequenceString.allocationSize(value.`blocks`) +
             FfiConverterString.allocationSize(value.`device`) +
-            FfiConverterString.allocationSize(value.`specJson`)
+            FfiConverterString.allocationSize(value.`specJson`) +
+            FfiConverterString.allocationSize(value.`head`)
     )
 
     override fun write(value: ModelInfo, buf: ByteBuffer) {
@@ -1810,6 +1850,86 @@ public object FfiConverterTypeModelInfo: FfiConverterRustBuffer<ModelInfo> {
             FfiConverterSequenceString.write(value.`blocks`, buf)
             FfiConverterString.write(value.`device`, buf)
             FfiConverterString.write(value.`specJson`, buf)
+            FfiConverterString.write(value.`head`, buf)
+    }
+}
+
+
+
+/**
+ * One word of a tagged text, its range in both encodings the platforms index strings by.
+ * Apps call the platform wrappers (`BertlingModel.tag` in Kotlin and Swift), which turn this
+ * into the platform's `WordTag`.
+ */
+data class TaggedSpan (
+    var `word`: kotlin.String
+    , 
+    /**
+     * `[utf8_start, utf8_end)`: bytes of the word in the UTF-8 text.
+     */
+    var `utf8Start`: kotlin.Int
+    , 
+    var `utf8End`: kotlin.Int
+    , 
+    /**
+     * `[utf16_start, utf16_end)`: UTF-16 code units (Kotlin/Java string indices).
+     */
+    var `utf16Start`: kotlin.Int
+    , 
+    var `utf16End`: kotlin.Int
+    , 
+    var `label`: kotlin.String
+    , 
+    var `labelId`: kotlin.Int
+    , 
+    var `probability`: kotlin.Float
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTaggedSpan: FfiConverterRustBuffer<TaggedSpan> {
+    override fun read(buf: ByteBuffer): TaggedSpan {
+        return TaggedSpan(
+            FfiConverterString.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterFloat.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TaggedSpan) = (
+            FfiConverterString.allocationSize(value.`word`) +
+            FfiConverterInt.allocationSize(value.`utf8Start`) +
+            FfiConverterInt.allocationSize(value.`utf8End`) +
+            FfiConverterInt.allocationSize(value.`utf16Start`) +
+            FfiConverterInt.allocationSize(value.`utf16End`) +
+            FfiConverterString.allocationSize(value.`label`) +
+            FfiConverterInt.allocationSize(value.`labelId`) +
+            FfiConverterFloat.allocationSize(value.`probability`)
+    )
+
+    override fun write(value: TaggedSpan, buf: ByteBuffer) {
+            FfiConverterString.write(value.`word`, buf)
+            FfiConverterInt.write(value.`utf8Start`, buf)
+            FfiConverterInt.write(value.`utf8End`, buf)
+            FfiConverterInt.write(value.`utf16Start`, buf)
+            FfiConverterInt.write(value.`utf16End`, buf)
+            FfiConverterString.write(value.`label`, buf)
+            FfiConverterInt.write(value.`labelId`, buf)
+            FfiConverterFloat.write(value.`probability`, buf)
     }
 }
 
@@ -1972,7 +2092,8 @@ sealed class BertlingException(message: String): kotlin.Exception(message) {
         class UnsupportedVersion(message: String) : BertlingException(message)
         
     /**
-     * `classify` on a model without a classification head.
+     * `classify` on a model without a sequence-classification head, or `tag` on one without
+     * a token-classification head.
      */
         class NoClassificationHead(message: String) : BertlingException(message)
         
@@ -2205,6 +2326,34 @@ public object FfiConverterSequenceTypeClassification: FfiConverterRustBuffer<Lis
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeClassification.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTaggedSpan: FfiConverterRustBuffer<List<TaggedSpan>> {
+    override fun read(buf: ByteBuffer): List<TaggedSpan> {
+        val len = buf.getInt()
+        return List<TaggedSpan>(len) {
+            FfiConverterTypeTaggedSpan.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TaggedSpan>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTaggedSpan.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TaggedSpan>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTaggedSpan.write(it, buf)
         }
     }
 }
