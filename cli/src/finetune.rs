@@ -11,7 +11,7 @@ use bertling_compressor::finetune::{
 use bertling_compressor::pipeline::{RunFiles, TrainDevice};
 use bertling_compressor::prune;
 use bertling_compressor::tagging::{read_tagged, resolve_tag_labels};
-use bertling_compressor::task::{Column, Labels, TaskSpec};
+use bertling_compressor::task::{Column, DataFormat, Labels, TaskSpec};
 use bertling_runtime::{load_model_data, write_package_file, ModelData};
 use clap::Args;
 
@@ -39,6 +39,11 @@ pub(crate) struct FinetuneArgs {
     /// this command): adds distillation of its logits (task distillation).
     #[arg(long)]
     teacher: Option<PathBuf>,
+    /// Your own tagging data: `conll`, two-column files (the word first, its tag last; BIO or
+    /// BIOES entity tags, scored by entity-level F1) in --data as train.conll and dev.conll (or
+    /// train.txt and dev.txt). The tags are those the files hold.
+    #[arg(long, value_parser = ["conll"], conflicts_with = "task")]
+    format: Option<String>,
     /// Your own TSV: the text's column, then the second text's for pairs, by index from 0 or by
     /// header name (e.g. `review` or `0,1`).
     #[arg(long, value_delimiter = ',', conflicts_with = "task")]
@@ -144,6 +149,9 @@ pub(crate) struct FinetuneArgs {
 
 impl FinetuneArgs {
     fn task(&self) -> Result<TaskSpec> {
+        if self.format.is_some() {
+            return Ok(TaskSpec::conll());
+        }
         if let Some(t) = &self.task {
             if TAGGING_TASKS.contains(&t.as_str()) {
                 return Ok(TaskSpec::tagging(t)?);
@@ -240,6 +248,13 @@ fn conllu_file(dir: &Path, split: &str) -> Result<PathBuf> {
     }
 }
 
+/// A two-column file of `split` in `dir`: `split.conll` or `split.txt`.
+fn conll_file(dir: &Path, split: &str) -> Result<PathBuf> {
+    ["conll", "txt"].iter().map(|ext| dir.join(format!("{split}.{ext}"))).find(|p| p.is_file()).ok_or_else(|| {
+        CliError::Usage(format!("{} has no {split}.conll or {split}.txt (two-column files)", dir.display()))
+    })
+}
+
 pub(crate) fn finetune_cmd(a: &FinetuneArgs) -> Result<()> {
     let mut cfg = a.config()?;
     let mut task = a.task()?;
@@ -332,7 +347,11 @@ fn finetune_tagger_cmd(a: &FinetuneArgs, cfg: FinetuneConfig, mut task: TaskSpec
             "--theseus is for sequence tasks; distil a tagger with --teacher".into(),
         ));
     }
-    let (train_path, dev_path) = (conllu_file(&a.data, "train")?, conllu_file(&a.data, "dev")?);
+    let (train_path, dev_path) = if task.format == DataFormat::Conll {
+        (conll_file(&a.data, "train")?, conll_file(&a.data, "dev")?)
+    } else {
+        (conllu_file(&a.data, "train")?, conllu_file(&a.data, "dev")?)
+    };
     resolve_tag_labels(&mut task, &[&train_path, &dev_path])?;
     let train =
         sample(read_tagged(&task, &train_path)?, a.train_limit.unwrap_or(usize::MAX), a.seed);
@@ -343,8 +362,8 @@ fn finetune_tagger_cmd(a: &FinetuneArgs, cfg: FinetuneConfig, mut task: TaskSpec
     needs_teacher(a, teacher.is_some())?;
     let files = run_files(a);
     eprintln!(
-        "fine-tuning {} as a {} tagger ({} training, {} dev sentences of {} words, {} epochs \
-         of {} steps)",
+        "fine-tuning {} as a tagger of {} ({} training, {} dev sentences of {} words, {} \
+         epochs of {} steps)",
         a.model.display(),
         task.name,
         train.len(),

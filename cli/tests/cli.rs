@@ -192,6 +192,31 @@ fn finetune_upos_makes_a_tagger_that_tag_scores_as_reported() {
     let err = String::from_utf8(tagged.stderr).unwrap();
     assert!(err.contains(&format!("accuracy {accuracy:.4} (")), "{err} vs {accuracy}");
     assert!(err.contains("of 60 words"), "{err}");
+    // The same sentences as two-column BIO files: entity-level F1 is the metric.
+    let conll = tmp("conll");
+    std::fs::create_dir_all(&conll).unwrap();
+    for (split, n) in [("train", 48), ("dev", 12)] {
+        let mut text = String::new();
+        for k in 0..n {
+            let w = |i: usize| places[i].0[(k / (i + 1)) % 2];
+            let line = |i: usize, tag: &str| format!("{} {tag}\n", w(i));
+            text += &(line(0, "B-THING") + &line(1, "I-THING") + &line(2, "O") + &line(3, "B-QUALITY") + &line(4, "O") + "\n");
+        }
+        std::fs::write(conll.join(format!("{split}.conll")), text).unwrap();
+    }
+    let run = bin()
+        .args(["finetune", "--format", "conll", "--epochs", "2", "--batch", "8", "--lr", "3e-3", "--model"])
+        .arg(tiny_tok())
+        .arg("--data")
+        .arg(&conll)
+        .arg("--out")
+        .arg(tmp("ner.bertling"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["best"]["scores"]["metric_name"], "entity_f1");
+    assert_eq!(report["labels"], serde_json::json!(["B-QUALITY", "B-THING", "I-THING", "O"]));
 }
 
 /// `eval --task cola`: GLUE's metric of the task beside accuracy and loyalty. The tiny model

@@ -63,6 +63,9 @@ pub enum DataFormat {
     Tsv,
     /// CoNLL-U sentences (`upos`, `xpos`): one word per line, a tag per word.
     Conllu,
+    /// Two-column CoNLL files (word, then tag in the last column), BIO or BIOES tags scored by
+    /// entity-level F1.
+    Conll,
 }
 
 /// An example's gold answer.
@@ -139,6 +142,20 @@ impl TaskSpec {
             labels,
             format: DataFormat::Conllu,
         })
+    }
+
+    /// A tagging task of the user's two-column CoNLL files (`conll`): tags read from the data
+    /// (sorted), scored by entity-level F1.
+    pub fn conll() -> TaskSpec {
+        TaskSpec {
+            name: "conll".to_string(),
+            text: Column::Index(0),
+            text_pair: None,
+            label: Column::Index(1),
+            header: false,
+            labels: Labels::FromData,
+            format: DataFormat::Conll,
+        }
     }
 
     /// Whether the examples are tagged words (a token head's task).

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use bertling_compressor::finetune::{finetune_model, finetune_tagger, tokenize_tagged, FinetuneConfig, FinetuneReport, TaskWeights};
 use bertling_compressor::pipeline::RunFiles;
-use bertling_compressor::tagging::{read_tagged, TaggedSentence, UPOS_TAGS};
+use bertling_compressor::tagging::conll::entity_f1;
+use bertling_compressor::tagging::{read_tagged, resolve_tag_labels, TaggedSentence, UPOS_TAGS};
 use bertling_compressor::task::TaskSpec;
 use bertling_runtime::{HeadKind, LoadOptions, Model, ModelData, Precision};
 use common::{config, quiet, Rng};
@@ -193,4 +194,50 @@ fn mismatched_heads_and_tasks_are_clear_errors() {
     let sst2 = TaskSpec::glue("sst2").unwrap();
     let err = finetune_tagger(&tiny_tok(), None, &sst2, &train, &dev, &config(1), &files, &mut quiet()).err().unwrap().to_string();
     assert!(err.contains("not a tagging task"), "{err}");
+}
+
+/// Two-column CoNLL files with BIO entities ("the film" a THING, an adjective a QUALITY): tags
+/// read from the data, the best model chosen and reported by entity-level F1, which the
+/// runtime's tags of the package reproduce.
+#[test]
+fn conll_entities_are_scored_by_entity_f1() {
+    let dir = tmpdir("conll");
+    let bio = |sents: Vec<Vec<(String, String)>>| -> String {
+        let mut text = String::from("-DOCSTART- O\n\n");
+        for s in sents {
+            let mut prev = String::new();
+            for (w, t) in s {
+                let tag = match t.as_str() {
+                    "DET" => "B-THING".to_string(),
+                    "NOUN" if prev == "DET" => "I-THING".to_string(),
+                    "NOUN" => "B-THING".to_string(),
+                    "ADJ" => "B-QUALITY".to_string(),
+                    _ => "O".to_string(),
+                };
+                text.push_str(&format!("{w} {tag}\n"));
+                prev = t;
+            }
+            text.push('\n');
+        }
+        text
+    };
+    std::fs::write(dir.join("train.conll"), bio(sentences(96, 5))).unwrap();
+    std::fs::write(dir.join("dev.conll"), bio(sentences(24, 6))).unwrap();
+    let mut task = TaskSpec::conll();
+    let (train_path, dev_path) = (dir.join("train.conll"), dir.join("dev.conll"));
+    resolve_tag_labels(&mut task, &[&train_path, &dev_path]).unwrap();
+    assert_eq!(task.class_names(), ["B-QUALITY", "B-THING", "I-THING", "O"]);
+    let (train, dev) = (read_tagged(&task, &train_path).unwrap(), read_tagged(&task, &dev_path).unwrap());
+    let files = RunFiles::default();
+    let (out, report) = finetune_tagger(&tiny_tok(), None, &task, &train, &dev, &config(10), &files, &mut quiet()).unwrap();
+    let scores = &report.best.scores;
+    assert_eq!(scores.metric_name, "entity_f1");
+    assert!(scores.metric >= 0.9, "entity F1 {}", scores.metric);
+    let names = task.class_names();
+    let pred = runtime_tags(&out, &dev);
+    let as_names = |v: &[usize]| v.iter().map(|&i| names[i].as_str()).collect::<Vec<_>>();
+    let gold: Vec<Vec<&str>> = dev.iter().map(|s| as_names(&s.tags)).collect();
+    let got: Vec<Vec<&str>> = pred.iter().map(|p| as_names(p)).collect();
+    let (_, _, f1) = entity_f1(&gold, &got);
+    assert!((f1 - scores.metric).abs() < 1e-9, "runtime {f1}, training {}", scores.metric);
 }

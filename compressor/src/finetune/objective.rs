@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::train::{pick_rows, Tokenized};
 use crate::eval::{pearson, spearman, TaskMetrics};
 use crate::student::{Batch, Dense, Encoder, Head};
-use crate::task::{Target, TaskSpec};
+use crate::task::{DataFormat, Target, TaskSpec};
 
 /// The width of an encoder's final states (the embedding width, changed by projections).
 pub fn output_width(enc: &Encoder) -> usize {
@@ -160,7 +160,8 @@ pub fn logit_distillation(
 /// others that apply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
-    /// `accuracy`, `f1` (MRPC), `matthews` (CoLA) or `spearman` (regression).
+    /// `accuracy`, `f1` (MRPC), `matthews` (CoLA), `spearman` (regression) or `entity_f1`
+    /// (two-column CoNLL tagging; in `f1` too).
     pub metric_name: String,
     pub metric: f64,
     /// Mean task loss (cross-entropy or squared error).
@@ -225,6 +226,30 @@ impl Scores {
             spearman: None,
             examples: targets.len(),
         }
+    }
+}
+
+impl Scores {
+    /// The dev scores of `set` from its head outputs ([`predict`]): [`Scores::of`], and for a
+    /// two-column CoNLL task the entity-level F1 (the metric), read sentence by sentence.
+    pub fn of_set(task: &TaskSpec, logits: &[Vec<f32>], set: &Tokenized) -> Scores {
+        let mut scores = Scores::of(task, logits, &set.targets);
+        if task.format == DataFormat::Conll {
+            let names = task.class_names();
+            let name = |i: usize| names.get(i).map_or("O", String::as_str);
+            let (mut gold, mut pred) = (Vec::new(), Vec::new());
+            let mut k = 0;
+            for words in &set.positions {
+                let n = words.len();
+                gold.push(set.targets[k..k + n].iter().map(|t| name(score(t) as usize)).collect());
+                pred.push(logits[k..k + n].iter().map(|l| name(argmax(l))).collect());
+                k += n;
+            }
+            let (_, _, f1) = crate::tagging::conll::entity_f1(&gold, &pred);
+            scores.f1 = Some(f1);
+            (scores.metric_name, scores.metric) = ("entity_f1".into(), f1);
+        }
+        scores
     }
 }
 

@@ -478,7 +478,7 @@ pub fn finetune(
         let mut dev_scores = None;
         if due {
             let model = trainee.student.valid();
-            let scores = Scores::of(task, &predict(&model, dev, &plain), &dev.targets);
+            let scores = Scores::of_set(task, &predict(&model, dev, &plain), dev);
             write_log(&mut log, serde_json::json!({"step": step + 1, "dev": scores}))?;
             if best.as_ref().is_none_or(|b: &Best| scores.metric > b.scores.metric) {
                 best = Some(Best { step: step + 1, scores: scores.clone() });

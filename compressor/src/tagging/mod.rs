@@ -1,6 +1,8 @@
-//! Sequence tagging data: CoNLL-U treebanks (UPOS, XPOS) read into sentences of words and tag
-//! indices, for fine-tuning a token head ([`crate::finetune::finetune_tagger`]).
+//! Sequence tagging data: CoNLL-U treebanks (UPOS, XPOS) and two-column CoNLL files (BIO/BIOES
+//! entities) read into sentences of words and tag indices, for fine-tuning a token head
+//! ([`crate::finetune::finetune_tagger`]).
 
+pub mod conll;
 pub mod conllu;
 
 use std::path::Path;
@@ -8,7 +10,7 @@ use std::path::Path;
 pub use conllu::{read_conllu, ConlluSentence};
 
 use crate::error::{CompressError, Result};
-use crate::task::{Column, Labels, TaskSpec};
+use crate::task::{Column, DataFormat, Labels, TaskSpec};
 
 /// The 17 universal part-of-speech tags, in the order of the UD guidelines' table.
 pub const UPOS_TAGS: [&str; 17] =
@@ -28,15 +30,33 @@ fn column(spec: &TaskSpec) -> Result<(usize, usize)> {
     }
 }
 
+/// Every sentence of `path` as written: words, tag strings and each word's line.
+fn read_words(spec: &TaskSpec, path: &Path) -> Result<Vec<(Vec<String>, Vec<String>, Vec<usize>)>> {
+    if spec.format == DataFormat::Conll {
+        // Its tags are the data's own, so no tag is unknown: no line numbers are kept (0).
+        let sentences = conll::read_conll(path)?;
+        return Ok(sentences.into_iter().map(|(w, t)| (vec![0; w.len()], w, t)).map(|(l, w, t)| (w, t, l)).collect());
+    }
+    let (words_col, tag_col) = column(spec)?;
+    Ok(read_conllu(path)?
+        .into_iter()
+        .map(|s| {
+            let words = s.tags(words_col).into_iter().map(str::to_string).collect();
+            let tags = s.tags(tag_col).into_iter().map(str::to_string).collect();
+            let lines = s.words.iter().map(|&k| s.first_line + k).collect();
+            (words, tags, lines)
+        })
+        .collect())
+}
+
 /// The distinct tags of `files` (in the task's tag column), sorted: the labels of a task whose
-/// tag set is the treebank's own (XPOS). Every file is read so that a tag only the dev set has
-/// is a label too (it is scored, never an error).
+/// tag set is the data's own (XPOS, CoNLL entities). Every file is read so that a tag only the
+/// dev set has is a label too (it is scored, never an error).
 pub fn tag_values(spec: &TaskSpec, files: &[&Path]) -> Result<Vec<String>> {
-    let (_, col) = column(spec)?;
     let mut values = std::collections::BTreeSet::new();
     for path in files {
-        for s in read_conllu(path)? {
-            values.extend(s.tags(col).into_iter().map(str::to_string));
+        for (_, tags, _) in read_words(spec, path)? {
+            values.extend(tags);
         }
     }
     Ok(values.into_iter().collect())
@@ -54,26 +74,26 @@ pub fn resolve_tag_labels(spec: &mut TaskSpec, files: &[&Path]) -> Result<()> {
     Ok(())
 }
 
-/// The sentences of a CoNLL-U file with their tags as label indices. A tag that is not among
-/// the task's labels (or `_`) is an error naming its line.
+/// The sentences of a CoNLL-U (or two-column CoNLL) file with their tags as label indices. A
+/// tag that is not among the task's labels (or `_`) is an error naming its line (CoNLL-U).
 pub fn read_tagged(spec: &TaskSpec, path: &Path) -> Result<Vec<TaggedSentence>> {
-    let (words_col, tag_col) = column(spec)?;
     let labels = spec.class_names();
     if labels.is_empty() {
         return Err(CompressError::InvalidArgument("the task's tags are not known yet: resolve them from the data first".into()));
     }
     let mut out = Vec::new();
-    for s in read_conllu(path)? {
-        let mut tags = Vec::with_capacity(s.words.len());
-        for (i, tag) in s.tags(tag_col).into_iter().enumerate() {
-            let k = labels.iter().position(|l| l == tag).ok_or_else(|| CompressError::TaskData {
-                path: path.to_path_buf(),
-                line: s.first_line + s.words[i],
-                what: format!("the tag {tag:?} is not one of the task's {} labels", labels.len()),
-            })?;
-            tags.push(k);
-        }
-        let words = s.tags(words_col).into_iter().map(str::to_string).collect();
+    for (words, tags, lines) in read_words(spec, path)? {
+        let tags = tags
+            .iter()
+            .zip(&lines)
+            .map(|(tag, &line)| {
+                labels.iter().position(|l| l == tag).ok_or_else(|| CompressError::TaskData {
+                    path: path.to_path_buf(),
+                    line,
+                    what: format!("the tag {tag:?} is not one of the task's {} labels", labels.len()),
+                })
+            })
+            .collect::<Result<Vec<usize>>>()?;
         out.push(TaggedSentence { words, tags });
     }
     Ok(out)
