@@ -41,6 +41,9 @@ def append_row(d, name, path, epochs, limit, cpu, commit):
             return
         row["eval"] = ev
         row["attack"] = (load(d / f"{name}.attack.json") or {}).get("attack")
+        for side in (row["attack"] or {}).values():
+            if isinstance(side, dict):
+                side.pop("turned", None)  # the adversarial texts stay in DIR, not in the row
         if d.name != "stsb" and row["attack"] is None:
             return  # not finished: the attack is part of the row
     path = pathlib.Path(path)
