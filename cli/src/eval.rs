@@ -1,11 +1,13 @@
-//! `eval`: a student against its teacher (agreement, STS-B, GLUE loyalty).
+//! `eval`: a student against its teacher (agreement, STS-B, GLUE loyalty, tagging loyalty).
 
 use std::path::PathBuf;
 
 use bertling_compressor::eval::{
     agreement, agreement_by_category, glue_examples, loyalty, read_texts, stsb, stsb_head,
-    AgreementSet,
+    tag_loyalty, AgreementSet,
 };
+use bertling_compressor::tagging::{conllu, read_conllu};
+use bertling_compressor::task::{Column, TaskSpec};
 use bertling_compressor::robust::{self, AttackConfig, Synonyms};
 use bertling_runtime::{LoadOptions, Model};
 use clap::Args;
@@ -18,7 +20,8 @@ pub(crate) struct EvalArgs {
     teacher: PathBuf,
     #[arg(long)]
     student: PathBuf,
-    /// stsb, sst2, cola, mrpc, rte or qnli (with --data).
+    /// stsb, sst2, cola, mrpc, rte or qnli (with --data: a GLUE directory), or upos or xpos
+    /// (taggers; --data: a UD treebank's directory, its *dev.conllu; --limit counts sentences).
     #[arg(long)]
     task: Option<String>,
     /// The task's GLUE directory (holding dev.tsv).
@@ -133,6 +136,33 @@ pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
                 serde_json::json!({"teacher": t.2, "student": s.2, "teacher_scores": side(t),
                     "student_scores": side(s)}),
             );
+        }
+        (Some(task @ ("upos" | "xpos")), Some(dir)) => {
+            if a.attack {
+                return Err(CliError::Usage("--attack needs a classification task".into()));
+            }
+            let spec = TaskSpec::tagging(task)?;
+            let col = match &spec.label {
+                Column::Index(c) => *c,
+                Column::Name(_) => conllu::UPOS,
+            };
+            let path = crate::finetune::conllu_file(dir, "dev")?;
+            let sentences: Vec<(Vec<String>, Vec<String>)> = read_conllu(&path)?
+                .iter()
+                .take(a.limit)
+                .map(|s| {
+                    let own = |v: Vec<&str>| v.into_iter().map(str::to_string).collect();
+                    (own(s.forms()), own(s.tags(col)))
+                })
+                .collect();
+            let l = tag_loyalty(&teacher, &student, &sentences)?;
+            rows.push((
+                format!("{task} accuracy ({} words)", l.words),
+                format!("{:.4}", l.teacher_accuracy),
+                format!("{:.4}", l.student_accuracy),
+            ));
+            rows.push(("label loyalty".into(), "1".into(), format!("{:.4}", l.label_loyalty)));
+            report.insert(task.to_string(), serde_json::to_value(l).unwrap_or_default());
         }
         (Some(task), Some(dir)) => {
             let mut ex = glue_examples(task, dir)?;

@@ -223,7 +223,7 @@ impl FinetuneArgs {
 const TAGGING_TASKS: [&str; 2] = ["upos", "xpos"];
 
 /// The treebank file of `split` (train, dev) in `dir`: `*-ud-train.conllu` or `train.conllu`.
-fn conllu_file(dir: &Path, split: &str) -> Result<PathBuf> {
+pub(crate) fn conllu_file(dir: &Path, split: &str) -> Result<PathBuf> {
     let read = std::fs::read_dir(dir).map_err(io(format!("cannot read {}", dir.display())))?;
     let mut found: Vec<PathBuf> = read
         .filter_map(|e| e.ok().map(|e| e.path()))

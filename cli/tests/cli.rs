@@ -192,6 +192,21 @@ fn finetune_upos_makes_a_tagger_that_tag_scores_as_reported() {
     let err = String::from_utf8(tagged.stderr).unwrap();
     assert!(err.contains(&format!("accuracy {accuracy:.4} (")), "{err} vs {accuracy}");
     assert!(err.contains("of 60 words"), "{err}");
+    // `eval --task upos`: the tagger against itself is loyal, at the same accuracy.
+    let ev = bin()
+        .args(["eval", "--task", "upos", "--json", "--teacher"])
+        .arg(&out)
+        .arg("--student")
+        .arg(&out)
+        .arg("--data")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(ev.status.success(), "{}", String::from_utf8_lossy(&ev.stderr));
+    let ev: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert_eq!(ev["upos"]["label_loyalty"], 1.0);
+    assert_eq!(ev["upos"]["words"], 60);
+    assert!((ev["upos"]["student_accuracy"].as_f64().unwrap() - accuracy).abs() < 1e-9, "{ev}");
     // The same sentences as two-column BIO files: entity-level F1 is the metric.
     let conll = tmp("conll");
     std::fs::create_dir_all(&conll).unwrap();

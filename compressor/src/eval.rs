@@ -356,6 +356,41 @@ pub fn jsd(p: &[f64], q: &[f64]) -> f64 {
     (0.5 * kl(p, &m) + 0.5 * kl(q, &m)).max(0.0)
 }
 
+/// A tagger against its teacher on tagged sentences: word accuracy of each against the gold
+/// tags, and label loyalty (the words the student tags as the teacher does).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TagLoyalty {
+    pub sentences: usize,
+    pub words: usize,
+    pub teacher_accuracy: f64,
+    pub student_accuracy: f64,
+    pub label_loyalty: f64,
+}
+
+/// [`TagLoyalty`] of `student` against `teacher` (both token-classification models) on
+/// `sentences`: (words, gold tags), each sentence tagged whole (`Model::tag_words`).
+pub fn tag_loyalty(teacher: &Model, student: &Model, sentences: &[(Vec<String>, Vec<String>)]) -> Result<TagLoyalty> {
+    let (mut words, mut t_right, mut s_right, mut agree) = (0usize, 0usize, 0usize, 0usize);
+    for (w, gold) in sentences {
+        let refs: Vec<&str> = w.iter().map(String::as_str).collect();
+        let (t, s) = (teacher.tag_words(&refs)?, student.tag_words(&refs)?);
+        for ((t, s), g) in t.iter().zip(&s).zip(gold) {
+            words += 1;
+            t_right += usize::from(&t.label == g);
+            s_right += usize::from(&s.label == g);
+            agree += usize::from(t.label == s.label);
+        }
+    }
+    let r = |n: usize| if words == 0 { 0.0 } else { n as f64 / words as f64 };
+    Ok(TagLoyalty {
+        sentences: sentences.len(),
+        words,
+        teacher_accuracy: r(t_right),
+        student_accuracy: r(s_right),
+        label_loyalty: r(agree),
+    })
+}
+
 /// Accuracy, the task's metrics and loyalty on examples of `task`.
 pub fn loyalty(task: &str, teacher: &Model, student: &Model, examples: &[Example]) -> Result<Loyalty> {
     let (mut ll, mut pl) = (0usize, 0f64);

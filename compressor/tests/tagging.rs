@@ -174,6 +174,14 @@ fn a_student_learns_the_teachers_per_token_distributions() {
     let agree = s.iter().flatten().zip(t.iter().flatten()).filter(|(a, b)| a == b).count();
     let loyalty = agree as f64 / s.iter().flatten().count() as f64;
     assert!(loyalty >= 0.9, "label loyalty {loyalty}");
+    // eval's tag_loyalty counts the same, and each side's accuracy against the gold tags.
+    let load = |d: &ModelData| Model::from_data(d.clone(), &LoadOptions::default()).unwrap();
+    let names = upos().class_names().to_vec();
+    let gold: Vec<(Vec<String>, Vec<String>)> = dev.iter().map(|s| (s.words.clone(), s.tags.iter().map(|&t| names[t].clone()).collect())).collect();
+    let l = bertling_compressor::eval::tag_loyalty(&load(teacher), &load(&out), &gold).unwrap();
+    assert!((l.label_loyalty - loyalty).abs() < 1e-12, "{l:?} vs {loyalty}");
+    assert!((l.teacher_accuracy - accuracy(&t, &dev)).abs() < 1e-12);
+    assert!((l.student_accuracy - accuracy(&s, &dev)).abs() < 1e-12);
     // Before training, the new head agrees with the teacher by chance only.
     let fresh = FinetuneConfig { epochs: 1, lr: 0.0, ..cfg };
     let (out, _) = finetune_tagger(&tiny_tok(), Some(teacher), &upos(), &train, &dev, &fresh, &files, &mut quiet()).unwrap();
