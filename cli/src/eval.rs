@@ -6,8 +6,8 @@ use bertling_compressor::eval::{
     agreement, agreement_by_category, glue_examples, loyalty, read_texts, stsb, stsb_head,
     tag_loyalty, AgreementSet,
 };
-use bertling_compressor::tagging::{conllu, read_conllu};
-use bertling_compressor::task::{Column, TaskSpec};
+use bertling_compressor::tagging::read_words;
+use bertling_compressor::task::TaskSpec;
 use bertling_compressor::robust::{self, AttackConfig, Synonyms};
 use bertling_runtime::{LoadOptions, Model};
 use clap::Args;
@@ -142,18 +142,11 @@ pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
                 return Err(CliError::Usage("--attack needs a classification task".into()));
             }
             let spec = TaskSpec::tagging(task)?;
-            let col = match &spec.label {
-                Column::Index(c) => *c,
-                Column::Name(_) => conllu::UPOS,
-            };
             let path = crate::finetune::conllu_file(dir, "dev")?;
-            let sentences: Vec<(Vec<String>, Vec<String>)> = read_conllu(&path)?
-                .iter()
+            let sentences: Vec<(Vec<String>, Vec<String>)> = read_words(&spec, &path)?
+                .into_iter()
                 .take(a.limit)
-                .map(|s| {
-                    let own = |v: Vec<&str>| v.into_iter().map(str::to_string).collect();
-                    (own(s.forms()), own(s.tags(col)))
-                })
+                .map(|s| (s.words, s.tags))
                 .collect();
             let l = tag_loyalty(&teacher, &student, &sentences)?;
             rows.push((

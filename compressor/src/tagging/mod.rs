@@ -30,22 +30,25 @@ fn column(spec: &TaskSpec) -> Result<(usize, usize)> {
     }
 }
 
-/// Every sentence of `path` as written: words, tag strings and each word's line.
-fn read_words(spec: &TaskSpec, path: &Path) -> Result<Vec<(Vec<String>, Vec<String>, Vec<usize>)>> {
+/// One sentence as written: its words, their tags and each word's line in the file (0 for
+/// two-column files, whose tags are the data's own, so no tag is ever unknown).
+pub struct WrittenSentence {
+    pub words: Vec<String>,
+    pub tags: Vec<String>,
+    lines: Vec<usize>,
+}
+
+/// Every sentence of `path` (CoNLL-U or two-column, as the task says) with its tags as written.
+pub fn read_words(spec: &TaskSpec, path: &Path) -> Result<Vec<WrittenSentence>> {
     if spec.format == DataFormat::Conll {
-        // Its tags are the data's own, so no tag is unknown: no line numbers are kept (0).
         let sentences = conll::read_conll(path)?;
-        return Ok(sentences.into_iter().map(|(w, t)| (vec![0; w.len()], w, t)).map(|(l, w, t)| (w, t, l)).collect());
+        return Ok(sentences.into_iter().map(|(words, tags)| WrittenSentence { lines: vec![0; words.len()], words, tags }).collect());
     }
     let (words_col, tag_col) = column(spec)?;
+    let own = |v: Vec<&str>| v.into_iter().map(str::to_string).collect();
     Ok(read_conllu(path)?
         .into_iter()
-        .map(|s| {
-            let words = s.tags(words_col).into_iter().map(str::to_string).collect();
-            let tags = s.tags(tag_col).into_iter().map(str::to_string).collect();
-            let lines = s.words.iter().map(|&k| s.first_line + k).collect();
-            (words, tags, lines)
-        })
+        .map(|s| WrittenSentence { words: own(s.tags(words_col)), tags: own(s.tags(tag_col)), lines: s.words.iter().map(|&k| s.first_line + k).collect() })
         .collect())
 }
 
@@ -55,8 +58,8 @@ fn read_words(spec: &TaskSpec, path: &Path) -> Result<Vec<(Vec<String>, Vec<Stri
 pub fn tag_values(spec: &TaskSpec, files: &[&Path]) -> Result<Vec<String>> {
     let mut values = std::collections::BTreeSet::new();
     for path in files {
-        for (_, tags, _) in read_words(spec, path)? {
-            values.extend(tags);
+        for s in read_words(spec, path)? {
+            values.extend(s.tags);
         }
     }
     Ok(values.into_iter().collect())
@@ -82,7 +85,7 @@ pub fn read_tagged(spec: &TaskSpec, path: &Path) -> Result<Vec<TaggedSentence>> 
         return Err(CompressError::InvalidArgument("the task's tags are not known yet: resolve them from the data first".into()));
     }
     let mut out = Vec::new();
-    for (words, tags, lines) in read_words(spec, path)? {
+    for WrittenSentence { words, tags, lines } in read_words(spec, path)? {
         let tags = tags
             .iter()
             .zip(&lines)
