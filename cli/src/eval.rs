@@ -155,6 +155,11 @@ pub(crate) fn eval_cmd(a: &EvalArgs) -> Result<()> {
                 format!("{:.4}", l.student_accuracy),
             ));
             rows.push(("label loyalty".into(), "1".into(), format!("{:.4}", l.label_loyalty)));
+            rows.push((
+                "MFLOPs per word".into(),
+                format!("{:.2}", l.teacher_mflops_per_word),
+                format!("{:.2}", l.student_mflops_per_word),
+            ));
             report.insert(task.to_string(), serde_json::to_value(l).unwrap_or_default());
         }
         (Some(task), Some(dir)) => {

@@ -454,11 +454,7 @@ fn progress_printer() -> impl FnMut(&FinetuneProgress) {
             p.lr,
             crate::progress::duration(p.eta_s)
         );
-        if tty {
-            eprint!("\r\x1b[2K{line}");
-        } else if p.step == p.steps || p.step.is_multiple_of((p.steps / 20).max(1)) {
-            eprintln!("{line}");
-        }
+        crate::progress::step_line(tty, &line, p.step, p.steps);
         if let Some(d) = &p.dev {
             let best = p.best.as_ref().map_or(String::new(), |b| {
                 format!(" (best {:.4} at step {})", b.scores.metric, b.step)
@@ -467,11 +463,7 @@ fn progress_printer() -> impl FnMut(&FinetuneProgress) {
                 "finetune dev at step {}: {} {:.4}, loss {:.4}{best}",
                 p.step, d.metric_name, d.metric, d.loss
             );
-            if tty {
-                eprint!("\r\x1b[2K{line}\n");
-            } else {
-                eprintln!("{line}");
-            }
+            crate::progress::lasting_line(tty, &line);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod error;
 mod eval;
+mod cvt;
 mod finetune;
 mod infer;
 mod package;
@@ -77,6 +78,9 @@ enum Command {
     /// Prune a model (magnitude: the smallest weights zeroed; structured: the least important
     /// heads and neurons removed), the baselines to fine-tune and compare on a task.
     Prune(finetune::PruneArgs),
+    /// Cross-View Training of a light tagger (two-stream convolutions on the teacher's
+    /// WordPiece table) from labelled CoNLL-U and unlabelled text; --distill adds a BERT tagger.
+    Cvt(cvt::CvtArgs),
     /// The whole chain: init -> distill -> KDLSQ at each bit width -> export -> report.
     Compress(train::CompressArgs),
     /// NAS-BERT search: a family of students, one per budget of bytes or milliseconds, from a
@@ -127,6 +131,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Compress(a) => train::compress_cmd(&a),
         Command::Finetune(a) => finetune::finetune_cmd(&a),
         Command::Prune(a) => finetune::prune_cmd(&a),
+        Command::Cvt(a) => cvt::cvt_cmd(&a),
         Command::Search(a) => search::search_cmd(&a),
         Command::MapSearch(a) => search::map_search_cmd(&a),
         Command::PredictLatency(a) => search::predict_latency(&a),

@@ -43,6 +43,10 @@ pub(crate) struct ProfileArgs {
     /// Timed runs per op (after one warm-up).
     #[arg(long, default_value_t = 10)]
     runs: usize,
+    /// Also time the light tagger's two-stream convolutions (`bertling cvt`) with these causal
+    /// kernels at every even width, e.g. `3,5`; default: the search space's ops only.
+    #[arg(long, value_delimiter = ',')]
+    bi_conv_kernels: Vec<usize>,
     #[arg(long)]
     threads: Option<usize>,
     /// With --model: print JSON.
@@ -127,6 +131,7 @@ pub(crate) fn profile(a: &ProfileArgs) -> Result<()> {
         seqs: a.seq.clone(),
         batch: a.batch,
         runs: a.runs,
+        bi_conv_kernels: a.bi_conv_kernels.clone(),
     };
     let started = Instant::now();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());

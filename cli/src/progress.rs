@@ -12,6 +12,25 @@ pub(crate) fn duration(s: f64) -> String {
     }
 }
 
+/// Prints a step's progress line: rewritten in place on a terminal, otherwise every 5 % of the
+/// steps.
+pub(crate) fn step_line(tty: bool, line: &str, step: usize, steps: usize) {
+    if tty {
+        eprint!("\r\x1b[2K{line}");
+    } else if step == steps || step.is_multiple_of((steps / 20).max(1)) {
+        eprintln!("{line}");
+    }
+}
+
+/// Prints a line that stays (a dev score), below a rewritten progress line on a terminal.
+pub(crate) fn lasting_line(tty: bool, line: &str) {
+    if tty {
+        eprint!("\r\x1b[2K{line}\n");
+    } else {
+        eprintln!("{line}");
+    }
+}
+
 /// A one-line progress report on stderr (rewritten in place on a terminal, every 5 % otherwise).
 pub(crate) fn progress_printer(what: &'static str) -> impl FnMut(&Progress) {
     progress_printer_named(what.to_string())

@@ -207,6 +207,35 @@ fn finetune_upos_makes_a_tagger_that_tag_scores_as_reported() {
     assert_eq!(ev["upos"]["label_loyalty"], 1.0);
     assert_eq!(ev["upos"]["words"], 60);
     assert!((ev["upos"]["student_accuracy"].as_f64().unwrap() - accuracy).abs() < 1e-9, "{ev}");
+    assert!(ev["upos"]["student_mflops_per_word"].as_f64().unwrap() > 0.0, "{ev}");
+    // `cvt`: the light tagger from the tiny teacher's table, 24 labelled sentences and the other
+    // 24 as unlabelled text; `tag --conllu` scores it as its report says.
+    let light = tmp("light.bertling");
+    let cvt = |extra: &[&str]| {
+        bin()
+            .args(["cvt", "--task", "upos", "--also", "none", "--embedding", "16", "--width", "16", "--layers", "2", "--max-len", "32"])
+            .args(["--epochs", "12", "--batch", "8", "--lr", "1e-2", "--teacher"])
+            .arg(tiny_tok())
+            .arg("--data")
+            .arg(&dir)
+            .arg("--out")
+            .arg(&light)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let run = cvt(&["--train-limit", "24", "--unlabeled-rest"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!((report["train_sentences"].as_u64(), report["unlabeled_sentences"].as_u64()), (Some(24), Some(24)));
+    let accuracy = report["best"]["scores"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.8, "{report}");
+    let tagged = bin().args(["tag", "--model"]).arg(&light).arg("--conllu").arg(dir.join("x-ud-dev.conllu")).output().unwrap();
+    let err = String::from_utf8(tagged.stderr).unwrap();
+    assert!(err.contains(&format!("accuracy {accuracy:.4} (")), "{err} vs {accuracy}");
+    let run = cvt(&[]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--unlabeled FILE"), "{}", String::from_utf8_lossy(&run.stderr));
     // The same sentences as two-column BIO files: entity-level F1 is the metric.
     let conll = tmp("conll");
     std::fs::create_dir_all(&conll).unwrap();

@@ -42,6 +42,18 @@ fn norm(model: &ModelData, prefix: &str, device: &Device) -> Result<Norm> {
     })
 }
 
+/// A convolution block's taps, pointwise map and norm (`sep_conv` and `bi_conv` store the same
+/// tensors).
+fn conv(model: &ModelData, n: &names::Block, kernel: usize, device: &Device) -> Result<SepConv> {
+    Ok(SepConv {
+        kernel,
+        taps: Param::from_tensor(t2(model, &names::weight(&n.depthwise()), device)?),
+        taps_bias: Param::from_tensor(t1(model, &names::bias(&n.depthwise()), device)?),
+        pointwise: dense(model, &n.pointwise(), device)?,
+        norm: norm(model, &n.norm(), device)?,
+    })
+}
+
 /// Builds an encoder with the (dequantized) values of a model. Quantized matrices come back
 /// as floats; use [`quantize`] to train them with LSQ.
 pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> {
@@ -71,13 +83,8 @@ pub fn encoder_from_data(model: &ModelData, device: &Device) -> Result<Encoder> 
                 out: dense(model, &n.ffn_out(), device)?,
                 norm: norm(model, &n.norm(), device)?,
             }),
-            BlockSpec::SepConv { kernel, .. } => Block::SepConv(SepConv {
-                kernel,
-                taps: Param::from_tensor(t2(model, &names::weight(&n.depthwise()), device)?),
-                taps_bias: Param::from_tensor(t1(model, &names::bias(&n.depthwise()), device)?),
-                pointwise: dense(model, &n.pointwise(), device)?,
-                norm: norm(model, &n.norm(), device)?,
-            }),
+            BlockSpec::SepConv { kernel, .. } => Block::SepConv(conv(model, &n, kernel, device)?),
+            BlockSpec::BiConv { kernel, .. } => Block::BiConv(conv(model, &n, kernel, device)?),
             BlockSpec::Identity { width } => Block::Identity(width),
             BlockSpec::Projection { .. } => Block::Projection(dense(model, &n.proj(), device)?),
         });
@@ -253,14 +260,18 @@ pub fn calibrate_activations(
         dense_layers_mut(&mut probe).into_iter().map(|(name, d)| (name, d.weight.val().abs().max_dim(0).squeeze_dim::<1>(0))).collect();
     let mut out = BTreeMap::new();
     enc.forward_observed(batch, &mut |name, x| {
+        // A `bi_conv` block's pointwise map reads two rows (its streams) per token.
+        let [b, rows, _] = x.dims();
+        let s = batch.mask.dims()[1];
+        let mask = if rows == s { batch.mask.clone() } else { batch.mask.clone().unsqueeze_dim::<3>(2).repeat_dim(2, rows / s).reshape([b, rows]) };
         let (step, m) = match (smooth, column_max.get(name)) {
             (Some(alpha), Some(wmax)) => {
-                let xmax = (x.clone() * batch.mask.clone().unsqueeze_dim::<3>(2)).abs().max_dim(0).max_dim(1).flatten::<1>(0, 2);
+                let xmax = (x.clone() * mask.clone().unsqueeze_dim::<3>(2)).abs().max_dim(0).max_dim(1).flatten::<1>(0, 2);
                 let m = smoothing_factors(wmax.clone(), xmax, alpha);
-                let step = activation_step(&(x.clone() * m.clone().unsqueeze::<3>()), &batch.mask, bits, init);
+                let step = activation_step(&(x.clone() * m.clone().unsqueeze::<3>()), &mask, bits, init);
                 (step, m.into_data().try_into_vec_as::<f32>().ok())
             }
-            _ => (activation_step(x, &batch.mask, bits, init), None),
+            _ => (activation_step(x, &mask, bits, init), None),
         };
         out.insert(name.to_string(), ActCalibration { step, smooth: m });
     });
@@ -419,7 +430,7 @@ pub fn encoder_to_data(enc: &Encoder, template: &ModelData) -> Result<ModelData>
         match b {
             Block::Attention(a) => norm(&mut out, &n.norm(), &a.norm)?,
             Block::FeedForward(f) => norm(&mut out, &n.norm(), &f.norm)?,
-            Block::SepConv(c) => {
+            Block::SepConv(c) | Block::BiConv(c) => {
                 out.tensors.insert(names::weight(&n.depthwise()), float(read2(c.taps.val())?));
                 out.tensors.insert(names::bias(&n.depthwise()), float(read1(c.taps_bias.val())?));
                 norm(&mut out, &n.norm(), &c.norm)?;

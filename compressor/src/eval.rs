@@ -365,15 +365,29 @@ pub struct TagLoyalty {
     pub teacher_accuracy: f64,
     pub student_accuracy: f64,
     pub label_loyalty: f64,
+    /// Millions of floating-point operations per word (`2 ×` [`ModelSpec::macs_per_token`]
+    /// at each sentence's length, times its tokens, over its words).
+    ///
+    /// [`ModelSpec::macs_per_token`]: bertling_runtime::spec::ModelSpec::macs_per_token
+    pub teacher_mflops_per_word: f64,
+    pub student_mflops_per_word: f64,
 }
 
 /// [`TagLoyalty`] of `student` against `teacher` (both token-classification models) on
 /// `sentences`: (words, gold tags), each sentence tagged whole (`Model::tag_words`).
 pub fn tag_loyalty(teacher: &Model, student: &Model, sentences: &[(Vec<String>, Vec<String>)]) -> Result<TagLoyalty> {
     let (mut words, mut t_right, mut s_right, mut agree) = (0usize, 0usize, 0usize, 0usize);
+    let (mut t_flops, mut s_flops) = (0f64, 0f64);
+    // A sentence's cost: its tokens (as the words joined tokenize) times the per-token work.
+    let flops = |m: &Model, w: &[String]| -> Result<f64> {
+        let n = m.tokenize(&[w.join(" ").as_str()])?.first().map_or(0, |i| i.ids.len());
+        Ok(2.0 * m.info().spec.macs_per_token(n) * n as f64)
+    };
     for (w, gold) in sentences {
         let refs: Vec<&str> = w.iter().map(String::as_str).collect();
         let (t, s) = (teacher.tag_words(&refs)?, student.tag_words(&refs)?);
+        t_flops += flops(teacher, w)?;
+        s_flops += flops(student, w)?;
         for ((t, s), g) in t.iter().zip(&s).zip(gold) {
             words += 1;
             t_right += usize::from(&t.label == g);
@@ -388,6 +402,8 @@ pub fn tag_loyalty(teacher: &Model, student: &Model, sentences: &[(Vec<String>, 
         teacher_accuracy: r(t_right),
         student_accuracy: r(s_right),
         label_loyalty: r(agree),
+        teacher_mflops_per_word: t_flops / words.max(1) as f64 / 1e6,
+        student_mflops_per_word: s_flops / words.max(1) as f64 / 1e6,
     })
 }
 

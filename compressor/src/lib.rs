@@ -8,6 +8,7 @@
 pub mod blockwise;
 pub mod convert;
 pub mod corpus;
+pub mod cvt;
 pub mod distill;
 pub mod error;
 pub mod etd;

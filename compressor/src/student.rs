@@ -141,6 +141,9 @@ pub enum Block {
     Attention(Attention),
     FeedForward(FeedForward),
     SepConv(SepConv),
+    /// The light tagger's two causal streams (`bi_conv`): the taps `[width, kernel]` per
+    /// stream channel, the pointwise map `[width/2, width/2]` and norm shared by both.
+    BiConv(SepConv),
     /// A linear map between widths (no residual, no norm).
     Projection(Dense),
     /// `x <- x` at this width (burn's module enums need one field per variant).
@@ -174,7 +177,7 @@ impl Block {
         match self {
             Block::Attention(a) => vec![(n.qkv(), &a.qkv), (n.attn_out(), &a.out)],
             Block::FeedForward(f) => vec![(n.ffn_in(), &f.inp), (n.ffn_out(), &f.out)],
-            Block::SepConv(c) => vec![(n.pointwise(), &c.pointwise)],
+            Block::SepConv(c) | Block::BiConv(c) => vec![(n.pointwise(), &c.pointwise)],
             Block::Projection(p) => vec![(n.proj(), p)],
             Block::Identity(_) => Vec::new(),
         }
@@ -185,7 +188,7 @@ impl Block {
         match self {
             Block::Attention(a) => vec![(n.qkv(), &mut a.qkv), (n.attn_out(), &mut a.out)],
             Block::FeedForward(f) => vec![(n.ffn_in(), &mut f.inp), (n.ffn_out(), &mut f.out)],
-            Block::SepConv(c) => vec![(n.pointwise(), &mut c.pointwise)],
+            Block::SepConv(c) | Block::BiConv(c) => vec![(n.pointwise(), &mut c.pointwise)],
             Block::Projection(p) => vec![(n.proj(), p)],
             Block::Identity(_) => Vec::new(),
         }
@@ -363,6 +366,14 @@ impl Encoder {
                 let acc = depthwise(x.clone(), c.taps.val(), c.taps_bias.val(), masks);
                 (c.norm.forward(x + dense(n.pointwise(), &c.pointwise, gelu(acc))), None)
             }
+            Block::BiConv(c) => {
+                // Two rows of one stream each per token: the shared map and norm never mix them.
+                let [b, s, w] = x.dims();
+                let acc = causal_depthwise(x.clone(), c.taps.val(), c.taps_bias.val(), masks);
+                let y = dense(n.pointwise(), &c.pointwise, gelu(acc).reshape([b, 2 * s, w / 2]));
+                let z = x.reshape([b, 2 * s, w / 2]) + y;
+                (c.norm.forward(z).reshape([b, s, w]), None)
+            }
             Block::Projection(p) => (dense(n.proj(), p, x), None),
             Block::Identity(_) => (x, None),
         }
@@ -398,6 +409,27 @@ pub fn depthwise(x: Tensor<3>, taps: Tensor<2>, bias: Tensor<1>, masks: &Masks) 
         acc = acc + padded.clone().narrow(1, j, s) * tap;
     }
     acc
+}
+
+/// The two streams' depthwise convolutions of a `bi_conv` block (`taps [width, kernel]`): the
+/// first half of the channels reads tokens `t - j`, the second `t + j`, zero outside the
+/// sentence (padding is zeroed first), plus `bias`.
+pub fn causal_depthwise(x: Tensor<3>, taps: Tensor<2>, bias: Tensor<1>, masks: &Masks) -> Tensor<3> {
+    let [b, s, width] = x.dims();
+    let (half, kernel) = (width / 2, taps.dims()[1]);
+    let xm = x * masks.tokens.clone();
+    let dev = xm.device();
+    let zeros = || Tensor::zeros([b, kernel - 1, half], &dev);
+    let fwd = Tensor::cat(vec![zeros(), xm.clone().narrow(2, 0, half)], 1);
+    let bwd = Tensor::cat(vec![xm.narrow(2, half, half), zeros()], 1);
+    let tap = |j: usize, from: usize| taps.clone().narrow(1, j, 1).narrow(0, from, half).reshape([1, 1, half]);
+    let mut acc_f = fwd.clone().narrow(1, kernel - 1, s) * tap(0, 0);
+    let mut acc_b = bwd.clone().narrow(1, 0, s) * tap(0, half);
+    for j in 1..kernel {
+        acc_f = acc_f + fwd.clone().narrow(1, kernel - 1 - j, s) * tap(j, 0);
+        acc_b = acc_b + bwd.clone().narrow(1, j, s) * tap(j, half);
+    }
+    Tensor::cat(vec![acc_f, acc_b], 2) + bias.unsqueeze::<3>()
 }
 
 /// The masks of a batch as the blocks use them.

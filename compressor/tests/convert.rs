@@ -34,7 +34,8 @@ fn rng_vec(seed: &mut u64, n: usize, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-/// A random student with every block kind and changing widths.
+/// A random student with every block kind (the light tagger's `bi_conv` too) and changing
+/// widths.
 fn hetero(seed: u64) -> ModelData {
     let spec = ModelSpec {
         format_version: bertling_runtime::spec::FORMAT_VERSION,
@@ -46,6 +47,7 @@ fn hetero(seed: u64) -> ModelData {
             BlockSpec::FeedForward { width: 24, inner: 40 },
             BlockSpec::Identity { width: 24 },
             BlockSpec::Attention { width: 24, heads: 3, head_dim: 8 },
+            BlockSpec::BiConv { width: 24, kernel: 3 },
         ],
         layer_norm_eps: 1e-12,
         max_seq_len: 48,
@@ -146,7 +148,7 @@ fn quantized_export_matches_fake_quantized_forward() {
         };
         let enc = quantize(encoder_from_data(&base, &device).unwrap(), &plan, &BTreeMap::new()).unwrap();
         let exported = encoder_to_data(&enc, &base).unwrap();
-        assert_eq!(exported.spec.quantized.len(), 8 + 3, "every matrix and the three embedding tables");
+        assert_eq!(exported.spec.quantized.len(), 9 + 3, "every matrix and the three embedding tables");
         for (name, q) in &exported.spec.quantized {
             let want = if name.starts_with("embeddings.") { (embedding_bits, embedding_group) } else { (bits, group) };
             assert_eq!((q.bits, q.group), want, "w{bits}: {name}");

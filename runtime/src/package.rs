@@ -1,4 +1,4 @@
-//! The bertling model package, version 5 (FORMAT.md): one safetensors container whose header
+//! The bertling model package, version 6 (FORMAT.md): one safetensors container whose header
 //! metadata holds the model description under the key `bertling` and the file's SHA-256 under
 //! `bertling_sha256`, and whose tensors hold the weights (float, or packed codes plus step sizes)
 //! and the deflated tokenizer. Version-2 (tokenizer not compressed) and version-1 packages (no

@@ -106,6 +106,7 @@ pub fn op_key(block: &BlockSpec, bits: u8, group: Option<usize>, act_bits: u8, s
         BlockSpec::Attention { width, heads, head_dim } => format!("attention/w{width}/h{heads}xd{head_dim}"),
         BlockSpec::FeedForward { width, inner } => format!("feed_forward/w{width}/i{inner}"),
         BlockSpec::SepConv { width, kernel } => format!("sep_conv/w{width}/k{kernel}"),
+        BlockSpec::BiConv { width, kernel } => format!("bi_conv/w{width}/k{kernel}"),
         BlockSpec::Identity { width } => format!("identity/w{width}"),
         BlockSpec::Projection { input, output } => format!("projection/w{input}/o{output}"),
     };
@@ -292,6 +293,9 @@ pub struct TableConfig {
     pub seqs: Vec<usize>,
     pub batch: usize,
     pub runs: usize,
+    /// Also time the light tagger's two-stream convolutions (`bi_conv`, the causal kernels
+    /// given) at every even width; empty: the search space's ops only.
+    pub bi_conv_kernels: Vec<usize>,
 }
 
 /// Median, 10th and 90th percentiles.
@@ -313,10 +317,14 @@ pub fn latency_table(profiler: &Profiler, cfg: &TableConfig, mut progress: impl 
     if !matches!(cfg.act_bits, 0 | 4 | 8) {
         return Err(Error::InvalidArgument(format!("{}-bit activations: use 8 or 4 (or 0 for float)", cfg.act_bits)));
     }
+    if let Some(k) = cfg.bi_conv_kernels.iter().find(|&&k| !(1..=crate::spec::MAX_BI_CONV_KERNEL).contains(&k)) {
+        return Err(Error::InvalidArgument(format!("bi_conv kernel {k}: use 1..={}", crate::spec::MAX_BI_CONV_KERNEL)));
+    }
     // (op, bits, seq, fixed): the ops, then each width's fixed cost as a one-identity model.
     let mut jobs = Vec::new();
     for &w in &cfg.widths {
-        let ops = search_space_ops(w, &cfg.widths).into_iter().map(|op| (op, false));
+        let taggers = cfg.bi_conv_kernels.iter().filter(|_| w % 2 == 0).map(|&kernel| BlockSpec::BiConv { width: w, kernel });
+        let ops = search_space_ops(w, &cfg.widths).into_iter().chain(taggers).map(|op| (op, false));
         for (op, fixed) in ops.chain(std::iter::once((BlockSpec::Identity { width: w }, true))) {
             for &bits in &cfg.bits {
                 for &seq in &cfg.seqs {
@@ -446,7 +454,7 @@ mod tests {
     #[test]
     fn cpu_table_round_trips_and_times_every_op() {
         let p = Profiler::Cpu { team: Team::new(1).unwrap() };
-        let cfg = TableConfig { widths: vec![64, 96], bits: vec![32, 4], group: None, act_bits: 0, seqs: vec![8], batch: 2, runs: 3 };
+        let cfg = TableConfig { widths: vec![64, 96], bits: vec![32, 4], group: None, act_bits: 0, seqs: vec![8], batch: 2, runs: 3, bi_conv_kernels: Vec::new() };
         let mut calls = 0;
         let t = latency_table(&p, &cfg, |_, _, _| calls += 1).unwrap();
         // width 64: attention d32 + d64, 4 ffn, 3 conv, 2 projections = 11; width 96: 1
@@ -461,5 +469,13 @@ mod tests {
         assert_eq!(back, t);
         assert!(back.get("feed_forward/w64/i256/w4/s8/b2").is_some());
         assert!(LatencyTable::from_json("{\"format\":\"bertling-latency-table\",\"version\":9}").is_err());
+        // The light tagger's blocks on request, at each (even) width and kernel.
+        let cfg = TableConfig { widths: vec![64], bits: vec![8], act_bits: 8, bi_conv_kernels: vec![3, 5], ..cfg };
+        let t = latency_table(&p, &cfg, |_, _, _| {}).unwrap();
+        assert_eq!(t.entries.len(), 10 + 2, "the search space at one width (one projection), two bi_conv");
+        let e = t.get("bi_conv/w64/k5/w8a8/s8/b2").unwrap();
+        assert_eq!(e.block, BlockSpec::BiConv { width: 64, kernel: 5 });
+        assert!(e.median_ms > 0.0);
+        assert!(latency_table(&p, &TableConfig { bi_conv_kernels: vec![10], ..cfg }, |_, _, _| {}).is_err());
     }
 }

@@ -7,8 +7,8 @@ use crate::error::{Error, Result};
 
 /// The package format version this build writes. Version 2 adds the checksum, version 3 stores
 /// the tokenizer deflated, version 4 adds per-token activation steps, version 5 token-classification
-/// heads (FORMAT.md).
-pub const FORMAT_VERSION: u32 = 5;
+/// heads, version 6 the two-stream convolution block `bi_conv` (FORMAT.md).
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest package format version this build still reads (version 1: no checksum).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
@@ -144,6 +144,13 @@ pub enum BlockSpec {
     /// `x <- LN(x + P·GELU(DepthwiseConv_k(x)))`: a depthwise convolution along the sequence
     /// (kernel 3, 5 or 7, zero padding, centred), GELU, then a pointwise `width × width` linear.
     SepConv { width: usize, kernel: usize },
+    /// Two streams of `width / 2` channels each, the first half of the state causal (token `t`
+    /// sees tokens `≤ t`), the second anti-causal (`≥ t`); nothing mixes them, so the light
+    /// tagger's views (FORMAT.md, "Block kinds") are halves of its states. Per stream:
+    /// `s <- LN(s + P·GELU(CausalDepthwise_k(s)))`, the taps per channel (`[width, kernel]`,
+    /// tap `j` reading `j` tokens back, or ahead in the second half), `P` and the norm shared by
+    /// both streams: the pointwise product is one matrix over `2·T` rows (format version 6).
+    BiConv { width: usize, kernel: usize },
     /// `x <- x`.
     Identity { width: usize },
     /// `x <- P·x`, a linear map between blocks of different width (no residual, no norm).
@@ -154,7 +161,11 @@ impl BlockSpec {
     /// Width of the block's input.
     pub fn input_width(&self) -> usize {
         match *self {
-            BlockSpec::Attention { width, .. } | BlockSpec::FeedForward { width, .. } | BlockSpec::SepConv { width, .. } | BlockSpec::Identity { width } => {
+            BlockSpec::Attention { width, .. }
+            | BlockSpec::FeedForward { width, .. }
+            | BlockSpec::SepConv { width, .. }
+            | BlockSpec::BiConv { width, .. }
+            | BlockSpec::Identity { width } => {
                 width
             }
             BlockSpec::Projection { input, .. } => input,
@@ -175,10 +186,32 @@ impl BlockSpec {
             BlockSpec::Attention { .. } => "attention",
             BlockSpec::FeedForward { .. } => "feed_forward",
             BlockSpec::SepConv { .. } => "sep_conv",
+            BlockSpec::BiConv { .. } => "bi_conv",
             BlockSpec::Identity { .. } => "identity",
             BlockSpec::Projection { .. } => "projection",
         }
     }
+}
+
+/// The longest causal kernel of a `bi_conv` block (its taps reach this many tokens minus one).
+pub const MAX_BI_CONV_KERNEL: usize = 9;
+
+/// A `bi_conv` block's taps `[width, kernel]` (tap `j` of a first-half channel reads token
+/// `t - j`, of a second-half channel `t + j`) as a centred kernel of `2·kernel - 1` taps,
+/// zero on the side a stream does not see: the centred depthwise convolution of `sep_conv`
+/// then computes both streams (the zeros cost `kernel - 1` multiply-adds per channel, next to
+/// the pointwise product's `width / 2`).
+pub fn bi_conv_centred_taps(taps: &[f32], width: usize, kernel: usize) -> Vec<f32> {
+    let full = 2 * kernel - 1;
+    let mut out = vec![0f32; width * full];
+    for ch in 0..width {
+        for j in 0..kernel {
+            // Centred tap `m` reads token `t + m - (kernel - 1)`.
+            let m = if ch < width / 2 { kernel - 1 - j } else { kernel - 1 + j };
+            out[ch * full + m] = taps[ch * kernel + j];
+        }
+    }
+    out
 }
 
 /// How token states become one sentence vector.
@@ -312,6 +345,36 @@ impl ModelSpec {
         self.blocks.last().map(|b| b.output_width()).unwrap_or(self.embeddings.width)
     }
 
+    /// Multiply-adds per token of a sentence of `seq` tokens: every block's products (attention
+    /// scores and context grow with `seq`), convolution taps and the head's classifier; table
+    /// lookups, norms and activations are not counted. `2 ×` this is the FLOPs per token.
+    pub fn macs_per_token(&self, seq: usize) -> f64 {
+        let mut macs = 0usize;
+        for b in &self.blocks {
+            macs += match *b {
+                BlockSpec::Attention { width, heads, head_dim } => {
+                    let inner = heads * head_dim;
+                    3 * inner * width + width * inner + 2 * seq * inner
+                }
+                BlockSpec::FeedForward { width, inner } => 2 * width * inner,
+                BlockSpec::SepConv { width, kernel } => width * kernel + width * width,
+                // Both streams: the taps, then the shared map on each half.
+                BlockSpec::BiConv { width, kernel } => width * kernel + 2 * (width / 2) * (width / 2),
+                BlockSpec::Identity { .. } => 0,
+                BlockSpec::Projection { input, output } => input * output,
+            };
+        }
+        if let Some(h) = &self.head {
+            let w = self.output_width();
+            macs += match h.kind {
+                HeadKind::Token => h.labels.len() * w,
+                // One sentence vector per input, shared by its tokens.
+                HeadKind::Sequence => (usize::from(h.pooler) * w * w + h.labels.len() * w) / seq.max(1),
+            };
+        }
+        macs as f64
+    }
+
     /// Checks the architecture for consistency (widths chain, sizes non-zero, kernels odd).
     pub fn validate(&self) -> Result<()> {
         if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.format_version) {
@@ -342,11 +405,18 @@ impl ModelSpec {
                 }
                 BlockSpec::FeedForward { width, inner } => width > 0 && inner > 0 && inner < 1 << 24 && width < 1 << 24,
                 BlockSpec::SepConv { width, kernel } => width > 0 && matches!(kernel, 3 | 5 | 7),
+                BlockSpec::BiConv { width, kernel } => width > 0 && width % 2 == 0 && (1..=MAX_BI_CONV_KERNEL).contains(&kernel) && width < 1 << 24,
                 BlockSpec::Identity { width } => width > 0,
                 BlockSpec::Projection { input, output } => input > 0 && output > 0,
             };
             if !ok {
                 return Err(Error::Package(format!("block {i} has invalid dimensions: {b:?}")));
+            }
+            if matches!(b, BlockSpec::BiConv { .. }) && self.format_version < 6 {
+                return Err(Error::Package(format!(
+                    "block {i} (bi_conv) needs format version 6; this package says {} (a damaged or hand-edited description)",
+                    self.format_version
+                )));
             }
             width = b.output_width();
         }
@@ -423,6 +493,12 @@ impl ModelSpec {
                     layer(&n.pointwise(), vec![width, width], Matrix, width);
                     layer(&n.norm(), vec![width], Other, width);
                 }
+                BlockSpec::BiConv { width, kernel } => {
+                    let half = width / 2;
+                    layer(&n.depthwise(), vec![width, kernel], Other, width);
+                    layer(&n.pointwise(), vec![half, half], Matrix, half);
+                    layer(&n.norm(), vec![half], Other, half);
+                }
                 BlockSpec::Identity { .. } => {}
                 BlockSpec::Projection { input, output } => layer(&n.proj(), vec![output, input], Matrix, output),
             }
@@ -441,6 +517,53 @@ impl ModelSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `bi_conv` block's taps as the centred kernel: channel 0 (forward) reads tokens back,
+    /// channel 1 (backward) ahead; its tensors; and what validation refuses.
+    #[test]
+    fn bi_conv_taps_tensors_and_validation() {
+        // width 2, kernel 2: taps [[a0, a1], [b0, b1]] -> centred [0]: a1 a0 0, [1]: 0 b0 b1.
+        let got = bi_conv_centred_taps(&[1.0, 2.0, 3.0, 4.0], 2, 2);
+        assert_eq!(got, [2.0, 1.0, 0.0, 0.0, 3.0, 4.0]);
+        let mut spec = ModelSpec {
+            format_version: FORMAT_VERSION,
+            embeddings: EmbeddingSpec { vocab_size: 5, max_positions: 4, type_vocab_size: 1, width: 6 },
+            blocks: vec![BlockSpec::BiConv { width: 6, kernel: 3 }],
+            layer_norm_eps: 1e-12,
+            max_seq_len: 4,
+            pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: false },
+            head: None,
+            quantized: Default::default(),
+            provenance: Provenance::default(),
+        };
+        spec.validate().unwrap();
+        let got: Vec<(String, Vec<usize>)> = spec.expected_tensors().into_iter().skip(5).map(|t| (t.name, t.shape)).collect();
+        let want = [
+            ("blocks.0.conv.depthwise.weight", vec![6, 3]),
+            ("blocks.0.conv.depthwise.bias", vec![6]),
+            ("blocks.0.conv.pointwise.weight", vec![3, 3]),
+            ("blocks.0.conv.pointwise.bias", vec![3]),
+            ("blocks.0.ln.weight", vec![3]),
+            ("blocks.0.ln.bias", vec![3]),
+        ];
+        assert_eq!(got, want.map(|(n, s)| (n.to_string(), s)));
+        // Taps 6·3, the shared 3×3 map on both streams.
+        assert_eq!(spec.macs_per_token(7), (6 * 3 + 2 * 9) as f64);
+        let bert = ModelSpec {
+            blocks: vec![BlockSpec::Attention { width: 6, heads: 2, head_dim: 4 }, BlockSpec::FeedForward { width: 6, inner: 10 }],
+            head: Some(HeadSpec { pooler: false, labels: vec!["a".into(), "b".into()], kind: HeadKind::Token }),
+            ..spec.clone()
+        };
+        assert_eq!(bert.macs_per_token(5), (3 * 8 * 6 + 6 * 8 + 2 * 5 * 8 + 2 * 6 * 10 + 2 * 6) as f64);
+        spec.format_version = 5;
+        assert!(spec.validate().unwrap_err().to_string().contains("needs format version 6"));
+        for bad in [BlockSpec::BiConv { width: 5, kernel: 3 }, BlockSpec::BiConv { width: 6, kernel: 0 }, BlockSpec::BiConv { width: 6, kernel: 10 }] {
+            spec.format_version = FORMAT_VERSION;
+            spec.embeddings.width = bad.input_width();
+            spec.blocks = vec![bad];
+            assert!(spec.validate().is_err());
+        }
+    }
 
     /// The names as FORMAT.md spells them, for one block of each kind and a head.
     #[test]

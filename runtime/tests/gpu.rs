@@ -327,3 +327,28 @@ fn tagger_matches_cpu() {
     let words = ["the", "acting", "was", "great"];
     assert_eq!(g.tag_words(&words).unwrap().len(), 4);
 }
+
+/// The light tagger's two-stream convolutions (`bi_conv`: centred taps with zeros on each
+/// stream's blind side, the shared map and norm on two rows per token) give the CPU's token
+/// states, in float and with 6-bit weights and 8-bit per-token activations.
+#[test]
+fn bi_conv_streams_match_cpu() {
+    let mut rng = Rng(11);
+    let inputs: Vec<Input> = [1usize, 7, 48, 2, 30]
+        .iter()
+        .map(|&n| Input { ids: (0..n).map(|_| (rng.next_u64() % 44) as u32).collect(), type_ids: vec![0; n] })
+        .collect();
+    for (quantized, what) in [(false, "f32"), (true, "w6a8")] {
+        let data = common::light_tagger(5, quantized);
+        for options in [gpu(), gpu_fallback()] {
+            let g = Model::from_data(data.clone(), &options).unwrap();
+            let c = Model::from_data(data.clone(), &cpu()).unwrap();
+            check_backend(&g);
+            let (gt, ct) = (g.token_states(&inputs).unwrap(), c.token_states(&inputs).unwrap());
+            assert_eq!((gt.len(), ct.len()), (inputs.len(), inputs.len()));
+            for (i, (a, b)) in gt.iter().zip(&ct).enumerate() {
+                assert_close(a, b, 1e-4, &format!("{what} tokens {i}"));
+            }
+        }
+    }
+}

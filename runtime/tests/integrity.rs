@@ -80,7 +80,7 @@ fn checksum_is_the_sha256_of_the_file_with_the_checksum_zeroed() {
     assert_eq!(meta.len(), 2, "{meta:?}");
     let stated = meta[CHECKSUM_KEY].as_str().unwrap();
     let d: serde_json::Value = serde_json::from_str(meta[METADATA_KEY].as_str().unwrap()).unwrap();
-    assert_eq!(d["format_version"], 5);
+    assert_eq!(d["format_version"], 6);
     // FORMAT.md's recipe: the checksum's 64 characters read as '0', the SHA-256 of everything.
     let at = bytes.windows(64).position(|w| w == stated.as_bytes()).unwrap();
     let mut zeroed = bytes.clone();

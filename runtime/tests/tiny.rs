@@ -7,7 +7,7 @@ mod common;
 use bertling_runtime::data::ActStep;
 use bertling_runtime::spec::BlockSpec;
 use bertling_runtime::{cosine, load_hf_dir, read_package, write_package, Error, Input, LoadOptions, Model, ModelData, Precision, TensorData};
-use common::{fixtures, hetero, max_abs_diff, with_description, Rng};
+use common::{fixtures, hetero, light_tagger, max_abs_diff, with_description, Rng};
 
 fn tiny_dir() -> std::path::PathBuf {
     fixtures().join("tiny_cls")
@@ -61,7 +61,9 @@ fn classifier_matches_transformers() {
 
 /// An independent reference: a padded batch with an attention mask, in f64, written
 /// directly from the block definitions in FORMAT.md.
-fn reference(m: &ModelData, inputs: &[Input]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+/// Returns each input's pooled embedding, its sequence head's logits (with a pooler and
+/// classifier; else none) and its final token states.
+fn reference(m: &ModelData, inputs: &[Input]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let t = |n: &str| -> Vec<f64> { m.tensors[n].to_f32().iter().map(|&v| v as f64).collect() };
     let l_max = inputs.iter().map(|i| i.ids.len()).max().unwrap();
     let b = inputs.len();
@@ -174,6 +176,30 @@ fn reference(m: &ModelData, inputs: &[Input]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) 
                 x.iter_mut().zip(o).for_each(|(a, b)| *a += b);
                 ln(&mut x, w, &t(&format!("{p}.ln.weight")), &t(&format!("{p}.ln.bias")));
             }
+            BlockSpec::BiConv { kernel, .. } => {
+                // The first half of the channels reads tokens back, the second ahead.
+                let (dw, db) = (t(&format!("{p}.conv.depthwise.weight")), t(&format!("{p}.conv.depthwise.bias")));
+                let half = w / 2;
+                let mut c = vec![0f64; x.len()];
+                for s in 0..b {
+                    for pos in 0..l_max {
+                        for ch in 0..w {
+                            let mut acc = db[ch];
+                            for j in 0..kernel {
+                                let src = if ch < half { pos as i64 - j as i64 } else { pos as i64 + j as i64 };
+                                if src >= 0 && (src as usize) < l_max && mask[s][src as usize] {
+                                    acc += dw[ch * kernel + j] * x[(s * l_max + src as usize) * w + ch];
+                                }
+                            }
+                            c[(s * l_max + pos) * w + ch] = gelu(acc);
+                        }
+                    }
+                }
+                // One pointwise map and norm for both streams: rows of `half`.
+                let o = lin(&c, &format!("{p}.conv.pointwise"), half, half);
+                x.iter_mut().zip(o).for_each(|(a, b)| *a += b);
+                ln(&mut x, half, &t(&format!("{p}.ln.weight")), &t(&format!("{p}.ln.bias")));
+            }
             BlockSpec::Identity { .. } => {}
             BlockSpec::Projection { output, .. } => {
                 x = lin(&x, &format!("{p}.proj"), w, output);
@@ -183,7 +209,9 @@ fn reference(m: &ModelData, inputs: &[Input]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) 
     }
     let mut pooled = Vec::new();
     let mut logits = Vec::new();
+    let mut states = Vec::new();
     for (s, inp) in inputs.iter().enumerate() {
+        states.push(x[s * l_max * w..(s * l_max + inp.ids.len()) * w].to_vec());
         let n = inp.ids.len();
         let mut v = vec![0f64; w];
         for pos in 0..n {
@@ -193,11 +221,13 @@ fn reference(m: &ModelData, inputs: &[Input]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) 
         }
         let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
         pooled.push(v.iter().map(|a| a / norm).collect());
-        let cls = &x[s * l_max * w..(s * l_max + 1) * w];
-        let pooled_cls: Vec<f64> = lin(cls, "head.pooler", w, w).into_iter().map(f64::tanh).collect();
-        logits.push(lin(&pooled_cls, "head.classifier", w, 2));
+        if m.tensors.contains_key("head.pooler.weight") {
+            let cls = &x[s * l_max * w..(s * l_max + 1) * w];
+            let pooled_cls: Vec<f64> = lin(cls, "head.pooler", w, w).into_iter().map(f64::tanh).collect();
+            logits.push(lin(&pooled_cls, "head.classifier", w, 2));
+        }
     }
-    (pooled, logits)
+    (pooled, logits, states)
 }
 
 fn sample_inputs(model: &Model) -> Vec<Input> {
@@ -214,7 +244,7 @@ fn heterogeneous_blocks_match_padded_reference() {
     for threads in [1, 2] {
         let model = Model::from_data(data.clone(), &LoadOptions { threads: Some(threads), ..Default::default() }).unwrap();
         let inputs = sample_inputs(&model);
-        let (want_emb, want_logits) = reference(&data, &inputs);
+        let (want_emb, want_logits, _) = reference(&data, &inputs);
         let emb = model.embed_inputs(&inputs).unwrap();
         let cls = model.classify_inputs(&inputs).unwrap();
         for i in 0..inputs.len() {
@@ -224,6 +254,45 @@ fn heterogeneous_blocks_match_padded_reference() {
             assert!(max_abs_diff(&cls[i].probs, &wp) < 1e-4);
         }
         assert_eq!(model.info().output_width, 24);
+    }
+}
+
+/// The light tagger's two-stream convolutions (`bi_conv`): each token's final state against the
+/// padded f64 reference, float and with 8-bit per-token activations on the integer kernels;
+/// and the views are what they say: the first half of a token's state does not change when a
+/// later token does, the second half when an earlier one does.
+#[test]
+fn bi_conv_streams_match_padded_reference_and_see_one_side() {
+    for (quantized, tol) in [(false, 1e-4), (true, 1e-4)] {
+        let data = light_tagger(3, quantized);
+        let model = Model::from_data(data.clone(), &LoadOptions { threads: Some(2), ..Default::default() }).unwrap();
+        let inputs = sample_inputs(&model);
+        let (_, _, want) = reference(&data, &inputs);
+        let got = model.token_states(&inputs).unwrap();
+        assert_eq!(got.len(), inputs.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.len(), w.len(), "input {i}");
+            let w: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+            assert!(max_abs_diff(g, &w) < tol, "quantized {quantized}, input {i}");
+        }
+        // Change token 5 of the long input: tokens before it keep their forward half, tokens
+        // after it their backward half; the other half changes within the receptive field
+        // (kernels 3 and 4: 2 + 3 tokens).
+        let long = inputs.last().unwrap().clone();
+        let mut other = long.clone();
+        other.ids[5] = (other.ids[5] + 1) % 44;
+        let states = model.token_states(&[long.clone(), other]).unwrap();
+        let half = 12;
+        for pos in 0..long.ids.len() {
+            let (a, b) = (&states[0][pos * 24..(pos + 1) * 24], &states[1][pos * 24..(pos + 1) * 24]);
+            if pos < 5 {
+                assert_eq!(a[..half], b[..half], "forward stream at {pos}");
+                assert_ne!(a[half..], b[half..], "backward stream at {pos} sees token 5");
+            } else if pos > 5 {
+                assert_eq!(a[half..], b[half..], "backward stream at {pos}");
+                assert_eq!(a[..half] == b[..half], pos > 10, "forward stream at {pos} sees token 5 from 5 tokens on");
+            }
+        }
     }
 }
 

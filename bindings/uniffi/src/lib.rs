@@ -257,6 +257,7 @@ fn block_summary(b: &BlockSpec) -> String {
         }
         BlockSpec::FeedForward { width, inner } => format!("feed_forward w{width} i{inner}"),
         BlockSpec::SepConv { width, kernel } => format!("sep_conv w{width} k{kernel}"),
+        BlockSpec::BiConv { width, kernel } => format!("bi_conv w{width} k{kernel}"),
         BlockSpec::Identity { width } => format!("identity w{width}"),
         BlockSpec::Projection { input, output } => format!("projection w{input} o{output}"),
     }
@@ -450,6 +451,7 @@ pub fn profile_latency_table(
             seqs: list(&seq_lens, "seq_lens")?,
             batch: count(batch, "batch")?,
             runs: count(runs, "runs")?,
+            bi_conv_kernels: Vec::new(),
         };
         let threads = match count(threads, "threads")? {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

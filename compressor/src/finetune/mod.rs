@@ -25,8 +25,8 @@ pub use self::objective::{
 };
 pub use self::theseus::{mixed_logits, modules, Modules, Replacing};
 pub use self::train::{
-    batch_indices, finetune, Best, FinetuneConfig, FinetuneProgress, Finetuned, StepLosses,
-    TaskWeights, Teacher, Tokenized,
+    batch_indices, finetune, warmup_then_decay, Best, FinetuneConfig, FinetuneProgress, Finetuned,
+    StepLosses, TaskWeights, Teacher, Tokenized,
 };
 use crate::convert::{encoder_keeping_quantization, encoder_to_data};
 use crate::distill::Stop;

@@ -106,12 +106,18 @@ impl FinetuneConfig {
     }
 
     fn lr_at(&self, step: usize, steps: usize) -> f64 {
-        let warmup = (self.warmup * steps as f64).round() as usize;
-        if step < warmup {
-            self.lr * (step + 1) as f64 / warmup as f64
-        } else {
-            self.lr * steps.saturating_sub(step) as f64 / steps.saturating_sub(warmup).max(1) as f64
-        }
+        warmup_then_decay(self.lr, self.warmup, step, steps)
+    }
+}
+
+/// The learning rate of step `step` of `steps`: linear warm-up to `lr` over the fraction
+/// `warmup` of the steps, then linear decay to zero.
+pub fn warmup_then_decay(lr: f64, warmup: f64, step: usize, steps: usize) -> f64 {
+    let warmup = (warmup * steps as f64).round() as usize;
+    if step < warmup {
+        lr * (step + 1) as f64 / warmup as f64
+    } else {
+        lr * steps.saturating_sub(step) as f64 / steps.saturating_sub(warmup).max(1) as f64
     }
 }
 

@@ -7,7 +7,7 @@
 pub mod family;
 mod inherit;
 pub mod latency;
-mod linalg;
+pub(crate) mod linalg;
 pub mod mapping;
 mod plot;
 pub mod select;

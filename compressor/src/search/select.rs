@@ -101,6 +101,9 @@ impl Costs<'_> {
                 m(inner, width) + m(width, inner) + f(inner + 3 * width)
             }
             BlockSpec::SepConv { width, kernel } => m(width, width) + f(width * kernel + 4 * width),
+            BlockSpec::BiConv { width, kernel } => {
+                m(width / 2, width / 2) + f(width * kernel + width + 3 * width / 2)
+            }
             BlockSpec::Identity { .. } => 0.0,
             BlockSpec::Projection { input, output } => m(output, input) + f(output),
         }

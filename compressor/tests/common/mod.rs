@@ -13,6 +13,11 @@ impl Rng {
         self.0 ^= self.0 << 17;
         (self.0 % n as u64) as usize
     }
+
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        self.below(1 << 24) as f32 / (1u32 << 23) as f32 - 1.0
+    }
 }
 
 /// What the tiny models learn a small task with: batch 16, lr 3e-3, 32 tokens, no checkpoints.

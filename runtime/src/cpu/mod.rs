@@ -57,6 +57,9 @@ enum Block {
     Attention { heads: usize, head_dim: usize, qkv: Linear, out: Linear, norm: Norm },
     FeedForward { inp: Linear, out: Linear, norm: Norm },
     SepConv { kernel: usize, dw_weight: Vec<f32>, dw_bias: Vec<f32>, pointwise: Linear, norm: Norm },
+    /// Two streams: the taps as a centred kernel of `kernel` taps (`2k - 1`, zero on the side a
+    /// stream does not see), the shared pointwise map and norm over `width / 2` channels.
+    BiConv { kernel: usize, dw_weight: Vec<f32>, dw_bias: Vec<f32>, pointwise: Linear, norm: Norm },
     Identity,
     Projection { proj: Linear },
 }
@@ -185,6 +188,16 @@ impl Encoder {
                     pointwise: t.linear(&n.pointwise())?,
                     norm: t.norm(&n.norm()),
                 },
+                BlockSpec::BiConv { width, kernel } => {
+                    let taps = crate::spec::bi_conv_centred_taps(&t.vector(&names::weight(&n.depthwise())), width, kernel);
+                    Block::BiConv {
+                        kernel: 2 * kernel - 1,
+                        dw_weight: ops::transpose_taps(&taps, width, 2 * kernel - 1),
+                        dw_bias: t.vector(&names::bias(&n.depthwise())),
+                        pointwise: t.linear(&n.pointwise())?,
+                        norm: t.norm(&n.norm()),
+                    }
+                }
                 BlockSpec::Identity { .. } => Block::Identity,
                 BlockSpec::Projection { .. } => Block::Projection { proj: t.linear(&n.proj())? },
             });
@@ -304,6 +317,20 @@ impl Encoder {
                     let o = pointwise.forward(&c, t, team);
                     ops::add_in_place(&mut x, &o);
                     layer_norm_rows(&mut x, width, norm, eps, team);
+                }
+                Block::BiConv { kernel, dw_weight, dw_bias, pointwise, norm } => {
+                    let mut c = vec![0f32; t * width];
+                    for w in offsets.windows(2) {
+                        let (a, b) = (w[0] * width, w[1] * width);
+                        ops::depthwise_conv(&x[a..b], width, dw_weight, dw_bias, *kernel, &mut c[a..b]);
+                    }
+                    map_rows(&mut c, width, team, ops::gelu);
+                    // A row of both streams is two rows of one: the shared map and norm run on
+                    // `2·T` rows of `width / 2`.
+                    let half = width / 2;
+                    let o = pointwise.forward(&c, 2 * t, team);
+                    ops::add_in_place(&mut x, &o);
+                    layer_norm_rows(&mut x, half, norm, eps, team);
                 }
                 Block::Identity => {}
                 Block::Projection { proj } => {

@@ -212,13 +212,16 @@ enum Buf {
 enum Rows {
     Tokens,
     Sentences,
+    /// Two rows per token: a `bi_conv` block's streams, each row half a token's state.
+    Streams,
 }
 
 #[derive(Clone, Debug)]
 enum Dims {
     Matmul { rows: Rows, n: usize, k: usize, wpr: usize, gpr: usize, act_step: f32 },
     Embed { width: usize, row0: usize, rows: usize, wpr: usize, gpr: usize },
-    LayerNorm { width: usize, eps: f32 },
+    /// `streams`: two rows of `width` per token (a `bi_conv` block's streams).
+    LayerNorm { width: usize, eps: f32, streams: bool },
     Attention { heads: usize, head_dim: usize },
     SepConv { width: usize, kernel: usize },
     Pool { width: usize },
@@ -394,13 +397,18 @@ impl Builder<'_> {
     }
 
     fn layer_norm(&mut self, prefix: &str, x: Buf, residual: Option<Buf>, width: usize) -> Result<Dispatch> {
+        self.norm_rows(prefix, x, residual, width, false)
+    }
+
+    /// [`Builder::layer_norm`] of rows of `width`, two per token with `streams`.
+    fn norm_rows(&mut self, prefix: &str, x: Buf, residual: Option<Buf>, width: usize, streams: bool) -> Result<Dispatch> {
         let gamma = self.vector(&names::weight(prefix))?;
         let beta = self.vector(&names::bias(prefix))?;
         Ok(Dispatch {
             label: prefix.to_string(),
             kernel: Kernel::LayerNorm { residual: residual.is_some() },
             binds: vec![(1, residual.unwrap_or(Buf::Dummy)), (2, gamma), (3, beta), (5, x)],
-            dims: Dims::LayerNorm { width, eps: self.eps },
+            dims: Dims::LayerNorm { width, eps: self.eps, streams },
         })
     }
 }
@@ -491,6 +499,24 @@ impl GpuEncoder {
                     }));
                     encoder.push(step(b.linear(&n.pointwise(), Buf::Big, Buf::Out, Rows::Tokens, 0)?));
                     encoder.push(step(b.layer_norm(&n.norm(), xb, Some(Buf::Out), width)?));
+                }
+                BlockSpec::BiConv { width, kernel } => {
+                    // The centred depthwise kernel with zero taps on each stream's blind side;
+                    // the shared map and norm on two rows per token (the streams never mix).
+                    widths.big = widths.big.max(width);
+                    let name = names::weight(&n.depthwise());
+                    let t = b.tensors.get(&name).ok_or_else(|| Error::tensor(&name, "is missing"))?;
+                    let taps = crate::spec::bi_conv_centred_taps(&t.to_f32(), width, kernel);
+                    let taps = b.upload(&name, bytemuck::cast_slice(&taps));
+                    let bias = b.vector(&names::bias(&n.depthwise()))?;
+                    encoder.push(step(Dispatch {
+                        label: n.depthwise(),
+                        kernel: Kernel::SepConv,
+                        binds: vec![(1, xb), (2, taps), (3, Buf::Tokens), (4, bias), (5, Buf::Big)],
+                        dims: Dims::SepConv { width, kernel: 2 * kernel - 1 },
+                    }));
+                    encoder.push(step(b.linear(&n.pointwise(), Buf::Big, Buf::Out, Rows::Streams, 0)?));
+                    encoder.push(step(b.norm_rows(&n.norm(), xb, Some(Buf::Out), width / 2, true)?));
                 }
                 BlockSpec::Identity { .. } => {}
                 BlockSpec::Projection { output, .. } => {
@@ -679,7 +705,9 @@ impl GpuEncoder {
     pub fn max_tokens(&self) -> usize {
         let widest = self.widths.x.max(self.widths.big).max(self.widths.mid).max(1) as u64;
         let by_binding = (self.ctx.caps.max_storage_binding / (4 * widest)) as usize;
-        by_binding.min(self.ctx.device.limits().max_compute_workgroups_per_dimension as usize).min(1 << 16)
+        // A bi_conv block dispatches two rows per token.
+        let per_token = if self.spec.blocks.iter().any(|b| matches!(b, BlockSpec::BiConv { .. })) { 2 } else { 1 };
+        by_binding.min(self.ctx.device.limits().max_compute_workgroups_per_dimension as usize / per_token).min(1 << 16)
     }
 
     fn buffer_len(&self, buf: Buf, tokens: usize, sents: usize) -> u64 {
@@ -777,13 +805,17 @@ impl GpuEncoder {
                 let m = match rows {
                     Rows::Tokens => t,
                     Rows::Sentences => s,
+                    Rows::Streams => 2 * t,
                 };
                 let matvec = m <= 4 && matches!(d.kernel, Kernel::Matmul { .. });
                 let wg = if matvec { [u(n.div_ceil(4)), u(m), 1] } else { [u(n.div_ceil(32)), u(m.div_ceil(32)), 1] };
                 ([u(m), u(n), u(k), u(wpr), u(gpr), act_step.to_bits(), (1.0 / act_step).to_bits(), 0], wg)
             }
             Dims::Embed { width, row0, rows, wpr, gpr } => ([u(t), u(width), u(row0), u(rows), u(wpr), u(gpr), 0, 0], [u(t), 1, 1]),
-            Dims::LayerNorm { width, eps } => ([u(t), u(width), eps.to_bits(), 0, 0, 0, 0, 0], [u(t), 1, 1]),
+            Dims::LayerNorm { width, eps, streams } => {
+                let rows = if streams { 2 * t } else { t };
+                ([u(rows), u(width), eps.to_bits(), 0, 0, 0, 0, 0], [u(rows), 1, 1])
+            }
             Dims::Attention { heads, head_dim } => {
                 let scale = 1.0 / (head_dim as f32).sqrt();
                 ([u(t), u(heads), u(head_dim), scale.to_bits(), 0, 0, 0, 0], [u(t), u(heads), 1])

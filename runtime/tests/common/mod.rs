@@ -105,12 +105,7 @@ pub fn hetero(seed: u64) -> ModelData {
         provenance: Default::default(),
     };
     let mut rng = Rng(seed);
-    let mut tensors = BTreeMap::new();
-    for t in spec.expected_tensors() {
-        let n: usize = t.shape.iter().product();
-        let data = if t.name.ends_with("ln.weight") { rng.vec(n, 0.3).iter().map(|v| 1.0 + v).collect() } else { rng.vec(n, 0.5) };
-        tensors.insert(t.name.clone(), TensorData::F32 { shape: t.shape.clone(), data });
-    }
+    let mut tensors = random_tensors(&spec, &mut rng);
     // Activations entering the first feed-forward matrix are 8-bit.
     let name = "blocks.3.ffn.in.weight".to_string();
     let TensorData::F32 { data, .. } = &tensors[&name] else { unreachable!() };
@@ -178,4 +173,50 @@ pub fn with_description(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> 
     out.extend(&bytes[8 + n..]);
     assert!(bertling_runtime::package::reseal(&mut out));
     out
+}
+
+/// A light tagger (`bertling cvt`'s architecture): embeddings of width 16, a projection into
+/// two streams of 12, two `bi_conv` blocks (causal kernels 3 and 4), mean pooling, no head;
+/// with `quantized`, the second block's pointwise map is 6-bit with 8-bit per-token
+/// activations (the integer kernels on two rows per token).
+pub fn light_tagger(seed: u64, quantized: bool) -> ModelData {
+    let spec = ModelSpec {
+        format_version: bertling_runtime::spec::FORMAT_VERSION,
+        embeddings: EmbeddingSpec { vocab_size: 44, max_positions: 64, type_vocab_size: 2, width: 16 },
+        blocks: vec![
+            BlockSpec::Projection { input: 16, output: 24 },
+            BlockSpec::BiConv { width: 24, kernel: 3 },
+            BlockSpec::BiConv { width: 24, kernel: 4 },
+        ],
+        layer_norm_eps: 1e-12,
+        max_seq_len: 48,
+        pooling: PoolingSpec { mode: PoolingMode::Mean, normalize: false },
+        head: None,
+        quantized: BTreeMap::new(),
+        provenance: Default::default(),
+    };
+    let mut rng = Rng(seed);
+    let tensors = random_tensors(&spec, &mut rng);
+    let mut m = ModelData { spec, tensors, tokenizer_json: tokenizer_json() };
+    if quantized {
+        let name = "blocks.2.conv.pointwise.weight".to_string();
+        let TensorData::F32 { data, .. } = &m.tensors[&name] else { unreachable!() };
+        let matrix = bertling_runtime::QuantMatrix::quantize_rtn(data, 12, 12, 6, None).unwrap();
+        let act = ActQuant { bits: 8, step: ActStep::Token, smooth: None };
+        m.tensors.insert(name.clone(), TensorData::Quant { matrix, act: Some(act) });
+        m.spec.quantized.insert(name, QuantSpec { bits: 6, group: None, act_bits: Some(8), act_smooth: false, act_per_token: true });
+    }
+    m.validate().unwrap();
+    m
+}
+
+/// Every tensor of `spec`, uniform in ±0.5 (norm scales in 1 ± 0.3).
+fn random_tensors(spec: &ModelSpec, rng: &mut Rng) -> BTreeMap<String, TensorData> {
+    let mut tensors = BTreeMap::new();
+    for t in spec.expected_tensors() {
+        let n: usize = t.shape.iter().product();
+        let data = if t.name.ends_with("ln.weight") { rng.vec(n, 0.3).iter().map(|v| 1.0 + v).collect() } else { rng.vec(n, 0.5) };
+        tensors.insert(t.name.clone(), TensorData::F32 { shape: t.shape.clone(), data });
+    }
+    tensors
 }
